@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.errors import ConfigError
+from worker.settings import load_settings
+
+GOOD = {"TRELLO_API_KEY": "k" * 32, "TRELLO_TOKEN": "t" * 64, "TRELLO_BOARD_ID": "b1"}
+
+
+def test_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TRELLO_BOARD_ID", " b1, b2 ,,b3")
+    monkeypatch.setenv("INCIDENT_POLL_SECONDS", "1.5")
+    settings = load_settings()
+    assert settings.trello_board_ids == ["b1", "b2", "b3"]
+    assert settings.poll_seconds == 1.5
+    assert settings.trello_api_url == "https://api.trello.com/1"
+    assert settings.trello_token.get_secret_value() == "t" * 64
+
+
+def test_reads_a_dotenv_file_and_overrides_win(tmp_path: Path) -> None:
+    env = tmp_path / "worker.env"
+    env.write_text(
+        "".join(f"{k}={v}\n" for k, v in GOOD.items()) + "TRELLO_API_URL=http://127.0.0.1:9/1/\n"
+    )
+    settings = load_settings({"TRELLO_BOARD_ID": "other"}, env_file=env)
+    assert settings.trello_board_ids == ["other"]
+    assert settings.trello_api_url == "http://127.0.0.1:9/1"
+
+
+def test_missing_env_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"settings file .*nope.env does not exist"):
+        load_settings(env_file=tmp_path / "nope.env")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"TRELLO_API_KEY": None},
+            "TRELLO_API_KEY is not set: put it in the environment or in .env.",
+        ),
+        ({"TRELLO_BOARD_ID": " , "}, "TRELLO_BOARD_ID names no board (got ' , ')."),
+        ({"TRELLO_API_URL": "ftp://x"}, "TRELLO_API_URL is not an http(s) URL (got 'ftp://x')."),
+        ({"INCIDENT_POLL_SECONDS": "0"}, "INCIDENT_POLL_SECONDS must be greater than 0 (got '0')."),
+        ({"INCIDENT_RATE_LIMIT": "-5"}, "INCIDENT_RATE_LIMIT must be greater than 0 (got '-5')."),
+        ({"INCIDENT_RETRY_ATTEMPTS": "many"}, "INCIDENT_RETRY_ATTEMPTS must be a valid integer"),
+    ],
+)
+def test_bad_settings_get_one_sentence_naming_them(
+    overrides: dict[str, str | None], message: str
+) -> None:
+    values = {**GOOD, **overrides}
+    given = {k: v for k, v in values.items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(given, env_file=None)
+    assert str(caught.value).startswith(message)
+
+
+def test_secret_values_are_never_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**GOOD, "TRELLO_TOKEN": ["not", "a", "string"]}, env_file=None)  # type: ignore[dict-item]
+    assert "TRELLO_TOKEN" in str(caught.value)
+    assert "not" not in str(caught.value).replace("TRELLO_TOKEN", "")
+    settings = load_settings(GOOD, env_file=None)
+    assert "t" * 64 not in repr(settings)
+    assert "k" * 32 not in repr(settings)

@@ -1,0 +1,134 @@
+"""Settings: read once (environment, `.env`, or `--set NAME=VALUE` flags), then passed down.
+
+Trello's own settings keep Trello's names (`TRELLO_API_KEY`, `TRELLO_TOKEN`, `TRELLO_BOARD_ID`,
+`TRELLO_API_URL`); everything of ours is prefixed `INCIDENT_`. Every field is declared with its
+full variable name, so the name a person types is the name every error message uses.
+
+`load_settings` turns pydantic's validation errors into one plain sentence per problem, naming
+the variable and never echoing a secret's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, cast
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN"})
+
+
+def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
+    return Field(default, validation_alias=name, **constraints)
+
+
+class Settings(BaseSettings):
+    """Everything the worker can be told. Build it with `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=True,
+    )
+
+    trello_api_key: SecretStr = _setting("TRELLO_API_KEY")
+    trello_token: SecretStr = _setting("TRELLO_TOKEN")
+    trello_board_ids: Annotated[list[str], NoDecode] = _setting("TRELLO_BOARD_ID")
+    trello_api_url: str = _setting("TRELLO_API_URL", "https://api.trello.com/1")
+
+    rate_limit: int = _setting("INCIDENT_RATE_LIMIT", 100, gt=0)
+    rate_window_seconds: float = _setting("INCIDENT_RATE_WINDOW_SECONDS", 10.0, gt=0)
+    http_timeout_seconds: float = _setting("INCIDENT_HTTP_TIMEOUT_SECONDS", 15.0, gt=0)
+    retry_attempts: int = _setting("INCIDENT_RETRY_ATTEMPTS", 5, ge=1, le=20)
+    poll_seconds: float = _setting("INCIDENT_POLL_SECONDS", 20.0, gt=0)
+    reconcile_seconds: float = _setting("INCIDENT_RECONCILE_SECONDS", 300.0, gt=0)
+
+    database_url: str = _setting("INCIDENT_DATABASE_URL", "sqlite:///incident-worker.sqlite3")
+    template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
+    incident_label: str = _setting("INCIDENT_LABEL", "Incident", min_length=1)
+    workaround_label: str = _setting("INCIDENT_WORKAROUND_LABEL", "Workaround", min_length=1)
+    resolved_label: str = _setting("INCIDENT_RESOLVED_LABEL", "Resolved", min_length=1)
+    resolved_lists: Annotated[list[str], NoDecode] = _setting(
+        "INCIDENT_RESOLVED_LISTS", ["Done", "Resolved"]
+    )
+    meeting_url: str | None = _setting("INCIDENT_MEETING_URL", None)
+    #: Cadences. Unset means: the template's front matter, else the built-in default.
+    reminder_seconds: float | None = _setting("INCIDENT_REMINDER_SECONDS", None, gt=0)
+    status_update_seconds: float | None = _setting("INCIDENT_STATUS_UPDATE_SECONDS", None, gt=0)
+    role_reminder_seconds: float | None = _setting("INCIDENT_ROLE_REMINDER_SECONDS", None, gt=0)
+
+    @field_validator("resolved_lists", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("meeting_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trello_board_ids", mode="before")
+    @classmethod
+    def _split_board_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list | tuple):
+            ids = [str(part).strip() for part in value if str(part).strip()]
+            if not ids:
+                raise ValueError("names no board")
+            return ids
+        return value
+
+    @field_validator("trello_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("is not an http(s) URL")
+        return value.rstrip("/")
+
+
+def load_settings(
+    overrides: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Build the settings from the environment, `env_file` and `overrides` (which win).
+
+    Raises `ConfigError` with one sentence per problem, each naming the variable.
+    """
+    if env_file is not None and env_file != ".env" and not Path(env_file).is_file():
+        raise ConfigError(f"The settings file {env_file} does not exist.")
+    try:
+        build: Any = Settings  # values arrive as text, by variable name; pydantic converts them
+        return cast(Settings, build(_env_file=env_file, **dict(overrides or {})))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One plain sentence per problem, naming the variable; secrets' values are never shown."""
+    sentences = []
+    for error in exc.errors(include_url=False, include_input=True):
+        name = str(error["loc"][0]) if error["loc"] else "a setting"
+        if error["type"] == "missing":
+            sentences.append(f"{name} is not set: put it in the environment or in .env.")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        shown = "" if name in SECRET_SETTINGS else f" (got {error.get('input')!r})"
+        sentences.append(f"{name} {_lower_first(message)}{shown}.")
+    return " ".join(sentences)
+
+
+def _lower_first(text: str) -> str:
+    """pydantic's "Input should be ..." as "must be ..."; our own messages as they are."""
+    if text.startswith("Input should be"):
+        return "must be" + text.removeprefix("Input should be")
+    return text[:1].lower() + text[1:]

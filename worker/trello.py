@@ -1,0 +1,231 @@
+"""The Trello gateway: the one place that talks to Trello.
+
+It drives py-trello's client over our `TrelloSession` (routing, auth header, timeouts, rate
+limiter, retries: see `worker.http`) and asks for exactly the fields it needs, one request per
+call, so the cost of every operation is plain to read here. Errors arrive as our own exceptions
+(`worker.errors`); where a 404 means a setting is wrong, the message names the setting.
+
+py-trello gets placeholders instead of the key and token: the session holds the real ones and
+puts them in the `Authorization` header, so no py-trello object ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from trello import TrelloClient
+
+from worker.errors import NotFoundError
+from worker.http import Credentials, RateLimiter, RetryPolicy, TrelloSession
+from worker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+#: Trello's largest page of actions.
+MAX_ACTIONS_PAGE = 1000
+#: The card fields the worker reads; asking for fewer keeps responses small.
+CARD_FIELDS = "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url"
+
+_PLACEHOLDER = "(held by the session)"
+
+
+class Trello:
+    """Typed, one-request-per-call access to the parts of Trello the worker uses."""
+
+    def __init__(self, session: TrelloSession):
+        self.session = session
+        self.client = TrelloClient(
+            api_key=_PLACEHOLDER, api_secret=_PLACEHOLDER, http_service=session
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> Trello:
+        session = TrelloSession(
+            settings.trello_api_url,
+            credentials=Credentials(settings.trello_api_key, settings.trello_token),
+            timeout=(min(3.05, settings.http_timeout_seconds), settings.http_timeout_seconds),
+            limiter=RateLimiter(settings.rate_limit, settings.rate_window_seconds, sleep=sleep),
+            retry=RetryPolicy(attempts=settings.retry_attempts),
+            sleep=sleep,
+        )
+        return cls(session)
+
+    def __repr__(self) -> str:
+        return f"Trello({self.session.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _call(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        return self.client.fetch_json(
+            path, http_method=method, query_params=dict(params or {}), post_args=body
+        )
+
+    # -- members and boards -------------------------------------------------------------
+
+    def me(self) -> Json:
+        """The member whose token this is."""
+        return cast(Json, self._call("/members/me", params={"fields": "id,username,fullName"}))
+
+    def board(self, board_id: str) -> Json:
+        """One board; a 404 says which TRELLO_BOARD_ID entry is wrong."""
+        try:
+            return cast(
+                Json, self._call(f"/boards/{board_id}", params={"fields": "id,name,shortLink"})
+            )
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"Board {board_id!r} (in TRELLO_BOARD_ID) does not exist "
+                "or the token's member cannot see it.",
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+            ) from None
+
+    def board_members(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/members"))
+
+    def lists(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/lists", params={"filter": "open"}))
+
+    def labels(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/labels"))
+
+    def board_actions(
+        self, board_id: str, *, since: str | None = None, action_filter: str = "all"
+    ) -> list[Json]:
+        """Every action on the board after `since` (an action id or ISO date), oldest first.
+
+        One request when fewer than a page of actions are new; otherwise it pages back with
+        `before` until it reaches `since`. Duplicates (an action on two pages) are dropped.
+        """
+        seen: dict[str, Json] = {}
+        before: str | None = None
+        while True:
+            params: dict[str, Any] = {"filter": action_filter, "limit": MAX_ACTIONS_PAGE}
+            if since:
+                params["since"] = since
+            if before:
+                params["before"] = before
+            page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params=params))
+            for action in page:
+                seen.setdefault(action["id"], action)
+            if len(page) < MAX_ACTIONS_PAGE:
+                break
+            before = page[-1]["id"]
+        return sorted(seen.values(), key=lambda action: (action["date"], action["id"]))
+
+    def latest_action(self, board_id: str) -> Json | None:
+        """The board's newest action, if it has any."""
+        page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params={"limit": 1}))
+        return page[0] if page else None
+
+    # -- cards ----------------------------------------------------------------------------
+
+    def card(self, card_id: str) -> Json:
+        """A card (by id or short link) with its checklists."""
+        return cast(
+            Json,
+            self._call(f"/cards/{card_id}", params={"fields": CARD_FIELDS, "checklists": "all"}),
+        )
+
+    def cards(self, board_id: str) -> list[Json]:
+        """The board's open cards, with their checklists, in one request."""
+        return cast(
+            list[Json],
+            self._call(
+                f"/boards/{board_id}/cards",
+                params={"fields": CARD_FIELDS, "checklists": "all"},
+            ),
+        )
+
+    def card_actions(self, card_id: str, *, action_filter: str = "all") -> list[Json]:
+        """A card's history, oldest first (up to Trello's page of 1000)."""
+        actions = cast(
+            list[Json],
+            self._call(
+                f"/cards/{card_id}/actions",
+                params={"filter": action_filter, "limit": MAX_ACTIONS_PAGE},
+            ),
+        )
+        return sorted(actions, key=lambda action: (action["date"], action["id"]))
+
+    def create_card(
+        self,
+        list_id: str,
+        name: str,
+        *,
+        desc: str = "",
+        label_ids: Iterable[str] = (),
+        source_card_id: str | None = None,
+    ) -> Json:
+        body: dict[str, Any] = {"idList": list_id, "name": name, "desc": desc}
+        labels = ",".join(label_ids)
+        if labels:
+            body["idLabels"] = labels
+        if source_card_id:
+            body["idCardSource"] = source_card_id
+            body["keepFromSource"] = "checklists"
+        return cast(Json, self._call("/cards", "POST", body=body))
+
+    def set_description(self, card_id: str, desc: str) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"desc": desc})
+
+    def set_due(self, card_id: str, due: str | None) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"due": due or ""})
+
+    def archive_card(self, card_id: str) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"closed": True})
+
+    def add_label(self, card_id: str, label_id: str) -> None:
+        self._call(f"/cards/{card_id}/idLabels", "POST", body={"value": label_id})
+
+    def add_member(self, card_id: str, member_id: str) -> None:
+        self._call(f"/cards/{card_id}/idMembers", "POST", body={"value": member_id})
+
+    def comment(self, card_id: str, text: str) -> Json:
+        return cast(
+            Json, self._call(f"/cards/{card_id}/actions/comments", "POST", body={"text": text})
+        )
+
+    # -- checklists -------------------------------------------------------------------------
+
+    def copy_checklist(
+        self, card_id: str, source_checklist_id: str, *, name: str, pos: str | int = "bottom"
+    ) -> Json:
+        """Copy a whole checklist, items included, in one request."""
+        body = {
+            "idCard": card_id,
+            "idChecklistSource": source_checklist_id,
+            "name": name,
+            "pos": pos,
+        }
+        return cast(Json, self._call("/checklists", "POST", body=body))
+
+    def create_checklist(self, card_id: str, name: str, *, pos: str | int = "bottom") -> Json:
+        return cast(
+            Json,
+            self._call("/checklists", "POST", body={"idCard": card_id, "name": name, "pos": pos}),
+        )
+
+    def add_check_item(self, checklist_id: str, name: str, *, pos: str | int = "bottom") -> Json:
+        return cast(
+            Json,
+            self._call(
+                f"/checklists/{checklist_id}/checkItems", "POST", body={"name": name, "pos": pos}
+            ),
+        )
