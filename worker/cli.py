@@ -1,0 +1,194 @@
+"""`incident-worker`: the command line.
+
+Settings are built here once, from the environment, `.env` (or `--env-file`) and `--set
+NAME=VALUE` flags, and passed down. Logging is configured here and nowhere else. Every known
+failure ends as one line on stderr and a non-zero exit code, never a traceback:
+
+    2  a setting, the template or the command line is wrong
+    1  Trello (or the sandbox) refused or kept failing
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from worker import __version__
+from worker.errors import ConfigError, IncidentWorkerError
+from worker.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return 2
+    except IncidentWorkerError as exc:
+        print(f"incident-worker: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incident-worker",
+        description="Runs your incident process on Trello.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--env-file", default=".env", help="read settings from this file (default: .env)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one setting, e.g. --set INCIDENT_POLL_SECONDS=5 (repeatable)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default: INFO)",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    sandbox = commands.add_parser(
+        "sandbox", help="serve a local Trello-compatible sandbox and print its settings"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8700)
+    sandbox.add_argument("--boards", type=int, default=1, help="how many boards to seed")
+    sandbox.set_defaults(handler=_sandbox)
+
+    run = commands.add_parser("run", help="run the worker: poll the boards and run incidents")
+    run.add_argument(
+        "--once", action="store_true", help="one full cycle (feed, reconcile, reminders), then exit"
+    )
+    run.set_defaults(handler=_run)
+
+    declare = commands.add_parser(
+        "declare", help="declare an incident: a new card carrying the incident label"
+    )
+    declare.add_argument("title", help='what is wrong, e.g. "Checkout is down"')
+    declare.add_argument("--board", help="board id (default: the first of TRELLO_BOARD_ID)")
+    declare.add_argument("--list", dest="list_name", help="list name (default: the first list)")
+    declare.set_defaults(handler=_declare)
+
+    demo = commands.add_parser(
+        "demo", help="play an incident on a built-in sandbox and show what happened"
+    )
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings for this run: environment, env file, then `--set` flags."""
+    overrides = {}
+    for item in args.overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r} is not NAME=VALUE.")
+        overrides[name.strip()] = value
+    return load_settings(overrides, env_file=args.env_file)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from worker.runner import Worker
+    from worker.store import Store
+    from worker.template import load_template
+    from worker.trello import Trello
+
+    settings = settings_from(args)
+    template = load_template(settings.template_path or default_template_path())
+    store = Store.open(settings.database_url)
+    trello = Trello.from_settings(settings)
+    worker = Worker(settings, trello, store, template)
+    try:
+        if args.once:
+            worker.run_once()
+            return 1 if any(board.failing for board in worker.boards.values()) else 0
+        worker.run_forever()
+        return 0
+    finally:
+        trello.close()
+        store.close()
+
+
+def _declare(args: argparse.Namespace) -> int:
+    from worker.trello import Trello
+
+    settings = settings_from(args)
+    board_id = args.board or settings.trello_board_ids[0]
+    trello = Trello.from_settings(settings)
+    try:
+        board = trello.board(board_id)
+        lists = trello.lists(board_id)
+        if args.list_name:
+            chosen = [item for item in lists if item["name"] == args.list_name]
+            if not chosen:
+                names = ", ".join(repr(item["name"]) for item in lists)
+                raise ConfigError(
+                    f"Board {board['name']!r} has no open list {args.list_name!r} "
+                    f"(its lists: {names})."
+                )
+        elif not lists:
+            raise ConfigError(f"Board {board['name']!r} has no open list to put the card in.")
+        target = (chosen if args.list_name else lists)[0]
+        wanted = settings.incident_label.casefold()
+        labels = [item for item in trello.labels(board_id) if item["name"].casefold() == wanted]
+        if not labels:
+            raise ConfigError(
+                f"Board {board['name']!r} has no label {settings.incident_label!r} "
+                "(INCIDENT_LABEL): create it on the board first."
+            )
+        card = trello.create_card(target["id"], args.title)
+        trello.add_label(card["id"], labels[0]["id"])
+    finally:
+        trello.close()
+    print(f"Declared: {card.get('shortUrl') or card['id']} ({args.title})")
+    return 0
+
+
+def default_template_path() -> Path:
+    """The template shipped with the package (a copy of config/incident-template.md)."""
+    packaged = Path(__file__).with_name("default-template.md")
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config" / "incident-template.md"
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from worker.sandbox import serve_forever
+
+    serve_forever(args.host, args.port, boards=args.boards)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from worker.demo import play
+
+    play(out=sys.stdout)
+    return 0

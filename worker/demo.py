@@ -1,0 +1,305 @@
+"""A stage for playing incidents: the sandbox, the real worker process, and people.
+
+`incident-worker demo` uses it to play one whole incident and print the card as a person sees
+it; the end-to-end tests use it to act as people and watch the worker. Nothing here is
+special-cased for either: the worker is the real `python -m worker run` process, the people
+act through py-trello over HTTP, and the card is read back over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from pydantic import SecretStr
+from trello import TrelloClient
+
+from worker.http import Credentials, TrelloSession
+from worker.sandbox import Sandbox, SandboxServer
+from worker.trello import Json, Trello
+
+T = TypeVar("T")
+
+#: Short cadences, so a whole incident plays in seconds.
+QUICK = {
+    "INCIDENT_POLL_SECONDS": "0.5",
+    "INCIDENT_RECONCILE_SECONDS": "5",
+    "INCIDENT_REMINDER_SECONDS": "3",
+    "INCIDENT_ROLE_REMINDER_SECONDS": "60",
+    "INCIDENT_STATUS_UPDATE_SECONDS": "600",
+    "INCIDENT_MEETING_URL": "https://meet.example.com/incident",
+}
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Person:
+    """Someone on the board, acting through py-trello as Trello's own web app would."""
+
+    def __init__(self, sandbox: Sandbox, url: str, name: str):
+        member = sandbox.members[name]
+        self.username = member.username
+        self.session = TrelloSession(
+            url, credentials=Credentials(SecretStr(sandbox.api_key), SecretStr(member.token))
+        )
+        self.client = TrelloClient(sandbox.api_key, api_secret="-", http_service=self.session)
+
+    def _board(self, board_id: str) -> Any:
+        return self.client.get_board(board_id)
+
+    def create_card(self, board_id: str, title: str, list_name: str = "Doing") -> Any:
+        board = self._board(board_id)
+        (target,) = [item for item in board.list_lists() if item.name == list_name]
+        return target.add_card(title)
+
+    def label(self, card_id: str, name: str, *, remove: bool = False) -> None:
+        card = self.client.get_card(card_id)
+        (label,) = [item for item in card.board.get_labels() if item.name == name]
+        if remove:
+            card.remove_label(label)
+        else:
+            card.add_label(label)
+
+    def comment(self, card_id: str, text: str) -> None:
+        self.client.get_card(card_id).comment(text)
+
+    def move(self, card_id: str, list_name: str) -> None:
+        card = self.client.get_card(card_id)
+        (target,) = [item for item in card.board.list_lists() if item.name == list_name]
+        card.change_list(target.id)
+
+    def archive(self, card_id: str) -> None:
+        self.client.get_card(card_id).set_closed(True)
+
+    def tick(self, card_id: str, starts_with: str, *, checked: bool = True) -> None:
+        card = self.client.get_card(card_id)
+        for checklist in card.checklists:
+            for item in checklist.items:
+                if item["name"].startswith(starts_with):
+                    checklist.set_checklist_item(item["name"], checked)
+                    return
+        raise LookupError(f"no check item starting {starts_with!r} on card {card_id}")
+
+    def delete_checklist(self, card_id: str, name: str) -> None:
+        card = self.client.get_card(card_id)
+        for checklist in card.checklists:
+            if checklist.name == name:
+                checklist.delete()
+                return
+        raise LookupError(f"no checklist {name!r} on card {card_id}")
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class Stage:
+    """The sandbox, a work folder with the worker's database, and the worker process."""
+
+    def __init__(self, sandbox: Sandbox, server: SandboxServer, folder: Path, env: dict[str, str]):
+        self.sandbox = sandbox
+        self.server = server
+        self.folder = folder
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = folder / "worker.log"
+        self._people: dict[str, Person] = {}
+        self.reader = Trello(
+            TrelloSession(
+                server.url,
+                credentials=Credentials(
+                    SecretStr(sandbox.api_key), SecretStr(sandbox.members["alice"].token)
+                ),
+            )
+        )
+
+    @property
+    def board_ids(self) -> list[str]:
+        return self.sandbox.board_ids
+
+    def person(self, name: str) -> Person:
+        if name not in self._people:
+            self._people[name] = Person(self.sandbox, self.server.url, name)
+        return self._people[name]
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "worker", *args]
+
+    def start_worker(self) -> None:
+        """Start `incident-worker run` as a real process, logging to `log_path`."""
+        if self.process is not None and self.process.poll() is None:
+            raise RuntimeError("the worker is already running")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command("run"), env=self.env, stdout=log, stderr=log, cwd=self.folder
+            )
+
+    def stop_worker(self, how: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal the worker and wait for it to exit; its exit code."""
+        if self.process is None:
+            raise RuntimeError("the worker is not running")
+        self.process.send_signal(how)
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
+
+    def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run one `incident-worker` command to its end (e.g. `run --once`)."""
+        return subprocess.run(
+            self.command(*args),
+            env=self.env,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def worker_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- reading the card back -------------------------------------------------------------
+
+    def card(self, card_id: str) -> Json:
+        return self.reader.card(card_id)
+
+    def comments(self, card_id: str) -> list[Json]:
+        return self.reader.card_actions(card_id, action_filter="commentCard")
+
+    def worker_comments(self, card_id: str) -> list[str]:
+        worker = self.sandbox.members["worker"].id
+        return [c["data"]["text"] for c in self.comments(card_id) if c["idMemberCreator"] == worker]
+
+    def wait_for_comment(self, card_id: str, fragment: str, timeout: float = 20.0) -> str:
+        def find() -> str | None:
+            return next((t for t in self.worker_comments(card_id) if fragment in t), None)
+
+        return wait_for(find, f"a worker comment containing {fragment!r}", timeout)
+
+    def render(self, card_id: str) -> str:
+        """The card as a person sees it: name, list, labels, description, checklists, comments."""
+        card = self.card(card_id)
+        lists = {item["id"]: item["name"] for item in self.reader.lists(card["idBoard"])}
+        labels = ", ".join(label["name"] for label in card.get("labels", []))
+        lines = [
+            f"┌─ {card['name']}  [{lists.get(card['idList'], '?')}]  labels: {labels or '-'}",
+            "│",
+        ]
+        lines += [f"│ {line}" for line in card.get("desc", "").splitlines()]
+        for checklist in card.get("checklists", []):
+            lines += ["│", f"│ ☑ {checklist['name']}"]
+            for item in checklist.get("checkItems", []):
+                box = "[x]" if item.get("state") == "complete" else "[ ]"
+                lines.append(f"│   {box} {item['name']}")
+        lines += ["│", "│ Comments, oldest first:"]
+        for comment in self.comments(card_id):
+            when = datetime.fromisoformat(comment["date"].replace("Z", "+00:00"))
+            who = comment.get("memberCreator", {}).get("username", "?")
+            text = comment["data"]["text"].splitlines() or [""]
+            lines.append(f"│ {when:%H:%M:%S} @{who}: {text[0]}")
+            lines += [f"│            {line}" for line in text[1:]]
+        lines.append("└─")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for person in self._people.values():
+            person.close()
+        self.reader.close()
+
+
+@contextmanager
+def stage(
+    *, boards: int = 1, settings: dict[str, str] | None = None, folder: Path | None = None
+) -> Iterator[Stage]:
+    """A seeded sandbox served on a free port, and the settings that point a worker at it."""
+    sandbox = Sandbox.seeded(boards=boards)
+    with tempfile.TemporaryDirectory(prefix="incident-worker-") as scratch:
+        where = folder or Path(scratch)
+        with sandbox.serve() as server:
+            env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("TRELLO_", "INCIDENT_"))
+            }
+            for line in sandbox.settings_lines(server.url):
+                if line and not line.startswith("#"):
+                    name, _, value = line.partition("=")
+                    env[name] = value
+            env["INCIDENT_DATABASE_URL"] = f"sqlite:///{where / 'worker.sqlite3'}"
+            env.update(QUICK)
+            env.update(settings or {})
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            current = Stage(sandbox, server, where, env)
+            try:
+                yield current
+            finally:
+                current.close()
+
+
+def play(out: TextIO) -> None:
+    """One whole incident, start to finish, on a fresh sandbox."""
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    with stage() as scene:
+        board = scene.board_ids[0]
+        alice, bob, carol, dave = (scene.person(n) for n in ("alice", "bob", "carol", "dave"))
+        say(f"Sandbox serving Trello's API at {scene.server.url}; starting the worker.")
+        scene.start_worker()
+
+        card = alice.create_card(board, "Checkout is down")
+        alice.label(card.id, "Incident")
+        say("@alice put the Incident label on 'Checkout is down'.")
+        scene.wait_for_comment(card.id, "Incident declared")
+        say("  the worker added the checklists and the header, and asked for the first message.")
+
+        alice.comment(card.id, "/communicator @bob\n/delvers @carol\n/quickfixers @dave")
+        scene.wait_for_comment(card.id, "Noted")
+        say("@alice named the communicator (@bob), a delver and a quickfixer.")
+
+        scene.wait_for_comment(card.id, "Reminder 1")
+        say("  the first message was not sent yet, so the worker reminded @bob.")
+        bob.tick(card.id, "Consider communicating: When we first notice")
+        say("@bob told support, auction houses and buyers/sellers, and ticked the item.")
+
+        dave.comment(card.id, "/workaround Payments go through the backup provider")
+        scene.wait_for_comment(card.id, "Workaround in place")
+        bob.tick(card.id, "Consider communicating: When there is some workaround")
+        say("@dave found a workaround; the worker asked @bob to tell everyone, and he did.")
+
+        carol.label(card.id, "Resolved")
+        scene.wait_for_comment(card.id, "**Resolved**")
+        wait_for(
+            lambda: any(c["name"] == "Post mortem" for c in scene.card(card.id)["checklists"]),
+            "the post mortem checklist",
+        )
+        bob.tick(card.id, "Consider communicating: When the problems are resolved")
+        say("@carol fixed the cause and labelled the card Resolved; @bob sent the last message.")
+        say("  the worker added the post mortem checklists.")
+
+        code = scene.stop_worker()
+        requests = scene.sandbox.request_log
+        by_worker = sum(1 for r in requests if r.member_username == "incident-worker")
+        say(f"The worker stopped on SIGTERM (exit code {code}).")
+        say(f"It made {by_worker} requests to Trello in all.\n")
+        say(scene.render(card.id))

@@ -1,0 +1,195 @@
+"""Carrying out the rules' actions on Trello, each one safe to repeat.
+
+The runner may carry out the same actions twice (a crash before it saved, a retry after a
+failure), so every action here first looks at what is already done:
+
+- checklists are added only when no checklist of that name is on the card, and never when a
+  person removed one the worker had added;
+- the header is written only when the description's header differs from the wanted one;
+- a comment is claimed in the store (`sending`) before it is posted and marked `sent` after.
+  A claim still `sending` means "maybe posted": the card's comments are searched for the
+  comment's marker (a short hash of its key, shown at the end of the comment) before it is
+  posted again. So a comment is posted once, whatever fails and whenever the worker dies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from worker import header
+from worker.errors import RequestRejected, TrelloUnavailable
+from worker.model import (
+    Action,
+    AddChecklists,
+    AddMembers,
+    Comment,
+    CommItem,
+    Incident,
+    RefreshHeader,
+)
+from worker.rules import observe_comm_items
+from worker.store import Store, TemplateCard
+from worker.template import Moment, Template
+from worker.trello import Json, Trello
+
+logger = logging.getLogger(__name__)
+
+
+def comment_key(incident: Incident, key: str) -> str:
+    """The store's key for one of this incident's comments (a re-declared card starts anew)."""
+    return f"{incident.card_id}:{int(incident.declared_at.timestamp())}:{key}"
+
+
+def marker(full_key: str) -> str:
+    """The short marker that ends every comment the worker posts."""
+    return "iw:" + hashlib.sha1(full_key.encode()).hexdigest()[:12]
+
+
+def comm_items_on_card(template: Template, checklists: list[Json]) -> dict[Moment, CommItem | None]:
+    """Where the card's checklists hold the template's communication items.
+
+    Moments whose checklist is not on the card are left out (nothing is known of them);
+    a checklist that is there without the item gives None (a person removed it).
+    """
+    by_name = {checklist["name"]: checklist for checklist in checklists}
+    found: dict[Moment, CommItem | None] = {}
+    for moment in Moment:
+        wanted_list, wanted_item = template.communication(moment)
+        checklist = by_name.get(wanted_list.name)
+        if checklist is None:
+            continue
+        item = next(
+            (i for i in checklist.get("checkItems", []) if i["name"] == wanted_item.name), None
+        )
+        found[moment] = (
+            None
+            if item is None
+            else CommItem(
+                checklist_id=checklist["id"],
+                item_id=item["id"],
+                name=item["name"],
+                ticked=item.get("state") == "complete",
+            )
+        )
+    return found
+
+
+class Executor:
+    """Performs actions for one incident at a time; returns the incident as it now stands."""
+
+    def __init__(
+        self,
+        trello: Trello,
+        store: Store,
+        template: Template,
+        template_card: Callable[[str], TemplateCard],
+        members: Callable[[str], Mapping[str, str]],
+    ):
+        self.trello = trello
+        self.store = store
+        self.template = template
+        self.template_card = template_card
+        self.members = members
+
+    def run(self, incident: Incident, actions: list[Action], card: Json | None = None) -> Incident:
+        """Carry out `actions` in order. `card`, if given, is the card as just read."""
+        cache: dict[str, Json] = {}
+        if card is not None:
+            cache[incident.card_id] = card
+        for action in actions:
+            if isinstance(action, AddChecklists):
+                incident = self._add_checklists(incident, action, cache)
+            elif isinstance(action, RefreshHeader):
+                self._refresh_header(incident, cache)
+            elif isinstance(action, AddMembers):
+                self._add_members(incident, action)
+            elif isinstance(action, Comment):
+                self.comment(incident, action)
+        return incident
+
+    def _card(self, card_id: str, cache: dict[str, Json]) -> Json:
+        if card_id not in cache:
+            cache[card_id] = self.trello.card(card_id)
+        return cache[card_id]
+
+    def _add_checklists(
+        self, incident: Incident, action: AddChecklists, cache: dict[str, Json]
+    ) -> Incident:
+        card = self._card(incident.card_id, cache)
+        on_card: list[Json] = card.setdefault("checklists", [])
+        names_on_card = {checklist["name"]: checklist["id"] for checklist in on_card}
+        source = self.template_card(incident.board_id)
+        added = dict(incident.checklists)
+        for wanted in self.template.for_phase(action.phase):
+            name = wanted.name
+            if name in incident.removed_checklists or name in added:
+                continue
+            if name in names_on_card:
+                added[name] = names_on_card[name]
+                continue
+            created = self.trello.copy_checklist(
+                incident.card_id, source.checklists[name], name=name
+            )
+            logger.info("card %s: added checklist %r", incident.card_id, name)
+            on_card.append(created)
+            added[name] = created["id"]
+        incident = incident.model_copy(update={"checklists": added})
+        return observe_comm_items(incident, comm_items_on_card(self.template, on_card))
+
+    def _refresh_header(self, incident: Incident, cache: dict[str, Json]) -> None:
+        card = self._card(incident.card_id, cache)
+        wanted = header.updated(card.get("desc", ""), incident)
+        if wanted is None:
+            return
+        self.trello.set_description(incident.card_id, wanted)
+        card["desc"] = wanted
+        logger.info("card %s: status header updated", incident.card_id)
+
+    def _add_members(self, incident: Incident, action: AddMembers) -> None:
+        known = self.members(incident.board_id)
+        for username in action.usernames:
+            member_id = known.get(username)
+            if member_id is None:
+                continue
+            try:
+                self.trello.add_member(incident.card_id, member_id)
+            except RequestRejected as exc:  # already on the card
+                logger.debug("card %s: %s", incident.card_id, exc)
+
+    def comment(self, incident: Incident, action: Comment) -> None:
+        """Post `action` once, whatever happened before (see the module docstring)."""
+        key = comment_key(incident, action.key)
+        tag = marker(key)
+        state = self.store.send_state(key)
+        if state == "sent":
+            return
+        if state == "sending":
+            found = self._find_marker(incident.card_id, tag)
+            if found is not None:
+                self.store.mark_sent(key, found)
+                logger.info("card %s: comment %s was already posted", incident.card_id, tag)
+                return
+        elif not self.store.claim(key, incident.card_id):
+            return
+        text = f"{action.text}\n\n`{tag}`"
+        try:
+            posted = self.trello.comment(incident.card_id, text)
+        except TrelloUnavailable as exc:
+            if not exc.applied_unknown:
+                self.store.release(key)
+            raise
+        except Exception:
+            self.store.release(key)
+            raise
+        self.store.mark_sent(key, str(posted.get("id", "")))
+        logger.info("card %s: posted %s (%s)", incident.card_id, action.key, tag)
+
+    def _find_marker(self, card_id: str, tag: str) -> str | None:
+        for action in self.trello.card_actions(card_id, action_filter="commentCard"):
+            text: Any = action.get("data", {}).get("text", "")
+            if isinstance(text, str) and tag in text:
+                return str(action["id"])
+        return None
