@@ -374,6 +374,9 @@ def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() ->
     )
     assert removed.removed_checklists == ("Until the problem is resolved",)
     assert not any(isinstance(a, AddChecklists) for a in actions)
+    assert all(item.gone for item in removed.comm_items.values())
+    later = rules.due_reminders(removed, at(100_000), CONFIG)
+    assert not any(c.key.startswith("remind-") for c in later)
 
 
 def test_a_removed_communication_item_is_gone_for_good() -> None:

@@ -3,7 +3,7 @@
 `incident-worker demo` uses it to play one whole incident and print the card as a person sees
 it; the end-to-end tests use it to act as people and watch the worker. Nothing here is
 special-cased for either: the worker is the real `python -m worker run` process, the people
-act through py-trello over HTTP, and the card is read back over HTTP.
+act through py-trello over HTTP; only watching the card reads the sandbox's state directly.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pydantic import SecretStr
 from trello import TrelloClient
 
 from worker.http import Credentials, TrelloSession
-from worker.sandbox import Sandbox, SandboxServer
-from worker.trello import Json, Trello
+from worker.sandbox import Sandbox, SandboxServer, render
+from worker.trello import Json
 
 T = TypeVar("T")
 
@@ -122,14 +122,6 @@ class Stage:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = folder / "worker.log"
         self._people: dict[str, Person] = {}
-        self.reader = Trello(
-            TrelloSession(
-                server.url,
-                credentials=Credentials(
-                    SecretStr(sandbox.api_key), SecretStr(sandbox.members["alice"].token)
-                ),
-            )
-        )
 
     @property
     def board_ids(self) -> list[str]:
@@ -143,14 +135,40 @@ class Stage:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "worker", *args]
 
-    def start_worker(self) -> None:
-        """Start `incident-worker run` as a real process, logging to `log_path`."""
+    def start_worker(self, *, wait: bool = True) -> None:
+        """Start `incident-worker run` as a real process, logging to `log_path`.
+
+        With `wait`, return once it has read every board's feed (it is watching).
+        """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError("the worker is already running")
+        before = self.feed_reads()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command("run"), env=self.env, stdout=log, stderr=log, cwd=self.folder
             )
+        if wait:
+            self.wait_for_cycles(1, since=before)
+
+    def feed_reads(self) -> int:
+        """How many times the worker has read a board's actions feed (once a board a cycle)."""
+        return sum(
+            1
+            for r in self.sandbox.request_log
+            if r.member_username == "incident-worker"
+            and r.method == "GET"
+            and r.path.endswith("/actions")
+            and r.path.startswith("/1/boards/")
+            and r.status == 200
+        )
+
+    def wait_for_cycles(
+        self, cycles: int, *, since: int | None = None, timeout: float = 30.0
+    ) -> None:
+        """Wait until the worker has read every board's feed `cycles` more times."""
+        start = self.feed_reads() if since is None else since
+        wanted = start + cycles * len(self.board_ids)
+        wait_for(lambda: self.feed_reads() >= wanted, f"{cycles} worker cycle(s)", timeout)
 
     def stop_worker(self, how: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
         """Signal the worker and wait for it to exit; its exit code."""
@@ -177,12 +195,30 @@ class Stage:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     # -- reading the card back -------------------------------------------------------------
+    # Straight from the sandbox's state, rendered as Trello's JSON: watching costs no requests,
+    # so it never eats into the rate limits or shows in the request log.
 
     def card(self, card_id: str) -> Json:
-        return self.reader.card(card_id)
+        state = self.sandbox.state
+        with state.lock:
+            record = state.card(card_id)
+            found = render.card(record, state)
+            found["checklists"] = [render.checklist(c) for c in state.card_checklists(record)]
+        return found
 
     def comments(self, card_id: str) -> list[Json]:
-        return self.reader.card_actions(card_id, action_filter="commentCard")
+        """The card's comments, oldest first."""
+        state = self.sandbox.state
+        with state.lock:
+            record = state.card(card_id)
+            found = [render.action(a, state) for a in state.card_actions(record.id)]
+        comments = [a for a in found if a["type"] == "commentCard"]
+        return sorted(comments, key=lambda a: (a["date"], a["id"]))
+
+    def lists(self, board_id: str) -> dict[str, str]:
+        state = self.sandbox.state
+        with state.lock:
+            return {item.id: item.name for item in state.board_lists(board_id)}
 
     def worker_comments(self, card_id: str) -> list[str]:
         worker = self.sandbox.members["worker"].id
@@ -197,7 +233,7 @@ class Stage:
     def render(self, card_id: str) -> str:
         """The card as a person sees it: name, list, labels, description, checklists, comments."""
         card = self.card(card_id)
-        lists = {item["id"]: item["name"] for item in self.reader.lists(card["idBoard"])}
+        lists = self.lists(card["idBoard"])
         labels = ", ".join(label["name"] for label in card.get("labels", []))
         lines = [
             f"┌─ {card['name']}  [{lists.get(card['idList'], '?')}]  labels: {labels or '-'}",
@@ -225,7 +261,6 @@ class Stage:
             self.process.wait()
         for person in self._people.values():
             person.close()
-        self.reader.close()
 
 
 @contextmanager

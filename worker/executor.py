@@ -100,6 +100,8 @@ class Executor:
         if card is not None:
             cache[incident.card_id] = card
         for action in actions:
+            if not incident.open and not isinstance(action, Comment | RefreshHeader):
+                continue
             if isinstance(action, AddChecklists):
                 incident = self._add_checklists(incident, action, cache)
             elif isinstance(action, RefreshHeader):

@@ -382,6 +382,13 @@ def reconcile(incident: Incident, card: CardView, now: datetime, config: Config)
         incident = incident.model_copy(
             update={"removed_checklists": (*incident.removed_checklists, *removed)}
         )
+    lost = {
+        moment: item.model_copy(update={"gone": True})
+        for moment, item in incident.comm_items.items()
+        if not item.gone and item.checklist_id not in card.checklist_ids
+    }
+    if lost:
+        incident = incident.model_copy(update={"comm_items": {**incident.comm_items, **lost}})
     phases = [TemplatePhase.DECLARED]
     if incident.reached(Phase.RESOLVED):
         phases.append(TemplatePhase.RESOLVED)

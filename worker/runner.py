@@ -34,7 +34,7 @@ from worker import rules
 from worker.errors import NotFoundError, TrelloError
 from worker.events import UnexpectedAction, parse_action
 from worker.executor import Executor, comm_items_on_card
-from worker.model import CardView, Ended, Incident
+from worker.model import Action, CardView, Ended, Incident
 from worker.settings import Settings
 from worker.store import Store, TemplateCard
 from worker.template import Template
@@ -294,17 +294,26 @@ class Worker:
         return frozenset(names)
 
     def _declare_found(self, board: Board, card: Json) -> None:
-        """A labelled card no event told us about: declare it, as whoever put the label on."""
+        """A labelled card no event told us about (the worker was away): declare it now.
+
+        The card's own history says who put the label on and when, and what happened since
+        (roles named, items ticked, phases signalled): that is replayed through the rules, so
+        the incident is as it would be had the worker been watching all along.
+        """
+        history = self.trello.card_actions(card["id"])
+        label = self.settings.incident_label.casefold()
+        start = None
+        for index, action in enumerate(history):
+            if action.get("type") == "addLabelToCard":
+                name = action.get("data", {}).get("label", {}).get("name", "")
+                if name.casefold() == label:
+                    start = index
         by, at = "", self.clock()
-        history = self.trello.card_actions(card["id"], action_filter="addLabelToCard")
-        for action in reversed(history):
-            label = action.get("data", {}).get("label", {}).get("name", "")
-            if label.casefold() == self.settings.incident_label.casefold():
-                if action.get("idMemberCreator") == self.config.worker_member_id:
-                    break
-                by = action.get("memberCreator", {}).get("username", "")
-                at = datetime.fromisoformat(action["date"].replace("Z", "+00:00"))
-                break
+        if start is not None:
+            labelled = history[start]
+            if labelled.get("idMemberCreator") != self.config.worker_member_id:
+                by = labelled.get("memberCreator", {}).get("username", "")
+            at = datetime.fromisoformat(labelled["date"].replace("Z", "+00:00"))
         incident, actions = rules.declare(
             card["id"],
             card.get("name", ""),
@@ -314,12 +323,30 @@ class Worker:
             config=self.config,
             short_link=card.get("shortLink", ""),
         )
-        logger.info("card %s: labelled card found, incident declared", card["id"])
-        incident = self.executor.run(incident, actions, card=card)
+        replay = history[start + 1 :] if start is not None else []
+        for raw in replay:
+            try:
+                event = parse_action(raw)
+            except UnexpectedAction as exc:
+                logger.warning("card %s: skipping an action I cannot read: %s", card["id"], exc)
+                continue
+            if event is not None:
+                after, more = rules.on_event(incident, event, self.config, board.members)
+                incident = after or incident
+                actions += more
+        logger.info(
+            "card %s: labelled card found, incident declared (%d later actions replayed)",
+            card["id"],
+            len(replay),
+        )
+        incident = self.executor.run(incident, _merge(actions), card=card)
         self.store.save(incident)
 
     def _repair(self, board: Board, incident: Incident, card: Json) -> None:
-        checklists = card.get("checklists", [])
+        checklists = card.get("checklists")
+        if checklists is None:  # never conclude "removed" from an answer that left them out
+            logger.warning("card %s: Trello sent no checklists; not repairing", card["id"])
+            return
         observed = rules.observe_comm_items(incident, comm_items_on_card(self.template, checklists))
         view = CardView(
             card_id=card["id"],
@@ -379,3 +406,8 @@ class Worker:
 
 
 _NO_CARD = TemplateCard("", "", "", {})
+
+
+def _merge(actions: list[Action]) -> list[Action]:
+    """`actions` without repeats (a replay may ask for the same header refresh many times)."""
+    return list(dict.fromkeys(actions))

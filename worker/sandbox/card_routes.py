@@ -79,8 +79,6 @@ def get_card(ctx: Context, card_id: str) -> Any:
     with ctx.state.lock:
         card = ctx.state.card(card_id)
         body = card_json(ctx, card)
-        if p.text("checklists") not in (None, "none"):
-            body["checklists"] = [render.checklist(cl) for cl in ctx.state.card_checklists(card)]
         actions_filter = p.text("actions")
         if actions_filter not in (None, "none", ""):
             chosen = feed.select(

@@ -45,11 +45,17 @@ def required(params: Params, name: str) -> str:
 
 
 def card_json(ctx: Context, card: Card) -> dict[str, Any]:
-    """A card's JSON, honouring `fields` and `customFieldItems=true` (no custom fields here)."""
+    """A card's JSON, honouring `fields`, `checklists` and `customFieldItems=true`.
+
+    Trello nests the checklists when asked (`checklists=all`), on one card and on a board's
+    cards alike; there are no custom fields here.
+    """
     p = ctx.params
     body = render.pick_fields(render.card(card, ctx.state), p.text("fields"))
     if "customFieldItems" in p and p.flag("customFieldItems"):
         body["customFieldItems"] = []
+    if p.text("checklists") not in (None, "none"):
+        body["checklists"] = [render.checklist(cl) for cl in ctx.state.card_checklists(card)]
     return body
 
 

@@ -1,0 +1,220 @@
+"""The whole incident, with the real worker process, acted out by people through py-trello."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.e2e.conftest import StageFactory, checklist_names, markers, wait_for_cycles
+from worker.demo import wait_for
+from worker.header import FIRST_LINE
+
+pytestmark = pytest.mark.e2e
+
+COMMUNICATE = "Consider communicating: "
+
+
+def test_a_whole_incident(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_MEETING_URL="https://meet.example.com/war-room")
+    board = scene.board_ids[0]
+    alice, bob, carol = scene.person("alice"), scene.person("bob"), scene.person("carol")
+    card = alice.create_card(board, "Checkout is down")
+    card.set_description("Customers get a 500 on the payment page.")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+
+    declared = scene.wait_for_comment(card.id, "Incident declared")
+    assert "Lead: @alice" in declared and "https://meet.example.com/war-room" in declared
+    assert "tell the support team, auction houses and buyers/sellers" in declared
+    now = scene.card(card.id)
+    assert checklist_names(now) == ["Until the problem is resolved"]
+    assert now["desc"].startswith(FIRST_LINE)
+    assert now["desc"].endswith("\n\nCustomers get a 500 on the payment page.")
+    assert "Phase: **investigating**" in now["desc"]
+
+    alice.comment(card.id, "/communicator @bob\n/delvers @carol @dave\n/quickfixers @bob")
+    scene.wait_for_comment(card.id, "Noted")
+    now = scene.card(card.id)
+    assert "Communicator: @bob" in now["desc"] and "Deep delvers: @carol, @dave" in now["desc"]
+    members = {
+        m.id for name, m in scene.sandbox.members.items() if name in ("bob", "carol", "dave")
+    }
+    assert members <= set(now["idMembers"])
+
+    carol.label(card.id, "Workaround")
+    workaround = scene.wait_for_comment(card.id, "Workaround in place")
+    assert "@bob: tell" in workaround and "When there is some workaround." in workaround
+    bob.move(card.id, "Done")
+    scene.wait_for_comment(card.id, "**Resolved**")
+    wait_for(
+        lambda: (
+            checklist_names(scene.card(card.id))
+            == ["Until the problem is resolved", "Post mortem", "Meeting agenda"]
+        ),
+        "the post mortem checklists",
+    )
+    now = scene.card(card.id)
+    assert "Phase: **resolved**" in now["desc"] and "- Workaround: " in now["desc"]
+
+    wait_for_cycles(scene, 3)
+    assert scene.stop_worker(signal.SIGTERM) == 0
+    comments = scene.worker_comments(card.id)
+    assert len(comments) == 4
+    assert len(set(markers(comments))) == 4
+    assert "stopping after the current step" in scene.worker_log()
+
+
+def test_every_phase_signal_on_concurrent_incidents(make_stage: StageFactory) -> None:
+    scene = make_stage()
+    board = scene.board_ids[0]
+    alice = scene.person("alice")
+    signals = {
+        "workaround label": (lambda c: alice.label(c, "Workaround"), "Workaround in place"),
+        "workaround command": (
+            lambda c: alice.comment(c, "/workaround flag off"),
+            "Workaround in place",
+        ),
+        "resolved label": (lambda c: alice.label(c, "Resolved"), "**Resolved**"),
+        "moved to Done": (lambda c: alice.move(c, "Done"), "**Resolved**"),
+        "resolved command": (lambda c: alice.comment(c, "/resolved rolled back"), "**Resolved**"),
+    }
+    cards = {name: alice.create_card(board, f"Incident: {name}").id for name in signals}
+    scene.start_worker()
+    for card_id in cards.values():
+        alice.label(card_id, "Incident")
+    for card_id in cards.values():
+        scene.wait_for_comment(card_id, "Incident declared")
+    for name, (act, _) in signals.items():
+        act(cards[name])
+    for name, (_, announcement) in signals.items():
+        scene.wait_for_comment(cards[name], announcement)
+    wait_for_cycles(scene, 3)
+    for name, card_id in cards.items():
+        comments = scene.worker_comments(card_id)
+        assert len(comments) == 2, name
+        assert "flag off" in comments[1] if name == "workaround command" else True
+    assert scene.stop_worker() == 0
+
+
+def test_reminders_repeat_until_the_item_is_ticked(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
+    board = scene.board_ids[0]
+    alice, bob = scene.person("alice"), scene.person("bob")
+    card = alice.create_card(board, "Search is slow")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    alice.comment(card.id, "/communicator @bob")
+    scene.wait_for_comment(card.id, "Reminder 2: @bob")
+    bob.tick(card.id, COMMUNICATE + "When we first notice")
+    wait_for_cycles(scene, 2)
+    reminders = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
+    wait_for_cycles(scene, 8)  # well past the next reminder's time
+    later = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
+    assert later == reminders
+    assert all("When we first notice the problems." in t for t in reminders)
+
+    alice.comment(card.id, "/workaround cache warmed")
+    scene.wait_for_comment(card.id, "Reminder 1: @bob, *" + COMMUNICATE + "When there is some")
+    assert scene.stop_worker() == 0
+
+
+def test_removing_the_label_stands_the_incident_down(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
+    alice = scene.person("alice")
+    card = alice.create_card(scene.board_ids[0], "False alarm")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    scene.wait_for_comment(card.id, "Incident declared")
+    alice.label(card.id, "Incident", remove=True)
+    scene.wait_for_comment(card.id, "stood down")
+    count = len(scene.worker_comments(card.id))
+    wait_for_cycles(scene, 10)
+    assert len(scene.worker_comments(card.id)) == count
+    assert "stood down" in scene.card(card.id)["desc"]
+
+
+def test_archiving_the_card_stops_reminders(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
+    alice = scene.person("alice")
+    card = alice.create_card(scene.board_ids[0], "Archived mid-incident")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    scene.wait_for_comment(card.id, "Reminder 1")
+    alice.archive(card.id)
+    wait_for_cycles(scene, 2)
+    count = len(scene.worker_comments(card.id))
+    wait_for_cycles(scene, 10)
+    assert len(scene.worker_comments(card.id)) == count
+
+
+def test_what_people_remove_stays_removed(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
+    alice = scene.person("alice")
+    card = alice.create_card(scene.board_ids[0], "We run our own checklist")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    scene.wait_for_comment(card.id, "Reminder 1")
+    alice.delete_checklist(card.id, "Until the problem is resolved")
+    wait_for_cycles(scene, 10)  # several reconcile passes
+    assert checklist_names(scene.card(card.id)) == []
+    reminders = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
+    wait_for_cycles(scene, 8)
+    assert [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")] == reminders
+
+
+def test_roles_name_only_people_on_the_board(make_stage: StageFactory) -> None:
+    scene = make_stage()
+    alice = scene.person("alice")
+    card = alice.create_card(scene.board_ids[0], "Who?")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    alice.comment(card.id, "/communicator @nobody")
+    reply = scene.wait_for_comment(card.id, "I don't know @nobody")
+    assert "stay as they were" in reply
+    assert "Communicator: (nobody yet)" in scene.card(card.id)["desc"]
+
+
+def test_two_boards_run_independent_incidents(make_stage: StageFactory) -> None:
+    scene = make_stage(boards=2)
+    alice, bob = scene.person("alice"), scene.person("bob")
+    first = alice.create_card(scene.board_ids[0], "Board one is on fire")
+    second = bob.create_card(scene.board_ids[1], "Board two is on fire")
+    scene.start_worker()
+    alice.label(first.id, "Incident")
+    bob.label(second.id, "Incident")
+    assert "Lead: @alice" in scene.wait_for_comment(first.id, "Incident declared")
+    assert "Lead: @bob" in scene.wait_for_comment(second.id, "Incident declared")
+    bob.label(second.id, "Resolved")
+    scene.wait_for_comment(second.id, "**Resolved**")
+    wait_for_cycles(scene, 3)
+    assert "investigating" in scene.card(first.id)["desc"]
+    assert len(scene.worker_comments(first.id)) == 1
+
+
+def test_a_label_found_at_start_is_declared_for_whoever_added_it(make_stage: StageFactory) -> None:
+    scene = make_stage()
+    carol = scene.person("carol")
+    card = carol.create_card(scene.board_ids[0], "Happened while the worker was down")
+    carol.label(card.id, "Incident")
+    result = scene.run("run", "--once")
+    assert result.returncode == 0, result.stderr
+    texts = scene.worker_comments(card.id)
+    assert len(texts) == 1 and "Lead: @carol" in texts[0]
+    assert scene.run("run", "--once").returncode == 0
+    assert len(scene.worker_comments(card.id)) == 1
+
+
+def test_declare_command(make_stage: StageFactory) -> None:
+    scene = make_stage()
+    result = scene.run("declare", "Checkout is down", "--list", "Doing")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Declared: https://trello.com/c/")
+    short_link = result.stdout.split("/c/")[1].split()[0]
+    assert scene.run("run", "--once").returncode == 0
+    declared = scene.wait_for_comment(short_link, "Incident declared")
+    assert "Lead: (nobody yet)" in declared
+
+    wrong = scene.run("declare", "x", "--list", "Nope")
+    assert wrong.returncode == 2
+    assert "has no open list 'Nope'" in wrong.stderr and "Traceback" not in wrong.stderr
