@@ -1,0 +1,143 @@
+"""Kill the worker with SIGKILL anywhere: the card ends as if it had never died.
+
+One scripted incident is played once without interruption, then again several times while
+the worker is SIGKILLed right after a randomly chosen (seeded, so a failure can be replayed)
+change it makes on Trello, and started again at once: the kill lands between adding a
+checklist and recording it, between posting a comment and marking it sent, and so on. At the
+end the worker's comments, the checklists and the header must be the same as in the
+uninterrupted run: nothing twice, nothing lost.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import StageFactory
+from worker.demo import Stage, wait_for
+
+pytestmark = pytest.mark.e2e
+
+COMMUNICATE = "Consider communicating: "
+SEEDS = [11, 23, 37, 41, 59, 67, 73, 89]
+
+
+def play(scene: Stage) -> str:
+    """The scripted incident; returns the card id once the worker has caught up with it."""
+    alice, bob, carol = scene.person("alice"), scene.person("bob"), scene.person("carol")
+    card = alice.create_card(scene.board_ids[0], "Checkout is down")
+    card_id: str = card.id
+    alice.label(card_id, "Incident")
+    scene.wait_for_comment(card_id, "Incident declared", timeout=60)
+    alice.comment(card_id, "/communicator @bob\n/delvers @carol @dave")
+    scene.wait_for_comment(card_id, "Noted", timeout=60)
+    bob.tick(card_id, COMMUNICATE + "When we first notice")
+    carol.label(card_id, "Workaround")
+    scene.wait_for_comment(card_id, "Workaround in place", timeout=60)
+    bob.tick(card_id, COMMUNICATE + "When there is some workaround")
+    carol.move(card_id, "Done")
+    scene.wait_for_comment(card_id, "**Resolved**", timeout=60)
+    wait_for(lambda: len(scene.card(card_id)["checklists"]) == 3, "the post mortem checklists", 60)
+    bob.tick(card_id, COMMUNICATE + "When the problems are resolved")
+    wait_for(lambda: "Communicator: @bob" in scene.card(card_id)["desc"], "the header", 60)
+    return card_id
+
+
+def outcome(scene: Stage, card_id: str) -> dict[str, Any]:
+    """What a person sees of the worker's work on the card, without times and markers."""
+    card = scene.card(card_id)
+    comments = [text.rsplit("\n\n`iw:", 1)[0] for text in scene.worker_comments(card_id)]
+    header = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\d+ (h|min)", "<t>", card["desc"])
+    return {
+        "comments": Counter(comments),
+        "checklists": [
+            (c["name"], [(i["name"], i["state"]) for i in c["checkItems"]])
+            for c in card["checklists"]
+        ],
+        "header": header,
+    }
+
+
+def worker_writes(scene: Stage) -> int:
+    """How many changes the worker has made on Trello so far."""
+    return sum(
+        1
+        for r in scene.sandbox.request_log
+        if r.member_username == "incident-worker" and r.method in ("POST", "PUT", "DELETE")
+    )
+
+
+class Killer:
+    """SIGKILLs the worker right after its n-th change to Trello, for each n in `after_writes`.
+
+    Dying just after a change reached Trello, before the worker could record it, is the
+    moment that would make it repeat itself; the worker is started again at once.
+    """
+
+    def __init__(self, scene: Stage, after_writes: list[int]):
+        self.scene = scene
+        self.targets = sorted(after_writes)
+        self.kills = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for target in self.targets:
+            while worker_writes(self.scene) < target:
+                if self._done.wait(0.002):
+                    return
+            process = self.scene.process
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+                self.kills += 1
+                self.scene.process = None
+                self.scene.start_worker(wait=False)
+
+    def __enter__(self) -> Killer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+SLOW = {"INCIDENT_RECONCILE_SECONDS": "2"}
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, Any]:
+    from tests.e2e.conftest import FAST
+    from worker.demo import stage
+
+    with stage(settings={**FAST, **SLOW}) as scene:
+        scene.sandbox.faults.configure(latency=(0.01, 0.04), seed=1)
+        scene.start_worker()
+        card_id = play(scene)
+        scene.wait_for_cycles(3)
+        result = outcome(scene, card_id)
+        assert scene.stop_worker() == 0
+    return result
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_random_moments_changes_nothing(
+    make_stage: StageFactory, expected: dict[str, Any], seed: int
+) -> None:
+    scene = make_stage(**SLOW)
+    scene.sandbox.faults.configure(latency=(0.01, 0.04), seed=seed)
+    scene.start_worker()
+    # the template card takes the first ~22 changes; the incident the next ~15
+    after = random.Random(seed).sample(range(2, 38), 4)
+    with Killer(scene, after) as killer:
+        card_id = play(scene)
+    assert killer.kills >= 1
+    scene.wait_for_cycles(3, timeout=60)
+    assert outcome(scene, card_id) == expected
+    assert sum(expected["comments"].values()) == 4
