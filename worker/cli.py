@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox", help="serve a local Trello-compatible sandbox and print its settings"
     )
     sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8700)
+    sandbox.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     sandbox.add_argument("--boards", type=int, default=1, help="how many boards to seed")
     sandbox.set_defaults(handler=_sandbox)
 

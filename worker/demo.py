@@ -283,6 +283,9 @@ def stage(
             env.update(QUICK)
             env.update(settings or {})
             env.setdefault("PYTHONUNBUFFERED", "1")
+            # the worker process runs this very code, installed or not
+            here = str(Path(__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
             current = Stage(sandbox, server, where, env)
             try:
                 yield current

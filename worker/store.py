@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from worker.errors import ConfigError
 from worker.model import Incident
@@ -103,15 +103,19 @@ class Store:
         """Open (and create if needed) the database at `url`; errors name INCIDENT_DATABASE_URL."""
         try:
             if url.startswith("sqlite"):
-                path = url.split("///", 1)[-1]
+                path = url.split("///", 1)[-1] if "///" in url else ""
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(url, poolclass=NullPool)
+                    engine = create_engine(url, poolclass=NullPool)
+                else:  # in memory: one connection, or every connection is a new empty database
+                    engine = create_engine(
+                        url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                    )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True)
             metadata.create_all(engine)
-        except (SQLAlchemyError, OSError, ValueError) as exc:
+        except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
             raise ConfigError(
                 f"INCIDENT_DATABASE_URL cannot be opened ({type(exc).__name__}: "
                 f"{_first_line(exc)})."

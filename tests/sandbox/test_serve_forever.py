@@ -1,4 +1,4 @@
-"""`python -m worker.sandbox` serves, prints its settings, and stops cleanly on SIGTERM."""
+"""`incident-worker sandbox` serves, prints its settings, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import requests
 
 
 def test_serve_forever_prints_settings_and_stops_on_sigterm() -> None:
-    command = [sys.executable, "-m", "worker.sandbox", "--port", "0"]
+    command = [sys.executable, "-m", "worker", "sandbox", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         lines: list[str] = []
