@@ -12,13 +12,20 @@ from pydantic import SecretStr
 
 from worker import header, rules
 from worker.errors import TrelloUnavailable
-from worker.executor import Executor, comment_key, marker
+from worker.executor import Executor, comm_items_on_card, comment_key, marker
 from worker.http import Credentials, RetryPolicy, TrelloSession
-from worker.model import AddChecklists, AddMembers, Comment, Incident, RefreshHeader
+from worker.model import (
+    AddChecklists,
+    AddMembers,
+    Comment,
+    CommItem,
+    Incident,
+    RefreshHeader,
+)
 from worker.sandbox import Sandbox, SandboxServer
 from worker.store import Store, TemplateCard
+from worker.template import Moment, Template, load_template
 from worker.template import Phase as TemplatePhase
-from worker.template import Template, load_template
 from worker.trello import Json, Trello
 
 TEMPLATE = load_template(Path(__file__).parent.parent / "config" / "incident-template.md")
@@ -318,3 +325,29 @@ def test_add_members_twice_adds_each_known_person_once(scene: Scene) -> None:
     scene.executor.run(incident, [action])
     ids = scene.sb.state.card(card["id"]).member_ids
     assert sorted(ids) == sorted([scene.sb.members["bob"].id, scene.sb.members["carol"].id])
+
+
+def test_known_communication_items_are_followed_by_id_not_by_name() -> None:
+    template = TEMPLATE
+    name = template.communication(Moment.DETECTION)[1].name
+    card = [
+        {
+            "id": "cl1",
+            "name": "Until the problem is resolved",
+            "checkItems": [
+                {"id": "i1", "name": "Tell everyone (renamed by a person)", "state": "complete"},
+                {"id": "i2", "name": name, "state": "incomplete"},
+            ],
+        }
+    ]
+    known = {
+        Moment.DETECTION: CommItem(checklist_id="cl1", item_id="i1", name=name),
+        Moment.WORKAROUND: CommItem(checklist_id="cl1", item_id="gone", name="x"),
+    }
+    found = comm_items_on_card(template, card, known)
+    assert found[Moment.DETECTION] == CommItem(
+        checklist_id="cl1", item_id="i1", name="Tell everyone (renamed by a person)", ticked=True
+    )
+    assert found[Moment.WORKAROUND] is None  # removed by a person
+    assert found[Moment.RESOLUTION] is None  # never known, and not on the card by its name
+    assert comm_items_on_card(template, [], {}) == {}

@@ -49,6 +49,15 @@ def test_missing_env_file_is_named(tmp_path: Path) -> None:
         ({"INCIDENT_POLL_SECONDS": "0"}, "INCIDENT_POLL_SECONDS must be greater than 0 (got '0')."),
         ({"INCIDENT_RATE_LIMIT": "-5"}, "INCIDENT_RATE_LIMIT must be greater than 0 (got '-5')."),
         ({"INCIDENT_RETRY_ATTEMPTS": "many"}, "INCIDENT_RETRY_ATTEMPTS must be a valid integer"),
+        ({"INCIDENT_REMINDER_SECONDS": "0"}, "INCIDENT_REMINDER_SECONDS must be greater than 0"),
+        (
+            {"INCIDENT_STATUS_UPDATE_SECONDS": "-60"},
+            "INCIDENT_STATUS_UPDATE_SECONDS must be greater",
+        ),
+        (
+            {"INCIDENT_ROLE_REMINDER_SECONDS": "-1"},
+            "INCIDENT_ROLE_REMINDER_SECONDS must be greater",
+        ),
     ],
 )
 def test_bad_settings_get_one_sentence_naming_them(
@@ -59,6 +68,15 @@ def test_bad_settings_get_one_sentence_naming_them(
     with pytest.raises(ConfigError) as caught:
         load_settings(given, env_file=None)
     assert str(caught.value).startswith(message)
+
+
+def test_cadences_take_any_positive_number_of_seconds() -> None:
+    settings = load_settings(
+        {**GOOD, "INCIDENT_REMINDER_SECONDS": "1", "INCIDENT_STATUS_UPDATE_SECONDS": "0.5"},
+        env_file=None,
+    )
+    assert (settings.reminder_seconds, settings.status_update_seconds) == (1.0, 0.5)
+    assert settings.role_reminder_seconds is None  # the template's, else the default
 
 
 def test_secret_values_are_never_echoed() -> None:

@@ -48,15 +48,32 @@ def marker(full_key: str) -> str:
     return "iw:" + hashlib.sha1(full_key.encode()).hexdigest()[:12]
 
 
-def comm_items_on_card(template: Template, checklists: list[Json]) -> dict[Moment, CommItem | None]:
-    """Where the card's checklists hold the template's communication items.
+def comm_items_on_card(
+    template: Template, checklists: list[Json], known: Mapping[Moment, CommItem] | None = None
+) -> dict[Moment, CommItem | None]:
+    """Where the card's checklists hold the communication items, and whether they are ticked.
 
-    Moments whose checklist is not on the card are left out (nothing is known of them);
-    a checklist that is there without the item gives None (a person removed it).
+    An item the worker already knows is followed by its id, so renaming it, or a new template
+    wording, changes nothing; a known item no longer on the card gives None (a person removed
+    it). An item not known yet is looked for by the template's name for it. Moments whose
+    checklist is not on the card are left out: nothing is known of them.
     """
+    known = known or {}
+    items_by_id = {
+        item["id"]: (checklist, item)
+        for checklist in checklists
+        for item in checklist.get("checkItems", [])
+    }
     by_name = {checklist["name"]: checklist for checklist in checklists}
     found: dict[Moment, CommItem | None] = {}
     for moment in Moment:
+        before = known.get(moment)
+        if before is not None:
+            if before.gone:
+                continue
+            hit = items_by_id.get(before.item_id)
+            found[moment] = None if hit is None else _comm_item(*hit)
+            continue
         wanted_list, wanted_item = template.communication(moment)
         checklist = by_name.get(wanted_list.name)
         if checklist is None:
@@ -64,17 +81,17 @@ def comm_items_on_card(template: Template, checklists: list[Json]) -> dict[Momen
         item = next(
             (i for i in checklist.get("checkItems", []) if i["name"] == wanted_item.name), None
         )
-        found[moment] = (
-            None
-            if item is None
-            else CommItem(
-                checklist_id=checklist["id"],
-                item_id=item["id"],
-                name=item["name"],
-                ticked=item.get("state") == "complete",
-            )
-        )
+        found[moment] = None if item is None else _comm_item(checklist, item)
     return found
+
+
+def _comm_item(checklist: Json, item: Json) -> CommItem:
+    return CommItem(
+        checklist_id=checklist["id"],
+        item_id=item["id"],
+        name=item["name"],
+        ticked=item.get("state") == "complete",
+    )
 
 
 class Executor:
@@ -139,7 +156,8 @@ class Executor:
             on_card.append(created)
             added[name] = created["id"]
         incident = incident.model_copy(update={"checklists": added})
-        return observe_comm_items(incident, comm_items_on_card(self.template, on_card))
+        found = comm_items_on_card(self.template, on_card, incident.comm_items)
+        return observe_comm_items(incident, found)
 
     def _refresh_header(self, incident: Incident, cache: dict[str, Json]) -> None:
         card = self._card(incident.card_id, cache)

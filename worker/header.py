@@ -72,6 +72,9 @@ def _when(moment: datetime) -> str:
 
 
 def _duration(span: timedelta) -> str:
-    minutes = max(0, int(span.total_seconds() // 60))
+    seconds = max(0, int(span.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -24,20 +24,21 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker import rules
-from worker.errors import NotFoundError, TrelloError
+from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
 from worker.events import UnexpectedAction, parse_action
 from worker.executor import Executor, comm_items_on_card
 from worker.model import Action, CardView, Ended, Incident
 from worker.settings import Settings
 from worker.store import Store, TemplateCard
-from worker.template import Template
+from worker.template import Template, TemplateError, load_template
 from worker.trello import Json, Trello
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Worker:
         self.stopping = False
         self._cycle_lock = threading.Lock()
         self._template_cards: dict[str, TemplateCard] = {}
+        self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
         self.executor = Executor(trello, store, template, self._template_card, self._members)
 
@@ -207,9 +209,34 @@ class Worker:
         self.start()
         self.cycle(reconcile=True)
 
+    def reload_template(self) -> None:
+        """Take up an edited template file; a broken edit is reported and the old one kept."""
+        path = Path(self.template.path)
+        stamp = _stamp(path)
+        if stamp == self._template_stamp:
+            return
+        self._template_stamp = stamp
+        try:
+            template = load_template(path)
+        except TemplateError as exc:
+            logger.error("%s Still using template v%s.", exc, self.template.version)
+            return
+        if template.version == self.template.version:
+            return
+        logger.info(
+            "template changed (v%s -> v%s): new incidents get the new checklists",
+            self.template.version,
+            template.version,
+        )
+        self.template = template
+        self.executor.template = template
+        self.config = config_from(self.settings, template, self.config.worker_member_id)
+        self._template_cards.clear()
+
     def cycle(self, *, reconcile: bool | None = None) -> None:
         """One pass over every board; a board that fails is logged once and skipped."""
         with self._cycle_lock:
+            self.reload_template()
             for board in self.boards.values():
                 if self.stopping:
                     return
@@ -347,7 +374,8 @@ class Worker:
         if checklists is None:  # never conclude "removed" from an answer that left them out
             logger.warning("card %s: Trello sent no checklists; not repairing", card["id"])
             return
-        observed = rules.observe_comm_items(incident, comm_items_on_card(self.template, checklists))
+        found = comm_items_on_card(self.template, checklists, incident.comm_items)
+        observed = rules.observe_comm_items(incident, found)
         view = CardView(
             card_id=card["id"],
             labels=self._label_names(board, card),
@@ -369,43 +397,77 @@ class Worker:
 
     # -- running -----------------------------------------------------------------------------
 
+    def start_patiently(self, wait: Callable[[float], bool]) -> bool:
+        """`start`, tried again while Trello is unavailable; False if told to stop meanwhile.
+
+        Wrong credentials or board ids are not worth waiting for: those errors go up.
+        """
+        failing = False
+        while True:
+            try:
+                self.start()
+                if failing:
+                    logger.info("Trello answers again; starting")
+                return True
+            except TrelloUnavailable as exc:
+                if not failing:
+                    logger.warning("cannot start yet: %s (will keep trying)", exc)
+                failing = True
+            if wait(self.settings.poll_seconds):
+                return False
+
     def run_forever(self) -> None:
-        """Cycles every INCIDENT_POLL_SECONDS until SIGTERM/SIGINT; the current step finishes."""
-        self.start()
-        scheduler = BlockingScheduler(
-            executors={"default": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC,
-        )
-        scheduler.add_job(
-            self.cycle,
-            "interval",
-            seconds=self.settings.poll_seconds,
-            next_run_time=datetime.now(UTC),
-            id="cycle",
-        )
+        """Cycles every INCIDENT_POLL_SECONDS until SIGTERM/SIGINT; the current step finishes.
+
+        The scheduler runs the cycles in its thread; this thread only waits for a signal, and
+        the signal handler only raises flags, so stopping never races the scheduler.
+        """
+        stopped = threading.Event()
 
         def stop(signum: int, _frame: FrameType | None) -> None:
-            if self.stopping:
-                return
-            logger.info("%s received: stopping after the current step", signal.Signals(signum).name)
+            if not self.stopping:
+                name = signal.Signals(signum).name
+                logger.info("%s received: stopping after the current step", name)
             self.stopping = True
-            threading.Thread(target=scheduler.shutdown, kwargs={"wait": False}).start()
+            stopped.set()
 
         previous: dict[signal.Signals, Any] = {}
         for which in (signal.SIGTERM, signal.SIGINT):
             previous[which] = signal.signal(which, stop)
         try:
+            if not self.start_patiently(stopped.wait):
+                return
+            scheduler = BackgroundScheduler(
+                executors={"default": ThreadPoolExecutor(1)},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+                timezone=UTC,
+            )
+            scheduler.add_job(
+                self.cycle,
+                "interval",
+                seconds=self.settings.poll_seconds,
+                next_run_time=datetime.now(UTC),
+                id="cycle",
+            )
             scheduler.start()
+            stopped.wait()
+            scheduler.shutdown(wait=True)  # the cycle in flight, if any, finishes first
         finally:
-            with self._cycle_lock:  # the cycle in flight, if any, finishes first
-                pass
             for which, handler in previous.items():
                 signal.signal(which, handler)
-        logger.info("stopped")
+            logger.info("stopped")
 
 
 _NO_CARD = TemplateCard("", "", "", {})
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big the file last was: cheap to ask every cycle."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
 
 
 def _merge(actions: list[Action]) -> list[Action]:

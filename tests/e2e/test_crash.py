@@ -52,7 +52,7 @@ def outcome(scene: Stage, card_id: str) -> dict[str, Any]:
     """What a person sees of the worker's work on the card, without times and markers."""
     card = scene.card(card_id)
     comments = [text.rsplit("\n\n`iw:", 1)[0] for text in scene.worker_comments(card_id)]
-    header = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\d+ (h|min)", "<t>", card["desc"])
+    header = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\d+ (h|min|s)\b", "<t>", card["desc"])
     return {
         "comments": Counter(comments),
         "checklists": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from worker.header import FIRST_LINE
 pytestmark = pytest.mark.e2e
 
 COMMUNICATE = "Consider communicating: "
+DEFAULT_TEMPLATE = Path(__file__).parents[2] / "config" / "incident-template.md"
 
 
 def test_a_whole_incident(make_stage: StageFactory) -> None:
@@ -218,3 +220,53 @@ def test_declare_command(make_stage: StageFactory) -> None:
     wrong = scene.run("declare", "x", "--list", "Nope")
     assert wrong.returncode == 2
     assert "has no open list 'Nope'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_an_edited_template_is_taken_up_and_a_broken_edit_is_refused(
+    make_stage: StageFactory, tmp_path: Path
+) -> None:
+    template = tmp_path / "process.md"
+    template.write_text(DEFAULT_TEMPLATE.read_text())
+    scene = make_stage(INCIDENT_TEMPLATE=str(template))
+    alice = scene.person("alice")
+    scene.start_worker()
+    first = alice.create_card(scene.board_ids[0], "Before the edit")
+    alice.label(first.id, "Incident")
+    scene.wait_for_comment(first.id, "Incident declared")
+
+    template.write_text("# Nothing to tick\n\nJust prose.\n")
+    wait_for(lambda: "no checklist" in scene.worker_log(), "the broken template reported")
+    assert "Still using template v" in scene.worker_log()
+
+    edited = DEFAULT_TEMPLATE.read_text().replace(
+        "### Until the problem is resolved", "### While it burns"
+    )
+    template.write_text(edited)
+    wait_for(lambda: "template changed" in scene.worker_log(), "the edit taken up")
+    second = alice.create_card(scene.board_ids[0], "After the edit")
+    alice.label(second.id, "Incident")
+    scene.wait_for_comment(second.id, "Incident declared")
+    assert checklist_names(scene.card(second.id)) == ["While it burns"]
+    assert checklist_names(scene.card(first.id)) == ["Until the problem is resolved"]
+    assert scene.stop_worker() == 0
+
+
+def test_the_worker_waits_for_trello_at_start_instead_of_dying(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_RETRY_ATTEMPTS="2")
+    scene.sandbox.faults.configure(error_rate=1.0, statuses=(503,))
+    scene.start_worker(wait=False)
+    wait_for(lambda: "cannot start yet" in scene.worker_log(), "the outage reported", 60)
+    scene.sandbox.faults.reset()
+    scene.wait_for_cycles(1, timeout=60)
+    assert scene.worker_log().count("cannot start yet") == 1
+    assert "Trello answers again" in scene.worker_log()
+    assert scene.stop_worker() == 0
+
+
+def test_sigterm_while_waiting_for_trello_exits_cleanly(make_stage: StageFactory) -> None:
+    scene = make_stage(INCIDENT_RETRY_ATTEMPTS="2")
+    scene.sandbox.faults.configure(error_rate=1.0, statuses=(503,))
+    scene.start_worker(wait=False)
+    wait_for(lambda: "cannot start yet" in scene.worker_log(), "the outage reported", 60)
+    assert scene.stop_worker() == 0
+    assert "stopped" in scene.worker_log()
