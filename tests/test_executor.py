@@ -19,6 +19,7 @@ from worker.model import (
     AddMembers,
     Comment,
     CommItem,
+    Config,
     Incident,
     RefreshHeader,
 )
@@ -47,7 +48,7 @@ class Scene:
         return self.trello.create_card(doing["id"], name, desc=desc)
 
     def declare(self, card: Json) -> tuple[Incident, list[object]]:
-        config = rules.Config(template=TEMPLATE, worker_member_id=self.sb.members["worker"].id)
+        config = Config(template=TEMPLATE, worker_member_id=self.sb.members["worker"].id)
         found, actions = rules.declare(
             card["id"], card["name"], self.board_id, by="alice", at=T0, config=config
         )
@@ -103,7 +104,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         executor = Executor(
             trello,
             store,
-            TEMPLATE,
+            Config(template=TEMPLATE, worker_member_id=sb.members["worker"].id),
             template_card=lambda board: template_card,
             members=lambda board: members,
         )

@@ -15,6 +15,7 @@ from worker.model import (
     CardView,
     Comment,
     CommItem,
+    Config,
     Ended,
     Incident,
     Phase,
@@ -27,7 +28,7 @@ TEMPLATE = load_template(Path(__file__).parent.parent / "config" / "incident-tem
 WORKER = "w0"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3", "incident-worker": WORKER}
-CONFIG = rules.Config(
+CONFIG = Config(
     template=TEMPLATE,
     worker_member_id=WORKER,
     reminder_seconds=900,
@@ -361,7 +362,7 @@ def test_reconcile_follows_signals_it_missed() -> None:
         incident(**DECLARED), view("Incident", "Workaround", list_name="Done"), at(10), CONFIG
     )
     assert new.phase is Phase.RESOLVED and new.reached(Phase.WORKAROUND)
-    assert comment_keys(actions) == ["phase-workaround", "phase-resolved"]
+    assert comment_keys(actions) == ["phase-workaround", "phase-resolved", "postmortem"]
 
 
 def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() -> None:

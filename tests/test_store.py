@@ -11,12 +11,12 @@ import pytest
 
 from worker import rules
 from worker.errors import ConfigError
-from worker.model import CommItem, Ended, Incident, Phase
+from worker.model import CommItem, Config, Ended, Incident, Phase
 from worker.store import Store, TemplateCard
 from worker.template import Moment, load_template
 
 TEMPLATE = load_template(Path(__file__).parent.parent / "config" / "incident-template.md")
-CONFIG = rules.Config(template=TEMPLATE, worker_member_id="w0")
+CONFIG = Config(template=TEMPLATE, worker_member_id="w0")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 StoreFactory = Callable[[], Store]

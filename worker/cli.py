@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from worker import __version__
-from worker.errors import ConfigError, IncidentWorkerError
+from worker.errors import ConfigError, IncidentWorkerError, NotFoundError
 from worker.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     declare.add_argument("--board", help="board id (default: the first of TRELLO_BOARD_ID)")
     declare.add_argument("--list", dest="list_name", help="list name (default: the first list)")
     declare.set_defaults(handler=_declare)
+
+    report = commands.add_parser(
+        "report", help="print an incident's post-mortem draft, built from the card's history"
+    )
+    report.add_argument("card", help="the card's id or short link")
+    report.set_defaults(handler=_report)
 
     demo = commands.add_parser(
         "demo", help="play an incident on a built-in sandbox and show what happened"
@@ -169,6 +175,47 @@ def _declare(args: argparse.Namespace) -> int:
     finally:
         trello.close()
     print(f"Declared: {card.get('shortUrl') or card['id']} ({args.title})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from worker.postmortem import build_report, render_markdown
+    from worker.runner import config_from
+    from worker.store import Store
+    from worker.template import load_template
+    from worker.trello import Trello
+
+    settings = settings_from(args)
+    template = load_template(settings.template_path or default_template_path())
+    store = Store.open(settings.database_url)
+    trello = Trello.from_settings(settings)
+    try:
+        try:
+            card = trello.card(args.card)
+        except NotFoundError:
+            raise NotFoundError(
+                f"Card {args.card!r} does not exist or the token's member cannot see it."
+            ) from None
+        incident = store.incident(card["id"])
+        if incident is None:
+            print(
+                f"incident-worker: card {args.card!r} ({card.get('name', '')!r}) is not an "
+                "incident: the worker has no record of it.",
+                file=sys.stderr,
+            )
+            return 1
+        config = config_from(settings, template, trello.me()["id"])
+        history = trello.card_actions(card["id"])
+    finally:
+        trello.close()
+        store.close()
+    report = build_report(
+        history,
+        card_name=incident.name,
+        template_version=incident.template_version,
+        config=config,
+    )
+    print(render_markdown(report, template, config.timezone))
     return 0
 
 

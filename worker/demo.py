@@ -23,6 +23,7 @@ from typing import Any, TextIO, TypeVar
 from pydantic import SecretStr
 from trello import TrelloClient
 
+from worker.executor import REPORT_NAME
 from worker.http import Credentials, TrelloSession
 from worker.sandbox import Sandbox, SandboxServer, render
 from worker.trello import Json
@@ -220,6 +221,16 @@ class Stage:
         with state.lock:
             return {item.id: item.name for item in state.board_lists(board_id)}
 
+    def attachments(self, card_id: str) -> dict[str, str]:
+        """The card's attachments: name -> id."""
+        state = self.sandbox.state
+        with state.lock:
+            card = state.card(card_id)
+            return {state.attachments[a].name: a for a in card.attachment_ids}
+
+    def attachment_bytes(self, attachment_id: str) -> bytes:
+        return self.sandbox.state.attachments[attachment_id].content or b""
+
     def worker_comments(self, card_id: str) -> list[str]:
         worker = self.sandbox.members["worker"].id
         return [c["data"]["text"] for c in self.comments(card_id) if c["idMemberCreator"] == worker]
@@ -235,8 +246,9 @@ class Stage:
         card = self.card(card_id)
         lists = self.lists(card["idBoard"])
         labels = ", ".join(label["name"] for label in card.get("labels", []))
+        due = f"  due: {card['due'][:16].replace('T', ' ')} UTC" if card.get("due") else ""
         lines = [
-            f"┌─ {card['name']}  [{lists.get(card['idList'], '?')}]  labels: {labels or '-'}",
+            f"┌─ {card['name']}  [{lists.get(card['idList'], '?')}]  labels: {labels or '-'}{due}",
             "│",
         ]
         lines += [f"│ {line}" for line in card.get("desc", "").splitlines()]
@@ -265,10 +277,17 @@ class Stage:
 
 @contextmanager
 def stage(
-    *, boards: int = 1, settings: dict[str, str] | None = None, folder: Path | None = None
+    *,
+    boards: int = 1,
+    settings: dict[str, str] | None = None,
+    folder: Path | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Iterator[Stage]:
-    """A seeded sandbox served on a free port, and the settings that point a worker at it."""
-    sandbox = Sandbox.seeded(boards=boards)
+    """A seeded sandbox served on a free port, and the settings that point a worker at it.
+
+    `clock` is the sandbox's (the dates of Trello's actions); the worker keeps the real time.
+    """
+    sandbox = Sandbox.seeded(boards=boards, clock=clock)
     with tempfile.TemporaryDirectory(prefix="incident-worker-") as scratch:
         where = folder or Path(scratch)
         with sandbox.serve() as server:
@@ -333,7 +352,14 @@ def play(out: TextIO) -> None:
         )
         bob.tick(card.id, "Consider communicating: When the problems are resolved")
         say("@carol fixed the cause and labelled the card Resolved; @bob sent the last message.")
-        say("  the worker added the post mortem checklists.")
+
+        def draft_attached() -> dict[str, str] | None:
+            found = scene.attachments(card.id)
+            return found if len(found) == 2 else None
+
+        files = wait_for(draft_attached, "the post-mortem draft")
+        say("  the worker added the post mortem checklists, set the post-mortem due date and")
+        say(f"  attached the draft ({', '.join(sorted(files))}).")
 
         code = scene.stop_worker()
         requests = scene.sandbox.request_log
@@ -341,3 +367,6 @@ def play(out: TextIO) -> None:
         say(f"The worker stopped on SIGTERM (exit code {code}).")
         say(f"It made {by_worker} requests to Trello in all.\n")
         say(scene.render(card.id))
+        draft = scene.attachment_bytes(files[REPORT_NAME]).decode()
+        say(f"\nThe attached {REPORT_NAME}, written from the card's history:\n")
+        say(draft)

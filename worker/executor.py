@@ -19,23 +19,31 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from worker import header
+from worker import closing, header
 from worker.errors import RequestRejected, TrelloUnavailable
 from worker.model import (
     Action,
     AddChecklists,
     AddMembers,
+    AttachReport,
     Comment,
     CommItem,
+    Config,
     Incident,
     RefreshHeader,
+    SetDue,
 )
+from worker.picture import render_png
+from worker.postmortem import build_report, render_markdown
 from worker.rules import observe_comm_items
 from worker.store import Store, TemplateCard
 from worker.template import Moment, Template
 from worker.trello import Json, Trello
 
 logger = logging.getLogger(__name__)
+
+REPORT_NAME = "post-mortem.md"
+PICTURE_NAME = "post-mortem-timeline.png"
 
 
 def comment_key(incident: Incident, key: str) -> str:
@@ -85,6 +93,16 @@ def comm_items_on_card(
     return found
 
 
+def item_states(checklists: list[Json]) -> dict[str, dict[str, bool]]:
+    """checklist id -> item id -> ticked, as the card's JSON shows them."""
+    return {
+        checklist["id"]: {
+            item["id"]: item.get("state") == "complete" for item in checklist.get("checkItems", [])
+        }
+        for checklist in checklists
+    }
+
+
 def _comm_item(checklist: Json, item: Json) -> CommItem:
     return CommItem(
         checklist_id=checklist["id"],
@@ -101,13 +119,13 @@ class Executor:
         self,
         trello: Trello,
         store: Store,
-        template: Template,
+        config: Config,
         template_card: Callable[[str], TemplateCard],
         members: Callable[[str], Mapping[str, str]],
     ):
         self.trello = trello
         self.store = store
-        self.template = template
+        self.config = config
         self.template_card = template_card
         self.members = members
 
@@ -127,6 +145,11 @@ class Executor:
                 self._add_members(incident, action)
             elif isinstance(action, Comment):
                 self.comment(incident, action)
+            elif isinstance(action, SetDue):
+                due = action.due.isoformat() if action.due else None
+                self.trello.set_due(incident.card_id, due)
+            elif isinstance(action, AttachReport):
+                self._attach_report(incident)
         return incident
 
     def _card(self, card_id: str, cache: dict[str, Json]) -> Json:
@@ -142,7 +165,7 @@ class Executor:
         names_on_card = {checklist["name"]: checklist["id"] for checklist in on_card}
         source = self.template_card(incident.board_id)
         added = dict(incident.checklists)
-        for wanted in self.template.for_phase(action.phase):
+        for wanted in self.config.template.for_phase(action.phase):
             name = wanted.name
             if name in incident.removed_checklists or name in added:
                 continue
@@ -156,8 +179,30 @@ class Executor:
             on_card.append(created)
             added[name] = created["id"]
         incident = incident.model_copy(update={"checklists": added})
-        found = comm_items_on_card(self.template, on_card, incident.comm_items)
-        return observe_comm_items(incident, found)
+        found = comm_items_on_card(self.config.template, on_card, incident.comm_items)
+        incident = observe_comm_items(incident, found)
+        return closing.observe_items(incident, item_states(on_card))
+
+    def _attach_report(self, incident: Incident) -> None:
+        """The draft and its picture, replacing any the worker attached before (not piling up)."""
+        history = self.trello.card_actions(incident.card_id)
+        report = build_report(
+            history,
+            card_name=incident.name,
+            template_version=incident.template_version,
+            config=self.config,
+        )
+        markdown = render_markdown(report, self.config.template, self.config.timezone)
+        png = render_png(report, self.config.timezone)
+        for old in self.trello.attachments(incident.card_id):
+            ours = old.get("idMember") == self.config.worker_member_id
+            if ours and old.get("name") in (REPORT_NAME, PICTURE_NAME):
+                self.trello.delete_attachment(incident.card_id, old["id"])
+        self.trello.attach_file(
+            incident.card_id, REPORT_NAME, markdown.encode(), "text/markdown; charset=utf-8"
+        )
+        self.trello.attach_file(incident.card_id, PICTURE_NAME, png, "image/png")
+        logger.info("card %s: post-mortem draft attached", incident.card_id)
 
     def _refresh_header(self, incident: Incident, cache: dict[str, Json]) -> None:
         card = self._card(incident.card_id, cache)

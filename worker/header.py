@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from worker.model import Incident, Phase
-from worker.rules import mention
+from worker.model import Incident, Phase, mention
 
 FIRST_LINE = "**Incident status** (kept current by incident-worker)"
 LAST_LINE = "*(write below this line; the worker keeps the part above it current)*"
@@ -30,11 +29,13 @@ def render(incident: Incident) -> str:
         f"- Quickfixers: {_people(incident.quickfixers)}",
         f"- Declared: {_when(incident.declared_at)} by {mention(incident.declared_by)}",
     ]
-    for phase in (Phase.WORKAROUND, Phase.RESOLVED):
+    for phase in (Phase.WORKAROUND, Phase.RESOLVED, Phase.CLOSED):
         started = incident.phase_started.get(phase)
         if started is not None:
             took = _duration(started - incident.declared_at)
             rows.append(f"- {phase.value.capitalize()}: {_when(started)} ({took} after declaring)")
+    if incident.postmortem_due is not None and incident.phase is Phase.RESOLVED:
+        rows.append(f"- Post mortem due: {_when(incident.postmortem_due)}")
     rows += [f"- Template: v{incident.template_version}", "", LAST_LINE]
     return "\n".join(rows)
 

@@ -10,13 +10,14 @@ the runner performs them and the store records them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from worker.template import Moment
+from worker.template import Moment, Template
 from worker.template import Phase as TemplatePhase
 
 
@@ -26,6 +27,7 @@ class Phase(StrEnum):
     INVESTIGATING = "investigating"
     WORKAROUND = "workaround"
     RESOLVED = "resolved"
+    CLOSED = "closed"  # the post mortem is done
 
     @property
     def rank(self) -> int:
@@ -83,6 +85,12 @@ class Incident(BaseModel):
     #: checklist names the worker added and a person later removed: never re-added
     removed_checklists: tuple[str, ...] = ()
     comm_items: dict[Moment, CommItem] = {}
+    #: checklist id -> item id -> ticked, for the checklists the worker added
+    items: dict[str, dict[str, bool]] = {}
+    #: how many times it was resolved (a re-opened incident can be resolved again)
+    resolutions: int = 0
+    postmortem_due: datetime | None = None
+    meeting_done: bool = False
     ended: Ended | None = None
     ended_at: datetime | None = None
 
@@ -125,13 +133,28 @@ class AddMembers:
 
 
 @dataclass(frozen=True)
+class SetDue:
+    """Set (or, with None, clear) the card's due date."""
+
+    card_id: str
+    due: datetime | None
+
+
+@dataclass(frozen=True)
+class AttachReport:
+    """Attach the post-mortem draft and its timeline picture, replacing earlier ones."""
+
+    card_id: str
+
+
+@dataclass(frozen=True)
 class RefreshHeader:
     """Rewrite the card's status header if it no longer matches the incident."""
 
     card_id: str
 
 
-Action = Comment | AddChecklists | AddMembers | RefreshHeader
+Action = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport
 
 
 @dataclass(frozen=True)
@@ -142,3 +165,40 @@ class CardView:
     labels: frozenset[str]  # label names, casefolded
     list_name: str
     checklist_ids: frozenset[str]
+    #: checklist id -> item id -> ticked
+    items: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+
+AUDIENCE = "the support team, auction houses and buyers/sellers"
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the rules need to know besides the incident: names, cadences, the template."""
+
+    template: Template
+    worker_member_id: str
+    incident_label: str = "Incident"
+    workaround_label: str = "Workaround"
+    resolved_label: str = "Resolved"
+    resolved_lists: frozenset[str] = frozenset({"done", "resolved"})
+    reminder_seconds: float = 900.0
+    status_update_seconds: float = 1800.0
+    role_reminder_seconds: float = 300.0
+    meeting_url: str | None = None
+    postmortem_days: int = 2
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    postmortem_attendees: tuple[str, ...] = ()
+    postmortem_facilitator: str | None = None
+    template_url: str | None = None
+
+    def is_resolved_list(self, name: str) -> bool:
+        return name.strip().casefold() in self.resolved_lists
+
+
+Decision = tuple[Incident | None, list[Action]]
+Step = tuple[Incident, list[Action]]
+
+
+def mention(username: str | None) -> str:
+    return f"@{username}" if username else "(nobody yet)"

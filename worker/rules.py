@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
+from worker import closing
 from worker import events as ev
 from worker.model import (
+    AUDIENCE,
     MOMENT_OF,
     Action,
     AddChecklists,
@@ -26,12 +27,16 @@ from worker.model import (
     CardView,
     Comment,
     CommItem,
+    Config,
+    Decision,
     Ended,
     Incident,
     Phase,
     RefreshHeader,
+    Step,
+    mention,
 )
-from worker.template import Moment, Template
+from worker.template import Moment
 from worker.template import Phase as TemplatePhase
 
 ROLE_COMMANDS = {
@@ -43,35 +48,6 @@ ROLE_COMMANDS = {
 PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
 COMMAND = re.compile(r"^\s*/(?P<name>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE)
 MENTION = re.compile(r"@([A-Za-z0-9_]+)")
-
-AUDIENCE = "the support team, auction houses and buyers/sellers"
-
-
-@dataclass(frozen=True)
-class Config:
-    """What the rules need to know besides the incident: names, cadences, the template."""
-
-    template: Template
-    worker_member_id: str
-    incident_label: str = "Incident"
-    workaround_label: str = "Workaround"
-    resolved_label: str = "Resolved"
-    resolved_lists: frozenset[str] = frozenset({"done", "resolved"})
-    reminder_seconds: float = 900.0
-    status_update_seconds: float = 1800.0
-    role_reminder_seconds: float = 300.0
-    meeting_url: str | None = None
-
-    def is_resolved_list(self, name: str) -> bool:
-        return name.strip().casefold() in self.resolved_lists
-
-
-Decision = tuple[Incident | None, list[Action]]
-Step = tuple[Incident, list[Action]]
-
-
-def mention(username: str | None) -> str:
-    return f"@{username}" if username else "(nobody yet)"
 
 
 def _item_name(config: Config, moment: Moment) -> str:
@@ -158,11 +134,17 @@ def on_event(
     if isinstance(event, ev.LabelRemoved):
         if _same(event.label, config.incident_label):
             return stand_down(incident, event.at, event.username)
+        if _same(event.label, config.resolved_label):
+            why = f"the {config.resolved_label} label was removed"
+            return closing.reopen(incident, event.at, event.username, why)
         return incident, []
     if isinstance(event, ev.CardMoved):
         if config.is_resolved_list(event.list_after):
             note = f"moved to {event.list_after}"
             return advance(incident, Phase.RESOLVED, event.at, event.username, note, config)
+        if config.is_resolved_list(event.list_before):
+            why = f"moved back to {event.list_after}"
+            return closing.reopen(incident, event.at, event.username, why)
         return incident, []
     if isinstance(event, ev.CardArchived):
         if event.archived:
@@ -171,7 +153,9 @@ def on_event(
     if isinstance(event, ev.CardDeleted):
         return end(incident, Ended.DELETED, event.at), []
     if isinstance(event, ev.CheckItemChanged):
-        return tick(incident, event.item_id, event.complete), []
+        incident = tick(incident, event.item_id, event.complete)
+        incident = closing.tick_item(incident, event.checklist_id, event.item_id, event.complete)
+        return closing.progress(incident, event.at, config)
     if isinstance(event, ev.Commented):
         return on_comment(incident, event, config, members)
     return incident, []
@@ -190,6 +174,9 @@ def advance(
     started = dict(incident.phase_started)
     started[phase] = at
     changed = incident.model_copy(update={"phase": phase, "phase_started": started})
+    follow_up: list[Action] = []
+    if phase is Phase.RESOLVED:
+        changed, follow_up = closing.on_resolved(changed, at, config)
     moment = MOMENT_OF[phase]
     title = {Phase.WORKAROUND: "Workaround in place", Phase.RESOLVED: "Resolved"}[phase]
     detail = f": {note}" if note else ""
@@ -198,11 +185,12 @@ def advance(
         f"{mention(changed.addressee)}: tell {AUDIENCE} "
         f"(checklist: *{_item_name(config, moment)}*)."
     )
+    key = f"phase-{phase.value}"
+    if phase is Phase.RESOLVED and changed.resolutions > 1:
+        key += f"-r{changed.resolutions}"
     actions: list[Action] = [RefreshHeader(incident.card_id)]
-    if phase is Phase.RESOLVED:
-        actions.append(AddChecklists(incident.card_id, TemplatePhase.RESOLVED))
-    actions.append(Comment(incident.card_id, f"phase-{phase.value}", text))
-    return changed, actions
+    actions.append(Comment(incident.card_id, key, text))
+    return changed, actions + follow_up
 
 
 def stand_down(incident: Incident, at: datetime, by: str) -> Step:
@@ -309,13 +297,13 @@ def _sequence(start: datetime, now: datetime, cadence: float) -> int:
 
 def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Comment]:
     """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe."""
-    if not incident.open:
+    if not incident.open or incident.phase is Phase.CLOSED:
         return []
     due: list[Comment] = []
     for phase, started in sorted(incident.phase_started.items(), key=lambda kv: kv[0].rank):
-        moment = MOMENT_OF[phase]
-        item = incident.comm_items.get(moment)
-        if item is None or item.ticked or item.gone:
+        moment = MOMENT_OF.get(phase)
+        item = incident.comm_items.get(moment) if moment else None
+        if moment is None or item is None or item.ticked or item.gone:
             continue
         n = _sequence(started, now, config.reminder_seconds)
         if n >= 1:
@@ -323,7 +311,10 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
                 f"Reminder {n}: {mention(incident.addressee)}, "
                 f"*{item.name}* is not ticked yet. Tell {AUDIENCE}, then tick it."
             )
-            due.append(Comment(incident.card_id, f"remind-{moment.value}-{n}", text))
+            key = f"remind-{moment.value}-{n}"
+            if moment is Moment.RESOLUTION and incident.resolutions > 1:
+                key = f"remind-{moment.value}-r{incident.resolutions}-{n}"
+            due.append(Comment(incident.card_id, key, text))
     missing = (
         "lead"
         if incident.lead is None
@@ -337,7 +328,7 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
             who = mention(incident.lead) if incident.lead else "Everyone"
             text = f"{who}: nobody is the {missing} yet. Pick one with `/{missing} @user`."
             due.append(Comment(incident.card_id, f"role-{missing}-{n}", text))
-    if incident.phase is not Phase.RESOLVED:
+    if incident.phase.rank < Phase.RESOLVED.rank:
         since = max(incident.declared_at, incident.last_human_comment_at or incident.declared_at)
         n = _sequence(since, now, config.status_update_seconds)
         if n >= 1:
@@ -348,7 +339,7 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
             )
             key = f"status-{int(since.timestamp())}-{n}"
             due.append(Comment(incident.card_id, key, text))
-    return due
+    return due + closing.postmortem_reminders(incident, now, config)
 
 
 # -- reconcile -----------------------------------------------------------------------------
@@ -397,6 +388,9 @@ def reconcile(incident: Incident, card: CardView, now: datetime, config: Config)
         missing = wanted - set(incident.checklists) - set(incident.removed_checklists)
         if missing and AddChecklists(incident.card_id, phase) not in actions:
             actions.insert(0, AddChecklists(incident.card_id, phase))
+    incident = closing.observe_items(incident, card.items)
+    incident, more = closing.progress(incident, now, config)
+    actions += more
     if RefreshHeader(incident.card_id) not in actions:
         actions.append(RefreshHeader(incident.card_id))
     return incident, actions

@@ -34,8 +34,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from worker import rules
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
 from worker.events import UnexpectedAction, parse_action
-from worker.executor import Executor, comm_items_on_card
-from worker.model import Action, CardView, Ended, Incident
+from worker.executor import Executor, comm_items_on_card, item_states
+from worker.model import Action, CardView, Config, Ended, Incident
 from worker.settings import Settings
 from worker.store import Store, TemplateCard
 from worker.template import Template, TemplateError, load_template
@@ -66,9 +66,9 @@ class Board:
     failing: bool = False
 
 
-def config_from(settings: Settings, template: Template, worker_member_id: str) -> rules.Config:
+def config_from(settings: Settings, template: Template, worker_member_id: str) -> Config:
     cadence = template.cadence
-    return rules.Config(
+    return Config(
         template=template,
         worker_member_id=worker_member_id,
         incident_label=settings.incident_label,
@@ -85,6 +85,11 @@ def config_from(settings: Settings, template: Template, worker_member_id: str) -
         or cadence.role_reminder_seconds
         or DEFAULT_ROLE_REMINDER_SECONDS,
         meeting_url=settings.meeting_url,
+        postmortem_days=settings.postmortem_days,
+        timezone=settings.tz,
+        postmortem_attendees=tuple(settings.postmortem_attendees),
+        postmortem_facilitator=settings.postmortem_facilitator,
+        template_url=settings.template_url,
     )
 
 
@@ -111,7 +116,7 @@ class Worker:
         self._template_cards: dict[str, TemplateCard] = {}
         self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
-        self.executor = Executor(trello, store, template, self._template_card, self._members)
+        self.executor = Executor(trello, store, self.config, self._template_card, self._members)
 
     # -- start ------------------------------------------------------------------------------
 
@@ -119,6 +124,7 @@ class Worker:
         """Who am I, what do the boards look like, and is each board's template card current."""
         me = self.trello.me()
         self.config = config_from(self.settings, self.template, worker_member_id=me["id"])
+        self.executor.config = self.config
         logger.info(
             "worker is @%s, watching %d board(s), template v%s",
             me.get("username", "?"),
@@ -229,8 +235,8 @@ class Worker:
             template.version,
         )
         self.template = template
-        self.executor.template = template
         self.config = config_from(self.settings, template, self.config.worker_member_id)
+        self.executor.config = self.config
         self._template_cards.clear()
 
     def cycle(self, *, reconcile: bool | None = None) -> None:
@@ -381,6 +387,7 @@ class Worker:
             labels=self._label_names(board, card),
             list_name=board.lists.get(card.get("idList", ""), ""),
             checklist_ids=frozenset(checklist["id"] for checklist in checklists),
+            items=item_states(checklists),
         )
         new, actions = rules.reconcile(observed, view, self.clock(), self.config)
         new = self.executor.run(new, actions, card=card)

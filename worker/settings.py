@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +64,13 @@ class Settings(BaseSettings):
     reminder_seconds: float | None = _setting("INCIDENT_REMINDER_SECONDS", None, gt=0)
     status_update_seconds: float | None = _setting("INCIDENT_STATUS_UPDATE_SECONDS", None, gt=0)
     role_reminder_seconds: float | None = _setting("INCIDENT_ROLE_REMINDER_SECONDS", None, gt=0)
+    postmortem_days: int = _setting("INCIDENT_POSTMORTEM_DAYS", 2, ge=0, le=60)
+    postmortem_attendees: Annotated[list[str], NoDecode] = _setting(
+        "INCIDENT_POSTMORTEM_ATTENDEES", []
+    )
+    postmortem_facilitator: str | None = _setting("INCIDENT_POSTMORTEM_FACILITATOR", None)
+    timezone: str = _setting("INCIDENT_TIMEZONE", "UTC")
+    template_url: str | None = _setting("INCIDENT_TEMPLATE_URL", None)
 
     @field_validator("resolved_lists", mode="before")
     @classmethod
@@ -71,10 +79,33 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("meeting_url", mode="before")
+    @field_validator("postmortem_attendees", mode="before")
+    @classmethod
+    def _split_people(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lstrip("@") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("meeting_url", "postmortem_facilitator", "template_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, str):
+            value = value.strip().lstrip("@") if value.startswith("@") else value.strip()
+            return value or None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a time zone name such as Europe/Stockholm or UTC") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("trello_board_ids", mode="before")
     @classmethod

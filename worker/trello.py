@@ -202,6 +202,24 @@ class Trello:
             Json, self._call(f"/cards/{card_id}/actions/comments", "POST", body={"text": text})
         )
 
+    def attachments(self, card_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/cards/{card_id}/attachments"))
+
+    def attach_file(self, card_id: str, name: str, data: bytes, mime_type: str) -> Json:
+        """Upload `data` to the card as the file `name` (multipart, one request)."""
+        return cast(
+            Json,
+            self.client.fetch_json(
+                f"/cards/{card_id}/attachments",
+                http_method="POST",
+                query_params={"name": name, "mimeType": mime_type},
+                files={"file": (name, data, mime_type)},
+            ),
+        )
+
+    def delete_attachment(self, card_id: str, attachment_id: str) -> None:
+        self._call(f"/cards/{card_id}/attachments/{attachment_id}", "DELETE")
+
     # -- checklists -------------------------------------------------------------------------
 
     def copy_checklist(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -27,8 +28,12 @@ def make_stage() -> Iterator[StageFactory]:
     """Make a stage (sandbox + worker settings); everything is stopped after the test."""
     with ExitStack() as stack:
 
-        def make(boards: int = 1, **settings: str) -> Stage:
-            return stack.enter_context(stage(boards=boards, settings={**FAST, **settings}))
+        def make(
+            boards: int = 1, clock: Callable[[], datetime] | None = None, **settings: str
+        ) -> Stage:
+            return stack.enter_context(
+                stage(boards=boards, settings={**FAST, **settings}, clock=clock)
+            )
 
         yield make
 

@@ -45,14 +45,23 @@ def play(scene: Stage) -> str:
     wait_for(lambda: len(scene.card(card_id)["checklists"]) == 3, "the post mortem checklists", 60)
     bob.tick(card_id, COMMUNICATE + "When the problems are resolved")
     wait_for(lambda: "Communicator: @bob" in scene.card(card_id)["desc"], "the header", 60)
+    wait_for(lambda: len(scene.attachments(card_id)) >= 2, "the post-mortem draft", 60)
     return card_id
+
+
+TIMES = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\w{3} \d\d \w{3} \d\d:\d\d \w+|\d+ (h|min|s)\b")
+
+
+def timeless(text: str) -> str:
+    """`text` with its clock times and durations masked: runs happen at different times."""
+    return TIMES.sub("<t>", text)
 
 
 def outcome(scene: Stage, card_id: str) -> dict[str, Any]:
     """What a person sees of the worker's work on the card, without times and markers."""
     card = scene.card(card_id)
-    comments = [text.rsplit("\n\n`iw:", 1)[0] for text in scene.worker_comments(card_id)]
-    header = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\d+ (h|min|s)\b", "<t>", card["desc"])
+    comments = [timeless(text.rsplit("\n\n`iw:", 1)[0]) for text in scene.worker_comments(card_id)]
+    header = timeless(card["desc"])
     return {
         "comments": Counter(comments),
         "checklists": [
@@ -60,6 +69,7 @@ def outcome(scene: Stage, card_id: str) -> dict[str, Any]:
             for c in card["checklists"]
         ],
         "header": header,
+        "attachments": sorted(scene.attachments(card_id)),
     }
 
 
@@ -140,4 +150,5 @@ def test_sigkill_at_random_moments_changes_nothing(
     assert killer.kills >= 1
     scene.wait_for_cycles(3, timeout=60)
     assert outcome(scene, card_id) == expected
-    assert sum(expected["comments"].values()) == 4
+    assert sum(expected["comments"].values()) == 5  # declared, noted, 2 phases, post mortem
+    assert expected["attachments"] == ["post-mortem-timeline.png", "post-mortem.md"]
