@@ -221,6 +221,7 @@ def test_sandbox_command_serves_on_a_free_port_and_stops_cleanly(tmp_path: Path)
                 "TRELLO_API_KEY",
                 "TRELLO_TOKEN",
                 "TRELLO_BOARD_ID",
+                "TRELLO_APP_SECRET",
             ]
             assert all(value and " " not in value for value in pairs.values())
             url = pairs["TRELLO_API_URL"]

@@ -43,6 +43,7 @@ def event(kind: type[ev.Event], at: datetime, who: str = "bob", **extra: object)
         username=who,
         card_id="c1",
         card_name="Checkout is down",
+        short_link="AbCd1234",
         board_id="b1",
         **extra,  # type: ignore[arg-type]
     )

@@ -50,6 +50,7 @@ def event(kind: type[ev.Event], seconds: float = 60, who: str = "bob", **extra: 
         username=who,
         card_id="c1",
         card_name="Checkout is down",
+        short_link="AbCd1234",
         board_id="b1",
         **extra,  # type: ignore[arg-type]
     )
@@ -385,3 +386,21 @@ def test_a_removed_communication_item_is_gone_for_good() -> None:
     seen = rules.observe_comm_items(current, {Moment.DETECTION: None})
     assert seen.comm_items[Moment.DETECTION].gone
     assert rules.observe_comm_items(seen, {Moment.DETECTION: None}) == seen
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [("alice", True), ("carol", True), ("bob", False)],  # lead, communicator, someone else
+)
+def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool) -> None:
+    current = incident(communicator="carol")
+    _, actions = rules.on_event(
+        current, event(ev.Commented, 77, who, text="/allhands DB is gone"), CONFIG, MEMBERS
+    )
+    (said,) = [a for a in actions if isinstance(a, Comment)]
+    assert said.key == "allhands-a77"
+    assert ("@board" in said.text) is allowed
+    if allowed:
+        assert "DB is gone" in said.text and "https://meet.example/incident" in said.text
+    else:
+        assert said.text.startswith("@bob: only @alice or @carol can call all hands")

@@ -28,7 +28,7 @@ Handler = Callable[[argparse.Namespace], int]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="how much to log (default: INFO)",
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="log lines as text, or as one JSON object per line (default: text)",
+    )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     sandbox = commands.add_parser(
@@ -85,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "declare", help="declare an incident: a new card carrying the incident label"
     )
     declare.add_argument("title", help='what is wrong, e.g. "Checkout is down"')
-    declare.add_argument("--board", help="board id (default: the first of TRELLO_BOARD_ID)")
+    declare.add_argument(
+        "--board", help="board id (default: INCIDENT_BOARD_ID, else the first of TRELLO_BOARD_ID)"
+    )
     declare.add_argument("--list", dest="list_name", help="list name (default: the first list)")
     declare.set_defaults(handler=_declare)
 
@@ -99,15 +107,29 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="play an incident on a built-in sandbox and show what happened"
     )
     demo.set_defaults(handler=_demo)
+
+    check = commands.add_parser(
+        "check", help="check the settings, Trello, the boards, the template and the database"
+    )
+    check.set_defaults(handler=_check)
+
+    setup = commands.add_parser(
+        "setup", help="create the labels the worker needs and each board's template card"
+    )
+    setup.set_defaults(handler=_setup)
+
+    status = commands.add_parser(
+        "status", help="list the open incidents (reads only; safe while the worker runs)"
+    )
+    status.set_defaults(handler=_status)
     return parser
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Log to stderr at `level`, as text lines or one JSON object per line (`worker.logs`)."""
+    from worker.logs import configure
+
+    configure(level, fmt, sys.stderr)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -147,7 +169,9 @@ def _declare(args: argparse.Namespace) -> int:
     from worker.trello import Trello
 
     settings = settings_from(args)
-    board_id = args.board or settings.trello_board_ids[0]
+    board_id = args.board or settings.incident_board_id or settings.trello_board_ids[0]
+    if args.list_name is None and board_id == settings.incident_board_id:
+        args.list_name = settings.incident_list
     trello = Trello.from_settings(settings)
     try:
         board = trello.board(board_id)
@@ -239,3 +263,24 @@ def _demo(args: argparse.Namespace) -> int:
 
     play(out=sys.stdout)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from worker.ops import run_check
+
+    settings = settings_from(args)
+    return run_check(settings, settings.template_path or default_template_path(), sys.stdout)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from worker.ops import run_setup
+
+    settings = settings_from(args)
+    return run_setup(settings, settings.template_path or default_template_path(), sys.stdout)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from worker.ops import run_status
+
+    settings = settings_from(args)
+    return run_status(settings, settings.template_path or default_template_path(), sys.stdout)

@@ -79,6 +79,7 @@ class Event:
     card_id: str
     card_name: str
     board_id: str
+    short_link: str
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def parse_action(raw: dict[str, Any]) -> Event | None:
         "username": action.memberCreator.username if action.memberCreator else "",
         "card_id": data.card.id,
         "card_name": data.card.name,
+        "short_link": data.card.shortLink,
         "board_id": data.board.id if data.board else "",
     }
     kind = action.type

@@ -21,10 +21,12 @@ from typing import Any
 
 from worker import closing, header
 from worker.errors import RequestRejected, TrelloUnavailable
+from worker.logs import incident_context
 from worker.model import (
     Action,
     AddChecklists,
     AddMembers,
+    AttachLink,
     AttachReport,
     Comment,
     CommItem,
@@ -131,6 +133,10 @@ class Executor:
 
     def run(self, incident: Incident, actions: list[Action], card: Json | None = None) -> Incident:
         """Carry out `actions` in order. `card`, if given, is the card as just read."""
+        with incident_context(incident.card_id):
+            return self._run(incident, actions, card)
+
+    def _run(self, incident: Incident, actions: list[Action], card: Json | None) -> Incident:
         cache: dict[str, Json] = {}
         if card is not None:
             cache[incident.card_id] = card
@@ -150,6 +156,8 @@ class Executor:
                 self.trello.set_due(incident.card_id, due)
             elif isinstance(action, AttachReport):
                 self._attach_report(incident)
+            elif isinstance(action, AttachLink):
+                self._attach_link(action)
         return incident
 
     def _card(self, card_id: str, cache: dict[str, Json]) -> Json:
@@ -204,6 +212,13 @@ class Executor:
         self.trello.attach_file(incident.card_id, PICTURE_NAME, png, "image/png")
         logger.info("card %s: post-mortem draft attached", incident.card_id)
 
+    def _attach_link(self, action: AttachLink) -> None:
+        if not action.url:
+            return
+        if any(old.get("url") == action.url for old in self.trello.attachments(action.card_id)):
+            return
+        self.trello.attach_url(action.card_id, action.url, action.name)
+
     def _refresh_header(self, incident: Incident, cache: dict[str, Json]) -> None:
         card = self._card(incident.card_id, cache)
         wanted = header.updated(card.get("desc", ""), incident)
@@ -226,22 +241,26 @@ class Executor:
 
     def comment(self, incident: Incident, action: Comment) -> None:
         """Post `action` once, whatever happened before (see the module docstring)."""
+        with incident_context(incident.card_id):
+            self._comment(incident, action)
+
+    def _comment(self, incident: Incident, action: Comment) -> None:
         key = comment_key(incident, action.key)
         tag = marker(key)
         state = self.store.send_state(key)
         if state == "sent":
             return
         if state == "sending":
-            found = self._find_marker(incident.card_id, tag)
+            found = self._find_marker(action.card_id, tag)
             if found is not None:
                 self.store.mark_sent(key, found)
-                logger.info("card %s: comment %s was already posted", incident.card_id, tag)
+                logger.info("card %s: comment %s was already posted", action.card_id, tag)
                 return
         elif not self.store.claim(key, incident.card_id):
             return
         text = f"{action.text}\n\n`{tag}`"
         try:
-            posted = self.trello.comment(incident.card_id, text)
+            posted = self.trello.comment(action.card_id, text)
         except TrelloUnavailable as exc:
             if not exc.applied_unknown:
                 self.store.release(key)
@@ -250,7 +269,7 @@ class Executor:
             self.store.release(key)
             raise
         self.store.mark_sent(key, str(posted.get("id", "")))
-        logger.info("card %s: posted %s (%s)", incident.card_id, action.key, tag)
+        logger.info("card %s: posted %s (%s)", action.card_id, action.key, tag)
 
     def _find_marker(self, card_id: str, tag: str) -> str | None:
         for action in self.trello.card_actions(card_id, action_filter="commentCard"):

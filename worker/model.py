@@ -93,6 +93,9 @@ class Incident(BaseModel):
     meeting_done: bool = False
     ended: Ended | None = None
     ended_at: datetime | None = None
+    #: the card the incident was declared on, when it runs on a card of its own
+    source_card_id: str | None = None
+    source_url: str = ""
 
     @property
     def open(self) -> bool:
@@ -148,13 +151,22 @@ class AttachReport:
 
 
 @dataclass(frozen=True)
+class AttachLink:
+    """Attach a link (once: not again if the card has it already)."""
+
+    card_id: str
+    url: str
+    name: str
+
+
+@dataclass(frozen=True)
 class RefreshHeader:
     """Rewrite the card's status header if it no longer matches the incident."""
 
     card_id: str
 
 
-Action = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport
+Action = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport | AttachLink
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,8 @@ class Config:
     postmortem_attendees: tuple[str, ...] = ()
     postmortem_facilitator: str | None = None
     template_url: str | None = None
+    #: the board where incidents get a card of their own (None: on the labelled card itself)
+    incident_board_id: str | None = None
 
     def is_resolved_list(self, name: str) -> bool:
         return name.strip().casefold() in self.resolved_lists

@@ -121,6 +121,7 @@ def on_event(
                 by="" if own else event.username,
                 at=event.at,
                 config=config,
+                short_link=event.short_link,
             )
         return incident, []
     if own:
@@ -199,7 +200,13 @@ def stand_down(incident: Incident, at: datetime, by: str) -> Step:
         f"**Incident stood down** by {mention(by)} (the incident label was removed). "
         "No more reminders."
     )
-    return ended, [RefreshHeader(incident.card_id), Comment(incident.card_id, "stood-down", text)]
+    actions: list[Action] = [
+        RefreshHeader(incident.card_id),
+        Comment(incident.card_id, "stood-down", text),
+    ]
+    if incident.source_card_id:
+        actions.append(Comment(incident.source_card_id, "stood-down-source", text))
+    return ended, actions
 
 
 def end(incident: Incident, why: Ended, at: datetime) -> Incident:
@@ -229,7 +236,9 @@ def on_comment(
             continue
         name = match["name"].lower()
         rest = match["rest"].strip()
-        if name in PHASE_COMMANDS:
+        if name == "allhands":
+            actions.append(all_hands(incident, event, rest, config))
+        elif name in PHASE_COMMANDS:
             incident, more = advance(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, config
             )
@@ -264,6 +273,26 @@ def on_comment(
     if replies:
         actions.append(Comment(incident.card_id, f"reply-{event.action_id}", "\n".join(replies)))
     return incident, actions
+
+
+def all_hands(incident: Incident, event: ev.Commented, reason: str, config: Config) -> Comment:
+    """`/allhands [reason]`: the lead or the communicator calls everyone on the board."""
+    allowed = [name for name in (incident.lead, incident.communicator) if name]
+    key = f"allhands-{event.action_id}"
+    if event.username not in allowed:
+        who = " or ".join(mention(name) for name in allowed) or "the lead (nobody yet)"
+        return Comment(
+            incident.card_id,
+            key,
+            f"{mention(event.username)}: only {who} can call all hands. Ask them, or set a lead "
+            "with `/lead @user`.",
+        )
+    lines = [f"**All hands**, called by {mention(event.username)}: @board"]
+    if reason:
+        lines.append(f"Why: {reason}")
+    if config.meeting_url:
+        lines.append(f"Join the call: {config.meeting_url}")
+    return Comment(incident.card_id, key, "\n".join(lines))
 
 
 # -- what the card shows --------------------------------------------------------------------

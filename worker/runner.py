@@ -32,18 +32,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker import rules
-from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
-from worker.events import UnexpectedAction, parse_action
-from worker.executor import Executor, comm_items_on_card, item_states
-from worker.model import Action, CardView, Config, Ended, Incident
+from worker.errors import TrelloError, TrelloUnavailable
+from worker.events import Event, LabelAdded, UnexpectedAction, parse_action
+from worker.executor import Executor
+from worker.incident_board import IncidentBoard
+from worker.model import Action, Config
+from worker.reconcile import NOT_FROM_SOURCE, Reconciling
 from worker.settings import Settings
-from worker.store import Store, TemplateCard
+from worker.store import Store
 from worker.template import Template, TemplateError, load_template
+from worker.template_cards import TemplateCards
 from worker.trello import Json, Trello
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_CARD_NAME = "Incident template v{version} (kept by incident-worker; do not edit)"
 DEFAULT_REMINDER_SECONDS = 900.0
 DEFAULT_STATUS_UPDATE_SECONDS = 1800.0
 DEFAULT_ROLE_REMINDER_SECONDS = 300.0
@@ -62,7 +64,6 @@ class Board:
     lists: dict[str, str] = field(default_factory=dict)  # id -> name
     labels: dict[str, str] = field(default_factory=dict)  # casefolded name -> id
     members: dict[str, str] = field(default_factory=dict)  # username -> id
-    reconciled_at: float | None = None
     failing: bool = False
 
 
@@ -90,10 +91,11 @@ def config_from(settings: Settings, template: Template, worker_member_id: str) -
         postmortem_attendees=tuple(settings.postmortem_attendees),
         postmortem_facilitator=settings.postmortem_facilitator,
         template_url=settings.template_url,
+        incident_board_id=settings.incident_board_id,
     )
 
 
-class Worker:
+class Worker(Reconciling):
     def __init__(
         self,
         settings: Settings,
@@ -113,10 +115,16 @@ class Worker:
         self.boards: dict[str, Board] = {}
         self.stopping = False
         self._cycle_lock = threading.Lock()
-        self._template_cards: dict[str, TemplateCard] = {}
+        self.template_cards = TemplateCards(trello, store, template)
+        self.incident_board = (
+            IncidentBoard(trello, store, settings.incident_board_id, settings.incident_list)
+            if settings.incident_board_id
+            else None
+        )
+        self.reconciled_at: float | None = None
         self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
-        self.executor = Executor(trello, store, self.config, self._template_card, self._members)
+        self.executor = Executor(trello, store, self.config, self.template_cards.get, self._members)
 
     # -- start ------------------------------------------------------------------------------
 
@@ -128,13 +136,13 @@ class Worker:
         logger.info(
             "worker is @%s, watching %d board(s), template v%s",
             me.get("username", "?"),
-            len(self.settings.trello_board_ids),
+            len(self.settings.watched_boards),
             self.template.version,
         )
-        for board_id in self.settings.trello_board_ids:
+        for board_id in self.settings.watched_boards:
             board = self._load_board(board_id)
             self.boards[board.id] = board
-            self._template_card(board.id)
+            self.template_cards.get(board.id)
             if self.store.cursor(board.id) is None:
                 self._start_cursor(board)
 
@@ -169,46 +177,6 @@ class Worker:
     def _members(self, board_id: str) -> Mapping[str, str]:
         return self.boards[board_id].members
 
-    def _template_card(self, board_id: str) -> TemplateCard:
-        """The board's template card for the current template, made when missing or stale."""
-        if board_id in self._template_cards:
-            return self._template_cards[board_id]
-        saved = self.store.template_card(board_id)
-        if saved is not None and saved.version == self.template.version:
-            try:
-                card = self.trello.card(saved.card_id)
-                present = {checklist["id"] for checklist in card.get("checklists", [])}
-                if set(saved.checklists.values()) <= present:
-                    self._template_cards[board_id] = saved
-                    return saved
-            except NotFoundError:
-                pass
-        made = self._make_template_card(board_id)
-        self._template_cards[board_id] = made
-        return made
-
-    def _make_template_card(self, board_id: str) -> TemplateCard:
-        lists = self.trello.lists(board_id)
-        if not lists:
-            raise TrelloError(f"Board {board_id} has no open list to keep the template card in.")
-        name = TEMPLATE_CARD_NAME.format(version=self.template.version)
-        card = self.trello.create_card(
-            lists[0]["id"],
-            name,
-            desc=f"The checklists of {self.template.path}, copied onto each incident card.",
-        )
-        checklists: dict[str, str] = {}
-        for checklist in self.template.checklists:
-            made = self.trello.create_checklist(card["id"], checklist.name)
-            for item in checklist.items:
-                self.trello.add_check_item(made["id"], item.name)
-            checklists[checklist.name] = made["id"]
-        self.trello.archive_card(card["id"])
-        saved = TemplateCard(board_id, self.template.version, card["id"], checklists)
-        self.store.save_template_card(saved)
-        logger.info("board %s: template card v%s made", board_id, self.template.version)
-        return saved
-
     # -- one cycle ---------------------------------------------------------------------------
 
     def run_once(self) -> None:
@@ -237,37 +205,47 @@ class Worker:
         self.template = template
         self.config = config_from(self.settings, template, self.config.worker_member_id)
         self.executor.config = self.config
-        self._template_cards.clear()
+        self.template_cards.use(template)
 
     def cycle(self, *, reconcile: bool | None = None) -> None:
-        """One pass over every board; a board that fails is logged once and skipped."""
+        """One pass: each board's feed and reminders, then the reconcile pass when it is due.
+
+        A board that fails is logged once (and again when it recovers) and skipped; the rest
+        carry on. `reconcile` forces (True) or skips (False) the reconcile pass.
+        """
         with self._cycle_lock:
             self.reload_template()
             for board in self.boards.values():
                 if self.stopping:
                     return
+                self._guarded(board, self._board_cycle)
+            due = self.reconciled_at is None or (
+                self.monotonic() - self.reconciled_at >= self.settings.reconcile_seconds
+            )
+            if not self.stopping and (reconcile or (reconcile is None and due)):
                 try:
-                    self._board_cycle(board, reconcile)
-                except TrelloError as exc:
-                    if not board.failing:
-                        logger.warning("board %s: %s (will keep trying)", board.name, exc)
-                    board.failing = True
-                    continue
+                    self.reconcile()
                 except Exception:
-                    logger.exception("board %s: unexpected error (will keep trying)", board.name)
-                    continue
-                if board.failing:
-                    logger.info("board %s: Trello answers again", board.name)
-                board.failing = False
+                    logger.exception("reconcile pass failed (will try again)")
+                self.reconciled_at = self.monotonic()
 
-    def _board_cycle(self, board: Board, reconcile: bool | None) -> None:
+    def _guarded(self, board: Board, step: Callable[[Board], None]) -> None:
+        try:
+            step(board)
+        except TrelloError as exc:
+            if not board.failing:
+                logger.warning("board %s: %s (will keep trying)", board.name, exc)
+            board.failing = True
+            return
+        except Exception:
+            logger.exception("board %s: unexpected error (will keep trying)", board.name)
+            return
+        if board.failing:
+            logger.info("board %s: Trello answers again", board.name)
+        board.failing = False
+
+    def _board_cycle(self, board: Board) -> None:
         self.poll(board)
-        due = board.reconciled_at is None or (
-            self.monotonic() - board.reconciled_at >= self.settings.reconcile_seconds
-        )
-        if reconcile or (reconcile is None and due):
-            self.reconcile(board)
-            board.reconciled_at = self.monotonic()
         self.remind(board)
 
     def poll(self, board: Board) -> None:
@@ -285,9 +263,17 @@ class Worker:
         except UnexpectedAction as exc:
             logger.warning("board %s: skipping an action I cannot read: %s", board.name, exc)
             return
-        if event is None or event.card_id == self._template_cards.get(board.id, _NO_CARD).card_id:
+        if event is None or event.card_id == self.template_cards.card_id(board.id):
             return
         incident = self.store.incident(event.card_id)
+        if incident is None and self.incident_board is not None:
+            linked = self.incident_board.linked_card(event.card_id)
+            incident = self.store.incident(linked) if linked else None
+            if incident is not None and isinstance(event, NOT_FROM_SOURCE):
+                return  # the source card's own life does not concern the incident card
+        if (incident is None or not incident.open) and self._declares_elsewhere(board, event):
+            self.declare_from_event(board, event)
+            return
         new, actions = rules.on_event(incident, event, self.config, board.members)
         if new is None or (new == incident and not actions):
             return
@@ -296,103 +282,12 @@ class Worker:
         new = self.executor.run(new, actions)
         self.store.save(new)
 
-    def reconcile(self, board: Board) -> None:
-        """Compare every labelled card with what it should have, and repair the difference."""
-        cards = self.trello.cards(board.id)
-        label = self.settings.incident_label.casefold()
-        template_card = self._template_cards.get(board.id, _NO_CARD).card_id
-        by_id = {card["id"]: card for card in cards}
-        for card in cards:
-            if card["id"] == template_card or label not in self._label_names(board, card):
-                continue
-            known = self.store.incident(card["id"])
-            if known is None or not known.open:
-                self._declare_found(board, card)
-        for incident in self.store.open_incidents(board.id):
-            if self.stopping:
-                return
-            found = by_id.get(incident.card_id)
-            if found is None:
-                self.store.save(rules.end(incident, Ended.ARCHIVED, self.clock()))
-                logger.info(
-                    "card %s: no longer open on the board; reminders stop", incident.card_id
-                )
-                continue
-            self._repair(board, incident, found)
-
-    def _label_names(self, board: Board, card: Json) -> frozenset[str]:
-        names = {label["name"].casefold() for label in card.get("labels", []) if label.get("name")}
-        by_id = {label_id: name for name, label_id in board.labels.items()}
-        names |= {by_id[i] for i in card.get("idLabels", []) if i in by_id}
-        return frozenset(names)
-
-    def _declare_found(self, board: Board, card: Json) -> None:
-        """A labelled card no event told us about (the worker was away): declare it now.
-
-        The card's own history says who put the label on and when, and what happened since
-        (roles named, items ticked, phases signalled): that is replayed through the rules, so
-        the incident is as it would be had the worker been watching all along.
-        """
-        history = self.trello.card_actions(card["id"])
-        label = self.settings.incident_label.casefold()
-        start = None
-        for index, action in enumerate(history):
-            if action.get("type") == "addLabelToCard":
-                name = action.get("data", {}).get("label", {}).get("name", "")
-                if name.casefold() == label:
-                    start = index
-        by, at = "", self.clock()
-        if start is not None:
-            labelled = history[start]
-            if labelled.get("idMemberCreator") != self.config.worker_member_id:
-                by = labelled.get("memberCreator", {}).get("username", "")
-            at = datetime.fromisoformat(labelled["date"].replace("Z", "+00:00"))
-        incident, actions = rules.declare(
-            card["id"],
-            card.get("name", ""),
-            board.id,
-            by=by,
-            at=at,
-            config=self.config,
-            short_link=card.get("shortLink", ""),
+    def _declares_elsewhere(self, board: Board, event: Event) -> bool:
+        return (
+            self.runs_elsewhere(board.id)
+            and isinstance(event, LabelAdded)
+            and event.label.casefold() == self.settings.incident_label.casefold()
         )
-        replay = history[start + 1 :] if start is not None else []
-        for raw in replay:
-            try:
-                event = parse_action(raw)
-            except UnexpectedAction as exc:
-                logger.warning("card %s: skipping an action I cannot read: %s", card["id"], exc)
-                continue
-            if event is not None:
-                after, more = rules.on_event(incident, event, self.config, board.members)
-                incident = after or incident
-                actions += more
-        logger.info(
-            "card %s: labelled card found, incident declared (%d later actions replayed)",
-            card["id"],
-            len(replay),
-        )
-        incident = self.executor.run(incident, _merge(actions), card=card)
-        self.store.save(incident)
-
-    def _repair(self, board: Board, incident: Incident, card: Json) -> None:
-        checklists = card.get("checklists")
-        if checklists is None:  # never conclude "removed" from an answer that left them out
-            logger.warning("card %s: Trello sent no checklists; not repairing", card["id"])
-            return
-        found = comm_items_on_card(self.template, checklists, incident.comm_items)
-        observed = rules.observe_comm_items(incident, found)
-        view = CardView(
-            card_id=card["id"],
-            labels=self._label_names(board, card),
-            list_name=board.lists.get(card.get("idList", ""), ""),
-            checklist_ids=frozenset(checklist["id"] for checklist in checklists),
-            items=item_states(checklists),
-        )
-        new, actions = rules.reconcile(observed, view, self.clock(), self.config)
-        new = self.executor.run(new, actions, card=card)
-        if new != incident:
-            self.store.save(new)
 
     def remind(self, board: Board) -> None:
         now = self.clock()
@@ -463,9 +358,6 @@ class Worker:
             for which, handler in previous.items():
                 signal.signal(which, handler)
             logger.info("stopped")
-
-
-_NO_CARD = TemplateCard("", "", "", {})
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     postmortem_facilitator: str | None = _setting("INCIDENT_POSTMORTEM_FACILITATOR", None)
     timezone: str = _setting("INCIDENT_TIMEZONE", "UTC")
     template_url: str | None = _setting("INCIDENT_TEMPLATE_URL", None)
+    incident_board_id: str | None = _setting("INCIDENT_BOARD_ID", None)
+    incident_list: str | None = _setting("INCIDENT_LIST", None)
 
     @field_validator("resolved_lists", mode="before")
     @classmethod
@@ -106,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def watched_boards(self) -> list[str]:
+        """TRELLO_BOARD_ID, and the incident board (INCIDENT_BOARD_ID) if it is not among them."""
+        boards = list(self.trello_board_ids)
+        if self.incident_board_id and self.incident_board_id not in boards:
+            boards.append(self.incident_board_id)
+        return boards
 
     @field_validator("trello_board_ids", mode="before")
     @classmethod

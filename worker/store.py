@@ -224,6 +224,19 @@ class Store:
         with self._tx() as conn:
             conn.execute(sent.delete().where(sent.c.key == key, sent.c.state == "sending"))
 
+    def sent_id(self, key: str) -> str | None:
+        """What a `sent` key recorded (the comment's or the card's id), None otherwise."""
+        with self._tx() as conn:
+            row = conn.execute(
+                select(sent.c.comment_id).where(sent.c.key == key, sent.c.state == "sent")
+            ).first()
+        return row[0] if row else None
+
+    def forget(self, key: str) -> None:
+        """Drop a key whatever its state (what it recorded no longer exists)."""
+        with self._tx() as conn:
+            conn.execute(sent.delete().where(sent.c.key == key))
+
     def sent_keys(self, card_id: str) -> dict[str, str]:
         with self._tx() as conn:
             rows = conn.execute(

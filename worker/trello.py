@@ -217,6 +217,10 @@ class Trello:
             ),
         )
 
+    def attach_url(self, card_id: str, url: str, name: str) -> Json:
+        body = {"url": url, "name": name[:256]}
+        return cast(Json, self._call(f"/cards/{card_id}/attachments", "POST", body=body))
+
     def delete_attachment(self, card_id: str, attachment_id: str) -> None:
         self._call(f"/cards/{card_id}/attachments/{attachment_id}", "DELETE")
 
@@ -246,4 +250,20 @@ class Trello:
             self._call(
                 f"/checklists/{checklist_id}/checkItems", "POST", body={"name": name, "pos": pos}
             ),
+        )
+
+    # -- set-up (`incident-worker setup`) -----------------------------------------------------
+
+    def create_label(self, board_id: str, name: str, color: str | None) -> Json:
+        """Create a label on the board (one request)."""
+        body: dict[str, Any] = {"name": name}
+        if color:
+            body["color"] = color
+        return cast(Json, self._call(f"/boards/{board_id}/labels", "POST", body=body))
+
+    def card_links(self, board_id: str) -> list[Json]:
+        """The board's open cards, with only their id, name and short link (one light request)."""
+        return cast(
+            list[Json],
+            self._call(f"/boards/{board_id}/cards", params={"fields": "id,name,shortLink"}),
         )

@@ -14,6 +14,7 @@ import random
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -85,20 +86,28 @@ def worker_writes(scene: Stage) -> int:
 class Killer:
     """SIGKILLs the worker right after its n-th change to Trello, for each n in `after_writes`.
 
+    `count` counts the changes (every write by default; a test may count only some).
+
     Dying just after a change reached Trello, before the worker could record it, is the
     moment that would make it repeat itself; the worker is started again at once.
     """
 
-    def __init__(self, scene: Stage, after_writes: list[int]):
+    def __init__(
+        self,
+        scene: Stage,
+        after_writes: list[int],
+        count: Callable[[Stage], int] = worker_writes,
+    ):
         self.scene = scene
         self.targets = sorted(after_writes)
+        self.count = count
         self.kills = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         for target in self.targets:
-            while worker_writes(self.scene) < target:
+            while self.count(self.scene) < target:
                 if self._done.wait(0.002):
                     return
             process = self.scene.process

@@ -216,16 +216,18 @@ def test_admin_routes(sandbox: Served, http: requests.Session) -> None:
 def test_settings_lines(sandbox: Served) -> None:
     sb, server = sandbox
     lines = sb.settings_lines(server.url)
-    assert lines[:4] == [
+    assert lines[:5] == [
         f"TRELLO_API_URL={server.url}",
         f"TRELLO_API_KEY={sb.api_key}",
         f"TRELLO_TOKEN={sb.members['worker'].token}",
         f"TRELLO_BOARD_ID={sb.board_ids[0]}",
+        f"TRELLO_APP_SECRET={sb.app_secret}",
     ]
-    assert lines[4:] == [
+    assert lines[5:] == [
         f"# {who}: token {sb.members[who].token}" for who in ("alice", "bob", "carol", "dave")
     ]
     assert len(sb.api_key) == 32
+    assert len(sb.app_secret) == 64 and int(sb.app_secret, 16) >= 0
     assert all(len(m.token) == 64 for m in sb.members.values())
     assert sb.members["worker"].token not in repr(sb.members["worker"])
 

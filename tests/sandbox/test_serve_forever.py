@@ -24,6 +24,7 @@ def test_serve_forever_prints_settings_and_stops_on_sigterm() -> None:
             "TRELLO_API_KEY",
             "TRELLO_TOKEN",
             "TRELLO_BOARD_ID",
+            "TRELLO_APP_SECRET",
         }
         assert sum(line.startswith("# ") for line in lines) == 4
         url = settings["TRELLO_API_URL"]

@@ -1,8 +1,9 @@
 """A local Trello-compatible server (the sandbox), for trying the worker and for tests.
 
 It speaks the subset of Trello's REST API (`/1/...`) that py-trello and the worker use, with
-Trello's JSON shapes and actions feed, and can inject faults (error statuses, latency, dropped
-connections) and enforce Trello's rate limits::
+Trello's JSON shapes and actions feed, delivers webhooks (signed with `sb.app_secret`), and can
+inject faults (error statuses, latency, dropped connections and deliveries) and enforce
+Trello's rate limits::
 
     from worker.sandbox import Sandbox
 
@@ -10,15 +11,17 @@ connections) and enforce Trello's rate limits::
     with sb.serve() as server:          # a real HTTP server on a free port
         print(sb.settings_lines(server.url))
 
-Modules: `model` (records and ids), `store`/`cards`/`checklists`/`state` (the in-memory
-Trello and the actions each change records), `feed` (the actions feed query), `render`
-(Trello's JSON), `faults` (fault injection, rate limits), `app` (the WSGI app), `routing`,
-`board_routes`, `card_routes` (the `/1/` routes), `server` (`Sandbox`, `serve_forever`).
+Modules: `model` (records and ids), `store`/`cards`/`checklists`/`webhooks`/`state` (the
+in-memory Trello and the actions each change records), `feed` (the actions feed query),
+`render` (Trello's JSON), `faults` (fault injection, rate limits), `deliveries` (the webhook
+HEAD check and delivery thread), `app` (the WSGI app), `routing`, `board_routes`,
+`card_routes`, `webhook_routes` (the `/1/` routes), `server` (`Sandbox`, `serve_forever`).
 """
 
 from __future__ import annotations
 
 from worker.sandbox.app import LoggedRequest
+from worker.sandbox.deliveries import LoggedDelivery, sign
 from worker.sandbox.faults import FaultConfig, Faults
 from worker.sandbox.server import Sandbox, SandboxServer, SeededMember, serve_forever
 from worker.sandbox.state import SandboxState
@@ -26,10 +29,12 @@ from worker.sandbox.state import SandboxState
 __all__ = [
     "FaultConfig",
     "Faults",
+    "LoggedDelivery",
     "LoggedRequest",
     "Sandbox",
     "SandboxServer",
     "SandboxState",
     "SeededMember",
     "serve_forever",
+    "sign",
 ]

@@ -3,7 +3,9 @@
 Each `/1/...` request goes through, in order: the injected faults (delay, dropped connection,
 injected error status), Trello's refusal of a GET with a body (403), the key and token check
 (query parameters `key`/`token`, or `Authorization: OAuth oauth_consumer_key="...",
-oauth_token="..."`; 401 `invalid key` / `invalid token`), the per-token and per-key rate limit
+oauth_token="..."`, or form fields `key`/`token` of a POST or PUT, or the token in a
+`/1/tokens/{token}/...` path, as py-trello's `create_hook` sends them; 401 `invalid key` /
+`invalid token`), the per-token and per-key rate limit
 (429 with Trello's JSON body), and then the route in `routes`. `/_sandbox/*` admin routes skip
 all of that and are never logged. Every `/1/` request lands in the request log.
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+TOKEN_PATH = re.compile(r"^/1/tokens/([^/]+)(/|$)")
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 TRUE = frozenset({"true", "1", "yes", "on", "complete"})
 FALSE = frozenset({"false", "0", "no", "off", "incomplete"})
 
@@ -242,7 +246,14 @@ class SandboxApp:
         if header.startswith("OAuth "):
             found = dict(OAUTH_PARAM.findall(header))
             return found.get("oauth_consumer_key"), found.get("oauth_token")
-        return request.args.get("key"), request.args.get("token")
+        key, token = request.args.get("key"), request.args.get("token")
+        if request.method in ("POST", "PUT") and request.mimetype in FORM_TYPES:
+            key = key or request.form.get("key")
+            token = token or request.form.get("token")
+        path_token = TOKEN_PATH.match(request.path)
+        if token is None and path_token is not None:
+            token = path_token.group(1)
+        return key, token
 
     def _handle(self, request: Request, base_url: str) -> tuple[Response, Member | None]:
         if request.method == "GET" and request.get_data(cache=True):

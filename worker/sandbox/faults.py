@@ -2,7 +2,8 @@
 
 `Faults` decides, per request, what goes wrong: an added delay, a connection closed before the
 request is applied, an error status answered instead of applying it, or a connection closed
-after applying it (the client cannot tell whether it happened). Decisions come from a seeded
+after applying it (the client cannot tell whether it happened). It also drops a share of the
+webhook deliveries (`webhook_drop_rate`: not sent at all, as if lost). Decisions come from a seeded
 `random.Random`, so a test can make them repeatable.
 
 `RateLimit` is Trello's sliding-window limit: at most `token_limit` requests per token and
@@ -32,6 +33,7 @@ class FaultConfig:
     drop_rate: float = 0.0
     drop_after_rate: float = 0.0
     seed: int | None = None
+    webhook_drop_rate: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         body = asdict(self)
@@ -78,13 +80,15 @@ class Faults:
         drop_rate: float = 0.0,
         drop_after_rate: float = 0.0,
         seed: int | None = None,
+        webhook_drop_rate: float = 0.0,
     ) -> FaultConfig:
         """Set every fault at once (anything not given goes back to "no fault").
 
         `error_rate`: share of requests answered with one of `statuses` without applying them;
         `latency`: (low, high) seconds of uniform random delay added to each request;
         `drop_rate`: share of connections closed with no response, before applying;
-        `drop_after_rate`: share applied, then closed with no response.
+        `drop_after_rate`: share applied, then closed with no response;
+        `webhook_drop_rate`: share of webhook deliveries never sent (logged as dropped).
         """
         codes = tuple(int(code) for code in statuses)
         if not codes or any(code < 400 or code > 599 for code in codes):
@@ -99,6 +103,7 @@ class Faults:
             drop_rate=_rate("drop_rate", drop_rate),
             drop_after_rate=_rate("drop_after_rate", drop_after_rate),
             seed=seed,
+            webhook_drop_rate=_rate("webhook_drop_rate", webhook_drop_rate),
         )
         with self._lock:
             self._config = config
@@ -119,6 +124,12 @@ class Faults:
                 return FaultDecision(delay=delay, error_status=rnd.choice(config.statuses))
             drop_after = bool(config.drop_after_rate) and rnd.random() < config.drop_after_rate
             return FaultDecision(delay=delay, drop_after=drop_after)
+
+    def drop_delivery(self) -> bool:
+        """Whether to drop one webhook delivery (see `webhook_drop_rate`)."""
+        with self._lock:
+            rate = self._config.webhook_drop_rate
+            return bool(rate) and self._random.random() < rate
 
 
 @dataclass(frozen=True)

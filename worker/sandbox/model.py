@@ -1,8 +1,8 @@
 """The sandbox's records: plain mutable dataclasses for what a Trello board holds.
 
-Members, boards, lists, labels, cards, checklists with their check items, attachments and
-actions. They carry no behaviour beyond a few derived values; `state.SandboxState` owns them
-and changes them under its lock, and `render` turns them into Trello's JSON.
+Members, boards, lists, labels, cards, checklists with their check items, attachments,
+actions and webhooks. They carry no behaviour beyond a few derived values; `state.SandboxState`
+owns them and changes them under its lock, and `render` turns them into Trello's JSON.
 
 Ids are made like Trello's (MongoDB ObjectIds): 24 hex digits whose first 8 are the creation
 time in unix seconds, then a per-process random part and a counter, so ids sort by creation.
@@ -182,3 +182,20 @@ class Action:
     card_id: str | None = None
     #: the member an addMemberToCard/removeMemberFromCard is about (a top-level `member` key)
     subject_member_id: str | None = None
+
+
+@dataclass
+class Webhook:
+    """A webhook: `token` owns it; actions on `id_model` (a board or a card) are POSTed to
+    `callback_url`. Failed deliveries (after their retries) count up `consecutive_failures`.
+    """
+
+    id: str
+    token: str
+    member_id: str
+    id_model: str
+    callback_url: str
+    description: str = ""
+    active: bool = True
+    consecutive_failures: int = 0
+    first_consecutive_fail_date: datetime | None = None

@@ -21,12 +21,13 @@ from worker.sandbox.model import (
     Label,
     Member,
     TrelloList,
+    Webhook,
     iso,
     slug,
 )
 
 if TYPE_CHECKING:
-    from worker.sandbox.state import SandboxState
+    from worker.sandbox.store import Store
 
 JSON = dict[str, Any]
 LABEL_COLORS = (
@@ -169,7 +170,7 @@ def attachment(record: Attachment, base_url: str) -> JSON:
     }
 
 
-def card(record: Card, state: SandboxState) -> JSON:
+def card(record: Card, state: Store) -> JSON:
     """A card as `GET /cards/{id}` returns it (the caller holds the state's lock)."""
     checklists = [state.checklists[cid] for cid in record.checklist_ids]
     items = [item for cl in checklists for item in cl.items]
@@ -234,7 +235,7 @@ def card(record: Card, state: SandboxState) -> JSON:
     }
 
 
-def action(record: Action, state: SandboxState) -> JSON:
+def action(record: Action, state: Store) -> JSON:
     """An action as the feeds return it (the caller holds the state's lock)."""
     body: JSON = {
         "id": record.id,
@@ -256,6 +257,27 @@ def action(record: Action, state: SandboxState) -> JSON:
             }
         }
     return body
+
+
+def webhook_ref(record: Webhook) -> JSON:
+    """The webhook as a delivery's `webhook` key carries it."""
+    return {
+        "id": record.id,
+        "description": record.description,
+        "idModel": record.id_model,
+        "callbackURL": record.callback_url,
+        "active": record.active,
+    }
+
+
+def webhook(record: Webhook) -> JSON:
+    """`GET /webhooks/{id}`, and the answer to creating or updating one."""
+    first_fail = record.first_consecutive_fail_date
+    return {
+        **webhook_ref(record),
+        "consecutiveFailures": record.consecutive_failures,
+        "firstConsecutiveFailDate": iso(first_fail) if first_fail else None,
+    }
 
 
 def pick_fields(body: JSON, fields: str | None) -> JSON:

@@ -1,9 +1,9 @@
 """The sandbox's route registry and the helpers its route modules share.
 
-`board_routes` and `card_routes` register their handlers here with `@route(path, methods)`;
-`all_routes()` imports both and returns (path, method, handler) for `app.SandboxApp`. Each
-handler takes the request `Context` and the URL's arguments and returns JSON-able data or a
-`Response`.
+`board_routes`, `card_routes` and `webhook_routes` register their handlers here with
+`@route(path, methods)`; `all_routes()` imports them and returns (path, method, handler) for
+`app.SandboxApp`. Each handler takes the request `Context` and the URL's arguments and returns
+JSON-able data or a `Response`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def route(path: str, *methods: str) -> Callable[[H], H]:
 
 
 def all_routes() -> list[tuple[str, str, Handler]]:
-    from worker.sandbox import board_routes, card_routes  # noqa: F401  (they register)
+    from worker.sandbox import board_routes, card_routes, webhook_routes  # noqa: F401
 
     return list(ROUTES)
 

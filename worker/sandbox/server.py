@@ -1,10 +1,11 @@
 """`Sandbox`: a seeded local Trello, served over real HTTP by Werkzeug in a daemon thread.
 
-`Sandbox.seeded()` makes the API key, five members with their tokens (the worker's bot and four
-people) and the boards; `serve()` starts the HTTP server and returns a `SandboxServer` (stop it,
-or use it as a context manager). The admin routes under `/_sandbox/` let a test or a user in
-another process read the request log, set faults and read the settings; they need no auth and
-are never faulted, rate-limited or logged.
+`Sandbox.seeded()` makes the API key, the app secret (which signs webhook deliveries), five
+members with their tokens (the worker's bot and four people) and the boards; `serve()` starts
+the HTTP server and the webhook delivery thread and returns a `SandboxServer` (stop it, or use
+it as a context manager; stopping the last one stops the deliveries). The admin routes under
+`/_sandbox/` let a test or a user in another process read the request and delivery logs, set
+faults and read the settings; they need no auth and are never faulted, rate-limited or logged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from worker.sandbox.app import LoggedRequest, SandboxApp, json_response, text_response
+from worker.sandbox.deliveries import DeliveryWorker, LoggedDelivery
 from worker.sandbox.faults import Faults, RateLimit
 from worker.sandbox.model import utc_now
 from worker.sandbox.routing import all_routes
@@ -77,7 +79,14 @@ class _RequestHandler(WSGIRequestHandler):
 class SandboxServer:
     """A running sandbox HTTP server; `url` is the TRELLO_API_URL."""
 
-    def __init__(self, app: SandboxApp, host: str, port: int):
+    def __init__(
+        self,
+        app: SandboxApp,
+        host: str,
+        port: int,
+        on_stop: Callable[[], None] | None = None,
+    ):
+        self._on_stop = on_stop
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_RequestHandler
         )
@@ -102,6 +111,8 @@ class SandboxServer:
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()
+        if self._on_stop is not None:
+            self._on_stop()
         logger.info("sandbox on %s stopped", self.url)
 
     def __enter__(self) -> SandboxServer:
@@ -124,11 +135,24 @@ class Sandbox:
         *,
         clock: Callable[[], datetime] | None = None,
         rate_limit: tuple[int, int, float] = (100, 300, 10.0),
+        webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
+        webhook_timeout: float = 5.0,
     ):
         self.state = SandboxState(clock or utc_now)
         self.faults = Faults()
         self.rate_limit = RateLimit(*rate_limit)
         self.api_key = secrets.token_hex(16)
+        self.app_secret = secrets.token_hex(32)
+        self.delivery = DeliveryWorker(
+            self.state,
+            self.faults,
+            self.app_secret,
+            retry_delays=webhook_retry_delays,
+            timeout=webhook_timeout,
+        )
+        self.state.action_listeners.append(self.delivery.on_action)
+        self._serving = 0
+        self._serving_lock = threading.Lock()
         self.members: dict[str, SeededMember] = {}
         self.board_ids: list[str] = []
         self.app = SandboxApp(
@@ -150,9 +174,20 @@ class Sandbox:
         boards: int = 1,
         clock: Callable[[], datetime] | None = None,
         rate_limit: tuple[int, int, float] = (100, 300, 10.0),
+        webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
+        webhook_timeout: float = 5.0,
     ) -> Sandbox:
-        """A sandbox with the five members and `boards` boards ("Incidents", "Incidents 2"...)."""
-        sandbox = cls(clock=clock, rate_limit=rate_limit)
+        """A sandbox with the five members and `boards` boards ("Incidents", "Incidents 2"...).
+
+        `webhook_retry_delays`: seconds before each retry of a failed webhook delivery;
+        `webhook_timeout`: seconds a callback may take to answer a delivery.
+        """
+        sandbox = cls(
+            clock=clock,
+            rate_limit=rate_limit,
+            webhook_retry_delays=webhook_retry_delays,
+            webhook_timeout=webhook_timeout,
+        )
         for key, username, full_name in PEOPLE:
             member = sandbox.state.add_member(username, full_name, secrets.token_hex(32))
             sandbox.members[key] = SeededMember(member.id, username, full_name, member.token)
@@ -164,8 +199,18 @@ class Sandbox:
         return sandbox
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
-        """Start serving over HTTP in a daemon thread."""
-        return SandboxServer(self.app, host, port)
+        """Start serving over HTTP in a daemon thread, and the webhook deliveries."""
+        server = SandboxServer(self.app, host, port, on_stop=self._server_stopped)
+        with self._serving_lock:
+            self._serving += 1
+            self.delivery.start()
+        return server
+
+    def _server_stopped(self) -> None:
+        with self._serving_lock:
+            self._serving -= 1
+            if self._serving == 0:
+                self.delivery.stop()
 
     def settings_lines(self, url: str) -> list[str]:
         """The worker's settings for this sandbox, then a comment line per person."""
@@ -174,6 +219,7 @@ class Sandbox:
             f"TRELLO_API_KEY={self.api_key}",
             f"TRELLO_TOKEN={self.members['worker'].token}",
             f"TRELLO_BOARD_ID={','.join(self.board_ids)}",
+            f"TRELLO_APP_SECRET={self.app_secret}",
         ]
         lines += [
             f"# {key}: token {member.token}"
@@ -191,6 +237,29 @@ class Sandbox:
 
     def clear_request_log(self) -> None:
         self.app.clear_request_log()
+
+    # -- webhook deliveries -----------------------------------------------------------------
+
+    @property
+    def deliveries(self) -> list[LoggedDelivery]:
+        """Every webhook delivery attempt so far, oldest first."""
+        return self.delivery.logged()
+
+    def clear_deliveries(self) -> None:
+        self.delivery.clear_log()
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
+        """Block until every queued delivery is done (sent, given up, dropped); False if
+        `timeout` seconds passed first (or deliveries are paused or not running).
+        """
+        return self.delivery.wait(timeout)
+
+    def pause_deliveries(self) -> None:
+        """Keep queueing webhook deliveries but send none until `resume_deliveries`."""
+        self.delivery.pause()
+
+    def resume_deliveries(self) -> None:
+        self.delivery.resume()
 
     # -- admin routes -----------------------------------------------------------------------
 
@@ -213,6 +282,11 @@ class Sandbox:
             if route == ("PUT", "/_sandbox/rate-limit"):
                 self.set_rate_limit(*json.loads(request.get_data()))
                 return json_response({})
+            if route == ("GET", "/_sandbox/deliveries"):
+                return json_response([entry.as_json() for entry in self.deliveries])
+            if route == ("DELETE", "/_sandbox/deliveries"):
+                self.clear_deliveries()
+                return json_response({})
             if route == ("GET", "/_sandbox/settings"):
                 return json_response(self._settings(base_url))
         except (TypeError, ValueError) as exc:
@@ -225,6 +299,7 @@ class Sandbox:
             "api_url": url,
             "api_key": self.api_key,
             "token": self.members["worker"].token,
+            "app_secret": self.app_secret,
             "board_ids": list(self.board_ids),
             "members": {
                 key: {"id": m.id, "username": m.username, "fullName": m.full_name, "token": m.token}

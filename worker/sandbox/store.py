@@ -2,7 +2,8 @@
 
 `Store` holds members, boards, lists, labels, cards, checklists, attachments and the actions
 feed (oldest first). `_record` appends the action Trello would record, with references to the
-card, board and list frozen into its `data` at that moment, as Trello does. Seeding
+card, board and list frozen into its `data` at that moment, as Trello does, and then calls
+each of `action_listeners` (still under the lock; the webhook deliveries start there). Seeding
 (`add_member`, `add_board`) records nothing, so a fresh board's feed is empty. The write
 methods live in `cards` and `checklists`; `state.SandboxState` puts them together.
 
@@ -29,6 +30,7 @@ from worker.sandbox.model import (
     Label,
     Member,
     TrelloList,
+    Webhook,
     utc_now,
 )
 
@@ -53,6 +55,10 @@ class NotFound(SandboxError):
 
 class BadRequest(SandboxError):
     status = 400
+
+
+class Unauthorized(SandboxError):
+    status = 401
 
 
 def card_ref(card: Card, **extra: Any) -> JSON:
@@ -108,6 +114,9 @@ class Store:
         self.checklists: dict[str, Checklist] = {}
         self.attachments: dict[str, Attachment] = {}
         self.actions: list[Action] = []
+        self.webhooks: dict[str, Webhook] = {}
+        #: called with each recorded action, under the lock; must be quick and not raise
+        self.action_listeners: list[Callable[[Action], None]] = []
 
     # -- seeding (records no actions) -------------------------------------------------------
 
@@ -266,6 +275,11 @@ class Store:
         if card is not None:
             card.date_last_activity = now
         logger.debug("sandbox: %s by %s", kind, actor.username)
+        for listener in self.action_listeners:
+            try:
+                listener(action)
+            except Exception:  # a listener's bug must not fail the write
+                logger.exception("sandbox: action listener failed on %s", kind)
         return action
 
     def _card_context(self, card: Card) -> tuple[Board, TrelloList]:

@@ -1,0 +1,47 @@
+"""What more than one command needs: the labels and lists the settings ask for, the database
+URL as it is shown, and the plain-text table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from worker.settings import Settings
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the settings ask each board to have."""
+
+    labels: tuple[tuple[str, str], ...]  # (setting, label name)
+    resolved_lists: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Wanted:
+        return cls(
+            labels=(
+                ("INCIDENT_LABEL", settings.incident_label),
+                ("INCIDENT_WORKAROUND_LABEL", settings.workaround_label),
+                ("INCIDENT_RESOLVED_LABEL", settings.resolved_label),
+            ),
+            resolved_lists=tuple(settings.resolved_lists),
+        )
+
+
+def shown_url(url: str) -> str:
+    """The database URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+def table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

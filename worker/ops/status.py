@@ -1,0 +1,162 @@
+"""`status`: the open incidents from the store, with board names from Trello when it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from worker import rules
+from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
+from worker.executor import comment_key
+from worker.model import Config, Incident
+from worker.ops.common import shown_url, table_lines
+from worker.settings import Settings
+from worker.store import Store
+from worker.trello import Json, Trello
+
+
+def format_age(seconds: float) -> str:
+    """How long ago, to the minute: "0 min", "45 min", "2 h 5 min", "3 d 4 h"."""
+    minutes = max(0, int(seconds // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def overdue_reminders(
+    incident: Incident, now: datetime, config: Config, sent: Mapping[str, str]
+) -> list[str]:
+    """Keys of the reminders due now that were not sent (`sent`: the store's key -> state)."""
+    return [
+        comment.key
+        for comment in rules.due_reminders(incident, now, config)
+        if sent.get(comment_key(incident, comment.key)) != "sent"
+    ]
+
+
+@dataclass(frozen=True)
+class IncidentLine:
+    incident: Incident
+    board: str
+    overdue: tuple[str, ...]
+
+
+def as_on_card(incident: Incident, card: Json | None) -> Incident:
+    """The incident with the card's current name and short link, when Trello gave them."""
+    if card is None:
+        return incident
+    update = {
+        "name": str(card.get("name") or incident.name),
+        "short_link": str(card.get("shortLink") or incident.short_link),
+    }
+    return incident.model_copy(update=update)
+
+
+def status_table(lines: Sequence[IncidentLine], now: datetime) -> str:
+    if not lines:
+        return "No open incidents."
+    rows = [("BOARD", "CARD", "PHASE", "LEAD", "COMMUNICATOR", "AGE", "OVERDUE REMINDERS")]
+    for line in lines:
+        incident = line.incident
+        card = f"{incident.name} ({incident.short_link or incident.card_id})"
+        rows.append(
+            (
+                line.board,
+                card,
+                incident.phase.value,
+                _at(incident.lead),
+                _at(incident.communicator),
+                format_age((now - incident.declared_at).total_seconds()),
+                ", ".join(line.overdue) if line.overdue else "-",
+            )
+        )
+    return "\n".join(table_lines(rows))
+
+
+def _at(username: str | None) -> str:
+    return f"@{username}" if username else "-"
+
+
+# -- the command (I/O) ----------------------------------------------------------------------
+
+
+def open_for_reading(url: str) -> Store | None:
+    """The store, or None when its SQLite file does not exist (opening would create it)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is not None and parsed.drivername.startswith("sqlite"):
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).exists():
+            return None
+    return Store.open(url)
+
+
+def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
+    """The open incidents, from the store; board names from Trello when it answers."""
+    from worker.runner import config_from
+    from worker.template import load_template
+
+    template = load_template(template_path)
+    store = open_for_reading(settings.database_url)
+    if store is None:
+        print(
+            f"No open incidents (the database {shown_url(settings.database_url)} does not exist "
+            "yet: the worker has not run with these settings).",
+            file=out,
+        )
+        return 0
+    try:
+        incidents = store.open_incidents()
+        sent = {incident.card_id: store.sent_keys(incident.card_id) for incident in incidents}
+    finally:
+        store.close()
+    # Once and quickly: a status that waits minutes for a Trello that is down helps nobody.
+    quick = settings.model_copy(
+        update={
+            "retry_attempts": 1,
+            "http_timeout_seconds": min(5.0, settings.http_timeout_seconds),
+        }
+    )
+    trello = Trello.from_settings(quick)
+    board_names: dict[str, str] = {}
+    cards: dict[str, Json] = {}
+    member_id, note = "", ""
+    try:
+        member_id = str(trello.me()["id"])
+        for board_id in sorted({incident.board_id for incident in incidents}):
+            with suppress(NotFoundError):
+                board_names[board_id] = repr(str(trello.board(board_id).get("name", board_id)))
+                cards.update((card["id"], card) for card in trello.card_links(board_id))
+    except TrelloUnavailable as exc:
+        note = f"Trello could not be reached ({exc}); boards are shown by id."
+    except TrelloError as exc:
+        note = f"Trello refused to answer ({exc}); boards are shown by id."
+    finally:
+        trello.close()
+    config = config_from(settings, template, member_id)
+    now = datetime.now(UTC)
+    lines = [
+        IncidentLine(
+            as_on_card(incident, cards.get(incident.card_id)),
+            board_names.get(incident.board_id, incident.board_id),
+            tuple(overdue_reminders(incident, now, config, sent[incident.card_id])),
+        )
+        for incident in incidents
+    ]
+    if note:
+        print(note, file=out)
+    print(status_table(lines, now), file=out)
+    return 0

@@ -1,0 +1,94 @@
+"""Routes for webhooks: `/1/webhooks` and py-trello's `/1/tokens/{token}/webhooks`.
+
+Creating a webhook, or pointing one at a new callback URL, first sends the callback a HEAD
+(without holding the state's lock) and goes ahead only on a 200, as Trello does. A token sees
+and changes only its own webhooks; `/tokens/{token}/...` with another token than the caller's
+is refused with 401.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.sandbox import render
+from worker.sandbox.app import Context
+from worker.sandbox.deliveries import verify_callback
+from worker.sandbox.routing import DELETED, required, route
+from worker.sandbox.state import BadRequest, Unauthorized
+from worker.sandbox.webhooks import check_callback_url
+
+
+def _own_token(ctx: Context, token: str | None) -> None:
+    if token is not None and token != ctx.actor.token:
+        raise Unauthorized("invalid token")
+
+
+@route("/webhooks", "POST")
+@route("/tokens/<token>/webhooks", "POST")
+def create_webhook(ctx: Context, token: str | None = None) -> Any:
+    _own_token(ctx, token)
+    p = ctx.params
+    callback_url = required(p, "callbackURL")
+    id_model = required(p, "idModel")
+    active = p.flag("active") if "active" in p else True
+    ctx.state.check_webhook(ctx.actor, callback_url, id_model)
+    verify_callback(callback_url, ctx.state.callback_timeout)
+    hook = ctx.state.create_webhook(
+        ctx.actor, callback_url, id_model, p.text("description") or "", active is not False
+    )
+    return render.webhook(hook)
+
+
+@route("/tokens/<token>/webhooks", "GET")
+def token_webhooks(ctx: Context, token: str) -> Any:
+    _own_token(ctx, token)
+    return [render.webhook(hook) for hook in ctx.state.token_webhooks(token)]
+
+
+@route("/webhooks/<webhook_id>", "GET")
+@route("/tokens/<token>/webhooks/<webhook_id>", "GET")
+def get_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
+    _own_token(ctx, token)
+    return render.webhook(ctx.state.webhook(webhook_id, ctx.actor))
+
+
+@route("/webhooks/<webhook_id>/<field>", "GET")
+def get_webhook_field(ctx: Context, webhook_id: str, field: str) -> Any:
+    body = render.webhook(ctx.state.webhook(webhook_id, ctx.actor))
+    if field not in body:
+        raise BadRequest(f"invalid value for field: {field}")
+    return {"_value": body[field]}
+
+
+@route("/webhooks/<webhook_id>", "PUT")
+@route("/tokens/<token>/webhooks/<webhook_id>", "PUT")
+def update_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
+    _own_token(ctx, token)
+    p = ctx.params
+    hook = ctx.state.webhook(webhook_id, ctx.actor)
+    changes: dict[str, Any] = {}
+    for name in ("callbackURL", "idModel"):
+        if name in p:
+            changes[name] = required(p, name)
+    if "description" in p:
+        changes["description"] = p.text("description") or ""
+    if "active" in p:
+        changes["active"] = p.flag("active")
+        if changes["active"] is None:
+            raise BadRequest("invalid value for active")
+    callback_url = changes.get("callbackURL")
+    if callback_url is not None and callback_url != hook.callback_url:
+        check_callback_url(callback_url)
+        ctx.state.check_webhook(
+            ctx.actor, callback_url, changes.get("idModel", hook.id_model), exclude=hook.id
+        )
+        verify_callback(callback_url, ctx.state.callback_timeout)
+    return render.webhook(ctx.state.update_webhook(hook, ctx.actor, changes))
+
+
+@route("/webhooks/<webhook_id>", "DELETE")
+@route("/tokens/<token>/webhooks/<webhook_id>", "DELETE")
+def delete_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
+    _own_token(ctx, token)
+    ctx.state.delete_webhook(ctx.state.webhook(webhook_id, ctx.actor).id)
+    return DELETED
