@@ -93,7 +93,10 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
             sb.faults.configure(error_rate=1.0, statuses=(503,))
             unavailable = caught(trello.me, errors)
             assert isinstance(unavailable, TrelloUnavailable)
+            # Trello lists webhooks under the token itself (/1/tokens/{token}/webhooks)
+            assert isinstance(caught(trello.webhooks, errors), TrelloUnavailable)
             sb.faults.reset()
+            assert trello.webhooks() == []
 
             wrong = Trello(
                 TrelloSession(
@@ -136,7 +139,7 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
         places[f"str(error {number})"] = str(error)
         places[f"repr(error {number})"] = repr(error)
         places[f"vars(error {number})"] = repr(vars(error))
-    assert len(errors) == 4
+    assert len(errors) == 5
     for what, secret in secrets.items():
         for where, text in places.items():
             assert secret not in text, f"the {what} is in {where}"

@@ -85,7 +85,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--once", action="store_true", help="one full cycle (feed, reconcile, reminders), then exit"
     )
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="also serve the Trello webhook endpoint (as INCIDENT_WEBHOOK=true)",
+    )
     run.set_defaults(handler=_run)
+
+    webhook = commands.add_parser(
+        "webhook", help="manage the Trello webhooks that call INCIDENT_WEBHOOK_CALLBACK_URL"
+    )
+    hooks = webhook.add_subparsers(title="actions", required=True, metavar="ACTION")
+    hooks.add_parser(
+        "register", help="one webhook per watched board (keeps existing ones)"
+    ).set_defaults(handler=_webhook, action="register")
+    hooks.add_parser("list", help="the token's webhooks").set_defaults(
+        handler=_webhook, action="list"
+    )
+    delete = hooks.add_parser("delete", help="delete the webhooks calling the callback URL")
+    delete.add_argument("--all", action="store_true", help="every webhook of the token")
+    delete.set_defaults(handler=_webhook, action="delete")
 
     declare = commands.add_parser(
         "declare", help="declare an incident: a new card carrying the incident label"
@@ -149,6 +168,8 @@ def _run(args: argparse.Namespace) -> int:
     from worker.template import load_template
     from worker.trello import Trello
 
+    if args.webhook:
+        args.overrides.append("INCIDENT_WEBHOOK=true")
     settings = settings_from(args)
     template = load_template(settings.template_path or default_template_path())
     store = Store.open(settings.database_url)
@@ -263,6 +284,17 @@ def _demo(args: argparse.Namespace) -> int:
 
     play(out=sys.stdout)
     return 0
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from worker.ops.webhooks import run_delete, run_list, run_register
+
+    settings = settings_from(args)
+    if args.action == "register":
+        return run_register(settings, sys.stdout)
+    if args.action == "list":
+        return run_list(settings, sys.stdout)
+    return run_delete(settings, sys.stdout, everything=args.all)
 
 
 def _check(args: argparse.Namespace) -> int:

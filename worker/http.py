@@ -168,6 +168,30 @@ def _never_connected(exc: requests.RequestException) -> bool:
     return False
 
 
+class _Redactor(logging.Filter):
+    """Blanks the key and token of every live session in urllib3's log records.
+
+    Our requests carry the secrets in a header, but a few Trello paths name the token
+    (`/1/tokens/{token}/webhooks`), and urllib3 logs every URL at DEBUG.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            for secret in self.secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+        return True
+
+
+_REDACTOR = _Redactor()
+logging.getLogger("urllib3.connectionpool").addFilter(_REDACTOR)
+
+
 class TrelloSession(requests.Session):
     """The `requests.Session` py-trello sends everything through (see the module docstring)."""
 
@@ -184,6 +208,10 @@ class TrelloSession(requests.Session):
         super().__init__()
         self.base_url = base_url.rstrip("/") + "/"
         self.credentials = credentials
+        if credentials is not None:
+            for secret in (credentials.key, credentials.token):
+                if secret.get_secret_value():
+                    _REDACTOR.secrets.add(secret.get_secret_value())
         self.timeout = timeout
         self.limiter = limiter
         self.retry = retry
@@ -221,7 +249,7 @@ class TrelloSession(requests.Session):
     ) -> requests.Response:
         method = method.upper()
         url = self.route(url)
-        path = urlsplit(url).path
+        path = self.redact(urlsplit(url).path)  # a few paths name the token
         query = dict(params or {})
         merged_headers = dict(headers or {})
         auth = self._auth_header(query)

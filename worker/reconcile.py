@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker import rules
@@ -72,6 +72,7 @@ class Reconciling:
             seen.add(board.id)
             for card in listed:
                 cards[card["id"]] = (board, card)
+        self.store.forget_handled_before(self.clock() - timedelta(days=2))
         label = self.settings.incident_label.casefold()
         for board, card in list(cards.values()):
             if card["id"] == self.template_cards.card_id(board.id):

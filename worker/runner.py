@@ -43,6 +43,7 @@ from worker.store import Store
 from worker.template import Template, TemplateError, load_template
 from worker.template_cards import TemplateCards
 from worker.trello import Json, Trello
+from worker.webhook import WebhookApp, WebhookServer
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Worker(Reconciling):
             else None
         )
         self.reconciled_at: float | None = None
+        self.last_poll: dict[str, datetime] = {}
         self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
         self.executor = Executor(trello, store, self.config, self.template_cards.get, self._members)
@@ -254,8 +256,55 @@ class Worker(Reconciling):
         for raw in self.trello.board_actions(board.id, since=since):
             if self.stopping:
                 return
-            self.handle(board, raw)
+            if not self.store.was_handled(raw["id"]):
+                self.handle(board, raw)
+                self.store.mark_handled(raw["id"])
             self.store.set_cursor(board.id, raw["id"], raw["date"])
+        self.last_poll[board.id] = self.clock()
+
+    def deliver(self, payload: dict[str, Any]) -> None:
+        """A verified webhook delivery: its action, handled once (the feed may bring it too)."""
+        raw = payload["action"]
+        board_id = (raw.get("data", {}).get("board") or {}).get("id", "")
+        board = self.boards.get(board_id)
+        if board is None or "id" not in raw:
+            logger.debug("webhook: an action of no watched board; skipped")
+            return
+        with self._cycle_lock:
+            if self.store.was_handled(raw["id"]):
+                return
+            try:
+                self.handle(board, raw)
+            except TrelloError as exc:  # the feed brings it again
+                logger.warning("webhook: action %s not handled now (%s)", raw["id"], exc)
+                return
+            self.store.mark_handled(raw["id"])
+
+    @property
+    def feed_interval(self) -> float:
+        """How often the feed is read: slower when webhooks bring the actions."""
+        if self.settings.webhook:
+            return self.settings.webhook_poll_seconds
+        return self.settings.poll_seconds
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when every board's feed was read within three intervals."""
+        now = self.clock()
+        polled = {board_id: self.last_poll.get(board_id) for board_id in self.boards}
+        ok = bool(polled) and all(
+            when is not None and (now - when).total_seconds() <= 3 * self.feed_interval
+            for when in polled.values()
+        )
+        boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
+        return ok, {"ok": ok, "last_poll": boards}
+
+    def remind_all(self) -> None:
+        """Due reminders on every board (its own job when webhooks slow the feed down)."""
+        with self._cycle_lock:
+            for board in self.boards.values():
+                if self.stopping:
+                    return
+                self._guarded(board, self.remind)
 
     def handle(self, board: Board, raw: Json) -> None:
         try:
@@ -336,7 +385,10 @@ class Worker(Reconciling):
         previous: dict[signal.Signals, Any] = {}
         for which in (signal.SIGTERM, signal.SIGINT):
             previous[which] = signal.signal(which, stop)
+        receiver = self._webhook_server() if self.settings.webhook else None
         try:
+            if receiver is not None:
+                receiver.start()
             if not self.start_patiently(stopped.wait):
                 return
             scheduler = BackgroundScheduler(
@@ -347,17 +399,29 @@ class Worker(Reconciling):
             scheduler.add_job(
                 self.cycle,
                 "interval",
-                seconds=self.settings.poll_seconds,
+                seconds=self.feed_interval,
                 next_run_time=datetime.now(UTC),
                 id="cycle",
             )
+            if self.settings.webhook:
+                scheduler.add_job(
+                    self.remind_all, "interval", seconds=self.settings.poll_seconds, id="remind"
+                )
             scheduler.start()
             stopped.wait()
             scheduler.shutdown(wait=True)  # the cycle in flight, if any, finishes first
         finally:
+            if receiver is not None:
+                receiver.stop()
             for which, handler in previous.items():
                 signal.signal(which, handler)
             logger.info("stopped")
+
+    def _webhook_server(self) -> WebhookServer:
+        secret, callback = self.settings.trello_app_secret, self.settings.webhook_callback_url
+        assert secret is not None and callback is not None  # the settings require them
+        app = WebhookApp(callback, secret, self.deliver, self.health)
+        return WebhookServer(app, self.settings.webhook_listen)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -16,12 +16,12 @@ from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from worker.errors import ConfigError
 
-SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN"})
+SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
 
 
 def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     trello_token: SecretStr = _setting("TRELLO_TOKEN")
     trello_board_ids: Annotated[list[str], NoDecode] = _setting("TRELLO_BOARD_ID")
     trello_api_url: str = _setting("TRELLO_API_URL", "https://api.trello.com/1")
+    trello_app_secret: SecretStr | None = _setting("TRELLO_APP_SECRET", None)
 
     rate_limit: int = _setting("INCIDENT_RATE_LIMIT", 100, gt=0)
     rate_window_seconds: float = _setting("INCIDENT_RATE_WINDOW_SECONDS", 10.0, gt=0)
@@ -73,6 +74,11 @@ class Settings(BaseSettings):
     template_url: str | None = _setting("INCIDENT_TEMPLATE_URL", None)
     incident_board_id: str | None = _setting("INCIDENT_BOARD_ID", None)
     incident_list: str | None = _setting("INCIDENT_LIST", None)
+    webhook: bool = _setting("INCIDENT_WEBHOOK", False)
+    webhook_listen: str = _setting("INCIDENT_WEBHOOK_LISTEN", "127.0.0.1:8080")
+    webhook_callback_url: str | None = _setting("INCIDENT_WEBHOOK_CALLBACK_URL", None)
+    #: with webhooks, the feed is still read at this slower cadence, as the safety net
+    webhook_poll_seconds: float = _setting("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0, gt=0)
 
     @field_validator("resolved_lists", mode="before")
     @classmethod
@@ -88,13 +94,56 @@ class Settings(BaseSettings):
             return [part.strip().lstrip("@") for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("meeting_url", "postmortem_facilitator", "template_url", mode="before")
+    @field_validator(
+        "meeting_url",
+        "postmortem_facilitator",
+        "template_url",
+        "incident_board_id",
+        "incident_list",
+        "webhook_callback_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip().lstrip("@") if value.startswith("@") else value.strip()
             return value or None
         return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("is not host:port, e.g. 127.0.0.1:8080")
+        return value
+
+    @field_validator("webhook_callback_url")
+    @classmethod
+    def _check_callback(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs(self) -> Settings:
+        if self.webhook:
+            missing = [
+                name
+                for name, value in (
+                    ("INCIDENT_WEBHOOK_CALLBACK_URL", self.webhook_callback_url),
+                    ("TRELLO_APP_SECRET", self.trello_app_secret),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"webhooks need {' and '.join(missing)} (the public URL Trello calls, and "
+                    "the app secret that signs its deliveries)"
+                )
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -158,7 +207,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One plain sentence per problem, naming the variable; secrets' values are never shown."""
     sentences = []
     for error in exc.errors(include_url=False, include_input=True):
-        name = str(error["loc"][0]) if error["loc"] else "a setting"
+        if not error["loc"]:  # about several settings at once: the message names them
+            message = error["msg"].removeprefix("Value error, ")
+            sentences.append(f"{message[:1].upper()}{message[1:]}.")
+            continue
+        name = str(error["loc"][0])
         if error["type"] == "missing":
             sentences.append(f"{name} is not set: put it in the environment or in .env.")
             continue

@@ -1,6 +1,6 @@
 """The worker's memory: SQLAlchemy over a SQLite file by default, PostgreSQL by URL.
 
-Four tables:
+Five tables:
 
 - `incidents`: one row per incident card, the `Incident` model as JSON plus the columns the
   loop queries by (board, open).
@@ -8,6 +8,8 @@ Four tables:
 - `sent`: every comment the worker posts, by idempotency key. A key is written as `sending`
   before the comment goes out and as `sent` after; a key still `sending` after a crash means
   "maybe posted", and the runner looks for the comment's marker on the card before sending.
+- `handled`: the actions handled lately, by id, so that an action both delivered by a webhook
+  and read from the feed is handled once.
 - `template_cards`: per board, the archived card that holds the template's checklists, its
   template version and its checklists' ids by name.
 """
@@ -68,6 +70,13 @@ sent = Table(
     Column("state", String(16), nullable=False),
     Column("comment_id", String(64)),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+handled = Table(
+    "handled",
+    metadata,
+    Column("action_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 template_cards = Table(
@@ -243,6 +252,27 @@ class Store:
                 select(sent.c.key, sent.c.state).where(sent.c.card_id == card_id)
             ).all()
         return {row[0]: row[1] for row in rows}
+
+    # -- actions handled (a webhook delivery and the feed bring the same action) ------------------
+
+    def was_handled(self, action_id: str) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(handled.c.action_id).where(handled.c.action_id == action_id)
+            ).first()
+        return row is not None
+
+    def mark_handled(self, action_id: str) -> None:
+        try:
+            with self._tx() as conn:
+                conn.execute(handled.insert().values(action_id=action_id, at=_utcnow()))
+        except IntegrityError:
+            pass
+
+    def forget_handled_before(self, moment: datetime) -> None:
+        """Old actions never come again (the feed's cursor is past them): keep the table small."""
+        with self._tx() as conn:
+            conn.execute(handled.delete().where(handled.c.at < moment))
 
     # -- template cards ------------------------------------------------------------------------
 

@@ -267,3 +267,19 @@ class Trello:
             list[Json],
             self._call(f"/boards/{board_id}/cards", params={"fields": "id,name,shortLink"}),
         )
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def webhooks(self) -> list[Json]:
+        """The token's webhooks (Trello lists them under the token itself)."""
+        token = (
+            self.session.credentials.token.get_secret_value() if self.session.credentials else ""
+        )
+        return cast(list[Json], self._call(f"/tokens/{token}/webhooks"))
+
+    def create_webhook(self, callback_url: str, model_id: str, description: str) -> Json:
+        body = {"callbackURL": callback_url, "idModel": model_id, "description": description}
+        return cast(Json, self._call("/webhooks", "POST", body=body))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call(f"/webhooks/{webhook_id}", "DELETE")

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+TOKEN_IN_PATH = re.compile(r"/tokens/[^/]+")
+
 OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 TOKEN_PATH = re.compile(r"^/1/tokens/([^/]+)(/|$)")
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -204,7 +206,8 @@ class SandboxApp:
         )
         with self._log_lock:
             self.request_log.append(entry)
-        logger.debug("sandbox: %s %s -> %s", request.method, request.path, status or "dropped")
+        shown = TOKEN_IN_PATH.sub("/tokens/***", request.path)  # like every log: no secrets
+        logger.debug("sandbox: %s %s -> %s", request.method, shown, status or "dropped")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
