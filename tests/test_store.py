@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from worker import rules
-from worker.errors import ConfigError
+from worker.errors import AlreadyRunning, ConfigError
 from worker.model import CommItem, Config, Ended, Incident, Phase
 from worker.store import Store, TemplateCard
 from worker.template import Moment, load_template
@@ -300,3 +302,33 @@ def test_an_in_memory_database_works_or_is_refused() -> None:
         assert store.cursor("b1") == ("a1", "d1")
     finally:
         store.close()
+
+
+def test_the_database_file_is_its_owners_only(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/private.sqlite3")
+    store.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "private.sqlite3").st_mode) == 0o600
+
+
+def test_one_worker_per_file_and_the_second_is_told_who_has_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/w.sqlite3"
+    first, second = Store.open(url), Store.open(url)
+    try:
+        first.lock()
+        with pytest.raises(AlreadyRunning, match=rf"Another worker \(pid {os.getpid()} on "):
+            second.lock()
+        first.close()  # released: the next one may have it
+        second.lock()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_new_database_says_so_and_an_old_one_does_not(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/w.sqlite3"
+    fresh = Store.open(url)
+    assert fresh.created
+    fresh.close()
+    again = Store.open(url)
+    assert not again.created
+    again.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from worker import __version__
-from worker.errors import ConfigError, IncidentWorkerError, NotFoundError
+from worker.errors import AlreadyRunning, ConfigError, IncidentWorkerError, NotFoundError
 from worker.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -173,6 +173,11 @@ def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     template = load_template(settings.template_path or default_template_path())
     store = Store.open(settings.database_url)
+    try:
+        store.lock()
+    except AlreadyRunning:
+        store.close()
+        raise
     trello = Trello.from_settings(settings)
     worker = Worker(settings, trello, store, template)
     try:

@@ -2,6 +2,7 @@
 
     IncidentWorkerError
      ├── ConfigError            a setting, the template or a file is wrong; the message names it
+     ├── AlreadyRunning         another worker holds the database file
      └── TrelloError            a request to Trello failed; the message names the request
           ├── AuthError           401: the API key or token was refused
           ├── NotFoundError       404: a board, list, card or checklist that does not exist
@@ -21,6 +22,10 @@ class IncidentWorkerError(Exception):
 
 class ConfigError(IncidentWorkerError):
     """A setting, the template or another input file is wrong; the message says which and how."""
+
+
+class AlreadyRunning(IncidentWorkerError):
+    """Another worker process is using the same SQLite file."""
 
 
 class TrelloError(IncidentWorkerError):

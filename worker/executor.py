@@ -14,9 +14,9 @@ failure), so every action here first looks at what is already done:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from worker import closing, header
@@ -48,14 +48,41 @@ REPORT_NAME = "post-mortem.md"
 PICTURE_NAME = "post-mortem-timeline.png"
 
 
+def _epoch(incident: Incident) -> int:
+    return int(incident.declared_at.timestamp())
+
+
 def comment_key(incident: Incident, key: str) -> str:
     """The store's key for one of this incident's comments (a re-declared card starts anew)."""
-    return f"{incident.card_id}:{int(incident.declared_at.timestamp())}:{key}"
+    return f"{incident.card_id}:{_epoch(incident)}:{key}"
 
 
 def marker(full_key: str) -> str:
-    """The short marker that ends every comment the worker posts."""
-    return "iw:" + hashlib.sha1(full_key.encode()).hexdigest()[:12]
+    """The marker that ends every comment the worker posts: `iw:<key>@<declared epoch>`.
+
+    It can be read back, so a lost database is rebuilt from the cards (`adopt_comments`).
+    """
+    _card, epoch, key = full_key.split(":", 2)
+    return f"iw:{key}@{epoch}"
+
+
+MARKER = re.compile(r"`iw:([^`@\s]+)@(\d+)`")
+
+
+def posted_keys(
+    incident: Incident, comments: Iterable[Json], worker_member_id: str
+) -> dict[str, str]:
+    """The worker's comments on the card for this incident, by store key -> comment id."""
+    epoch = str(_epoch(incident))
+    found: dict[str, str] = {}
+    for action in comments:
+        if action.get("type") != "commentCard" or action.get("idMemberCreator") != worker_member_id:
+            continue
+        text = action.get("data", {}).get("text", "")
+        for key, stamp in MARKER.findall(text if isinstance(text, str) else ""):
+            if stamp == epoch:
+                found[comment_key(incident, key)] = str(action.get("id", ""))
+    return found
 
 
 def comm_items_on_card(
@@ -270,6 +297,18 @@ class Executor:
             raise
         self.store.mark_sent(key, str(posted.get("id", "")))
         logger.info("card %s: posted %s (%s)", action.card_id, action.key, tag)
+
+    def adopt_comments(self, incident: Incident, comments: Iterable[Json]) -> int:
+        """Record the comments the card shows the worker posted: they are not posted again.
+
+        How a lost database is rebuilt from the cards; returns how many were found.
+        """
+        found = posted_keys(incident, comments, self.config.worker_member_id)
+        for key, comment_id in found.items():
+            if self.store.send_state(key) != "sent":
+                self.store.claim(key, incident.card_id)
+                self.store.mark_sent(key, comment_id)
+        return len(found)
 
     def _find_marker(self, card_id: str, tag: str) -> str | None:
         for action in self.trello.card_actions(card_id, action_filter="commentCard"):

@@ -48,10 +48,11 @@ class IncidentBoard:
         """The incident card made for this source card, if one was made and recorded."""
         return self.store.sent_id(source_key(source_card_id))
 
-    def card_for(self, source: Json) -> Json | None:
-        """The incident card for `source`: the one made before, or a new one.
+    def card_for(self, source: Json) -> tuple[Json, bool] | None:
+        """The incident card for `source` and whether it is new: the one made before, or a new one.
 
-        None when another worker (a replica) is making it right now.
+        None when another worker (a replica) is making it right now. A claim left open by a
+        crash, or no record at all (a lost database), makes it look on the board first.
         """
         key = source_key(source["id"])
         state = self.store.send_state(key)
@@ -59,18 +60,19 @@ class IncidentBoard:
             made = self.store.sent_id(key)
             if made:
                 try:
-                    return self.trello.card(made)
+                    return self.trello.card(made), False
                 except NotFoundError:  # deleted by a person: make a new one
                     logger.info("incident card %s for %s is gone; making another", made, key)
             self.store.forget(key)
-            state = None
-        if state == "sending":
+        else:
             found = self._find(source["id"])
             if found is not None:
+                if state is None:
+                    self.store.claim(key, source["id"])
                 self.store.mark_sent(key, found["id"])
-                logger.info("card %s: found the incident card made before a restart", found["id"])
-                return found
-        elif not self.store.claim(key, source["id"]):
+                logger.info("card %s: found the incident card made before", found["id"])
+                return found, False
+        if state != "sending" and not self.store.claim(key, source["id"]):
             return None
         card = self.trello.create_card(
             self._list_id(),
@@ -82,7 +84,7 @@ class IncidentBoard:
         )
         self.store.mark_sent(key, card["id"])
         logger.info("card %s: incident card made for card %s", card["id"], source["id"])
-        return card
+        return card, True
 
     def _find(self, source_card_id: str) -> Json | None:
         marker = source_marker(source_card_id)

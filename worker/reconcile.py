@@ -141,13 +141,16 @@ class Reconciling:
         self, board: Any, card: Json, *, by: str, at: datetime, replay: Sequence[Json] = ()
     ) -> None:
         """Declare on `card`, or on a card of its own on the incident board; replay `replay`."""
-        incident_card = card
+        incident_card, comments = card, replay
         if self.runs_elsewhere(board.id):
             assert self.incident_board is not None
             made = self.incident_board.card_for(card)
             if made is None:  # another worker is making it right now
                 return
-            incident_card = made
+            incident_card, new = made
+            if not new:  # ours may be on either card
+                found = self.trello.card_actions(incident_card["id"], action_filter="commentCard")
+                comments = [*replay, *found]
         incident, actions = rules.declare(
             incident_card["id"],
             incident_card.get("name", ""),
@@ -171,6 +174,14 @@ class Reconciling:
             after, more = rules.on_event(incident, event, self.config, board.members)
             incident = after or incident
             actions += more
+        adopted = self.executor.adopt_comments(incident, comments)
+        if adopted:
+            logger.warning(
+                "card %s: rebuilt from the card (%d comments of mine found); what the card does "
+                "not show (when reminders were last sent) starts afresh",
+                incident.card_id,
+                adopted,
+            )
         logger.info("card %s: incident declared by @%s", incident.card_id, by or "(the worker)")
         given = incident_card if incident_card.get("checklists") is not None else None
         incident = self.executor.run(incident, list(dict.fromkeys(actions)), card=given)

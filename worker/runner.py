@@ -132,6 +132,11 @@ class Worker(Reconciling):
 
     def start(self) -> None:
         """Who am I, what do the boards look like, and is each board's template card current."""
+        if self.store.created:
+            logger.warning(
+                "the database is new: incidents on the boards are rebuilt from their cards at "
+                "the first reconcile pass; what the cards do not show starts afresh"
+            )
         me = self.trello.me()
         self.config = config_from(self.settings, self.template, worker_member_id=me["id"])
         self.executor.config = self.config

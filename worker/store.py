@@ -16,12 +16,16 @@ Five tables:
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import (
     Boolean,
@@ -33,13 +37,14 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, StaticPool
 
-from worker.errors import ConfigError
+from worker.errors import AlreadyRunning, ConfigError
 from worker.model import Incident
 
 metadata = MetaData()
@@ -104,17 +109,26 @@ def _utcnow() -> datetime:
 class Store:
     """All the worker's reads and writes of its database, each one short transaction."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, path: Path | None = None, created: bool = False):
         self.engine = engine
+        #: the SQLite file, if the database is one
+        self.path = path
+        #: True when this open made the database (first run, or the file was deleted)
+        self.created = created
+        self._lock: TextIO | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
         """Open (and create if needed) the database at `url`; errors name INCIDENT_DATABASE_URL."""
+        file: Path | None = None
         try:
             if url.startswith("sqlite"):
                 path = url.split("///", 1)[-1] if "///" in url else ""
                 if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    file = Path(path)
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    # readable by its owner only; SQLite gives its -wal and -shm files the same
+                    os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))
                     engine = create_engine(url, poolclass=NullPool)
                 else:  # in memory: one connection, or every connection is a new empty database
                     engine = create_engine(
@@ -123,16 +137,47 @@ class Store:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True)
+            created = not inspect(engine).has_table("incidents")
             metadata.create_all(engine)
         except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
             raise ConfigError(
                 f"INCIDENT_DATABASE_URL cannot be opened ({type(exc).__name__}: "
                 f"{_first_line(exc)})."
             ) from None
-        return cls(engine)
+        return cls(engine, path=file, created=created)
+
+    def lock(self) -> None:
+        """Claim the SQLite file for this process: one worker per file.
+
+        Raises `AlreadyRunning` naming the process that holds it. The claim is an advisory
+        lock on `<file>.lock`, released when the process ends however it ends (SIGKILL too).
+        Read-only commands (`status`, `report`, `check`) do not claim it.
+        """
+        if self.path is None:
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        handle = open(os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600), "r+")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunning(
+                f"Another worker ({holder}) is using {self.path}: stop it first, or give this "
+                "one its own INCIDENT_DATABASE_URL."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}")
+        handle.flush()
+        self._lock = handle
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -1,0 +1,102 @@
+"""What survives: a deleted database, a second worker on the same file by mistake."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import StageFactory
+from worker.demo import Stage, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def database(scene: Stage) -> Path:
+    return Path(scene.env["INCIDENT_DATABASE_URL"].removeprefix("sqlite:///"))
+
+
+def delete_database(scene: Stage) -> None:
+    main = database(scene)
+    for path in (main, Path(f"{main}-wal"), Path(f"{main}-shm")):
+        path.unlink(missing_ok=True)
+
+
+def test_a_deleted_database_is_rebuilt_from_the_cards_without_repeating_a_comment(
+    make_stage: StageFactory,
+) -> None:
+    scene = make_stage()
+    alice, bob = scene.person("alice"), scene.person("bob")
+    card = alice.create_card(scene.board_ids[0], "Checkout is down")
+    scene.start_worker()
+    alice.label(card.id, "Incident")
+    alice.comment(card.id, "/communicator @bob\n/workaround payments via the backup provider")
+    scene.wait_for_comment(card.id, "Workaround in place")
+    scene.wait_for_comment(card.id, "Noted")  # the same comment's reply comes after
+    before = scene.worker_comments(card.id)
+    assert scene.stop_worker() == 0
+    assert stat.S_IMODE(os.stat(database(scene)).st_mode) == 0o600
+
+    delete_database(scene)
+    scene.start_worker()
+    wait_for(lambda: "rebuilt from the card" in scene.worker_log(), "the incident rebuilt")
+    assert "the database is new" in scene.worker_log()
+    scene.wait_for_cycles(3)
+    assert scene.worker_comments(card.id) == before  # nothing posted twice
+    assert len([c for c in scene.card(card.id)["checklists"]]) == 1
+
+    bob.label(card.id, "Resolved")  # the rebuilt incident carries on where it was
+    resolved = scene.wait_for_comment(card.id, "**Resolved**")
+    assert "@bob: tell" in resolved
+    assert sum("**Resolved**" in t for t in scene.worker_comments(card.id)) == 1
+    assert "Communicator: @bob" in scene.card(card.id)["desc"]
+    assert scene.stop_worker() == 0
+
+
+def test_a_deleted_database_still_means_one_incident_card(make_stage: StageFactory) -> None:
+    scene = make_stage(boards=2)
+    support, incidents = scene.board_ids
+    scene.env["INCIDENT_BOARD_ID"] = incidents
+    scene.env["TRELLO_BOARD_ID"] = support
+    alice = scene.person("alice")
+    source = alice.create_card(support, "Customer cannot pay")
+    scene.start_worker()
+    alice.label(source.id, "Incident")
+    told = scene.wait_for_comment(source.id, "run on its own card")
+    assert scene.stop_worker() == 0
+
+    delete_database(scene)
+    scene.start_worker()
+    wait_for(lambda: "found the incident card made before" in scene.worker_log(), "the card found")
+    scene.wait_for_cycles(3)
+    state = scene.sandbox.state
+    with state.lock:
+        open_cards = [
+            c.name
+            for c in state.board_cards(incidents)
+            if not c.closed and not c.name.startswith("Incident template")
+        ]
+    assert open_cards == ["Incident: Customer cannot pay"]
+    assert scene.worker_comments(source.id) == [told]
+    assert scene.stop_worker() == 0
+
+
+def test_a_second_worker_on_the_same_file_refuses_and_status_still_works(
+    make_stage: StageFactory,
+) -> None:
+    scene = make_stage()
+    scene.start_worker()
+    second = scene.run("run", "--once")
+    assert second.returncode == 1
+    message = second.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert message.startswith("incident-worker: Another worker (pid ")
+    assert str(scene.process.pid if scene.process else "") in message
+    assert str(database(scene)) in message
+    status = scene.run("status")
+    assert status.returncode == 0, status.stderr
+    assert scene.stop_worker() == 0
+    again = scene.run("run", "--once")  # the first one is gone: the file is free
+    assert again.returncode == 0, again.stderr
