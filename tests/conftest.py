@@ -37,3 +37,18 @@ class FakeClock:
 @pytest.fixture
 def clock() -> Iterator[FakeClock]:
     yield FakeClock()
+
+
+def live_markup(text: str) -> list[str]:
+    """What in `text` would come alive when rendered: HTML, javascript links, people's bold,
+    mentions of everyone. CommonMark (markdown-it) renders it, as Trello would.
+    """
+    import re
+
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(text)
+    found = re.findall(r"<(?:img|script|b)\b|href=\"javascript:", html)
+    found += re.findall(r"<strong>(?:bold|fixed|x)</strong>", html)
+    found += re.findall(r"(?<![\w\u200b])@(?:board|card)\b", text)
+    return found

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +52,7 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize("days", [0, 3])
 def test_a_small_png_of_the_right_size_with_every_band(days: int) -> None:
-    png = picture.render_png(incident(days), STOCKHOLM)
+    png = picture.draw_png(incident(days), STOCKHOLM)
     assert png.startswith(PNG)
     assert len(png) < 150_000
     from PIL import Image
@@ -78,9 +82,30 @@ def pixel(png: bytes, x: int, y: int) -> tuple[int, int, int]:
 def test_the_band_at_the_right_end_is_the_last_phase_reached(
     history: list[dict[str, Any]], last: str
 ) -> None:
-    png = picture.render_png(report(history), STOCKHOLM)
+    png = picture.draw_png(report(history), STOCKHOLM)
     assert pixel(png, 960, 230) == rgb(picture.BANDS[last])  # inside the plot, near its corner
 
 
 def test_the_same_report_draws_the_same_picture() -> None:
-    assert picture.render_png(incident(), STOCKHOLM) == picture.render_png(incident(), STOCKHOLM)
+    assert picture.draw_png(incident(), STOCKHOLM) == picture.draw_png(incident(), STOCKHOLM)
+
+
+def test_the_worker_draws_it_in_a_process_of_its_own_with_the_same_result() -> None:
+    assert picture.render_png(incident(), STOCKHOLM) == picture.draw_png(incident(), STOCKHOLM)
+    # and the calling process never loads matplotlib (checked in a fresh interpreter)
+    probe = (
+        "import sys; from tests.test_picture import incident, STOCKHOLM; "
+        "from worker import picture; picture.render_png(incident(), STOCKHOLM); "
+        "print(any(m.startswith('matplotlib') for m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "False"

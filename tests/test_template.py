@@ -347,7 +347,9 @@ def test_unreadable_files_name_the_path(tmp_path: Path) -> None:
         load_template(missing)
     binary = tmp_path / "binary.md"
     binary.write_bytes(b"## A\n\n- [ ] \xff\n")
-    with pytest.raises(TemplateError, match=r"binary\.md: the template is not UTF-8 text\.$"):
+    with pytest.raises(
+        TemplateError, match=r"binary\.md, line 3: the template is not UTF-8 text\.$"
+    ):
         load_template(binary)
 
 

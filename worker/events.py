@@ -126,11 +126,13 @@ class CheckItemChanged(Event):
     complete: bool
 
 
-def parse_action(raw: dict[str, Any]) -> Event | None:
+def parse_action(raw: Any) -> Event | None:
     """The event `raw` means, None if the worker has no use for it.
 
     Raises `UnexpectedAction` when the JSON is not shaped like a Trello action.
     """
+    if not isinstance(raw, dict):
+        raise UnexpectedAction(f"an action that is not a JSON object ({type(raw).__name__})")
     try:
         action = _Action.model_validate(raw)
     except ValidationError as exc:

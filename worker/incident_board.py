@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from worker.errors import NotFoundError
+from worker.quoting import quote
 from worker.store import Store
 from worker.trello import Json, Trello
 
@@ -78,8 +79,8 @@ class IncidentBoard:
             self._list_id(),
             f"Incident: {source.get('name', '')}"[:MAX_NAME],
             desc=(
-                f"Declared on [{_plain(source.get('name', ''))}]({source.get('shortUrl', '')}) "
-                f"`{source_marker(source['id'])}`"
+                f"Declared on [{quote(source.get('name', '')[:200])}]"
+                f"({source.get('shortUrl', '')}) `{source_marker(source['id'])}`"
             ),
         )
         self.store.mark_sent(key, card["id"])
@@ -108,8 +109,3 @@ class IncidentBoard:
                 f"The incident board {self.board_id} (INCIDENT_BOARD_ID) has no open list."
             )
         return str(lists[0]["id"])
-
-
-def _plain(text: str) -> str:
-    """`text` safe inside a Markdown link's label."""
-    return text.replace("[", "(").replace("]", ")")[:200]

@@ -86,5 +86,11 @@ def make_handler(fmt: str = "text", stream: TextIO | None = None) -> logging.Han
 
 
 def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
-    """Send every log record at `level` or above to `stream`, as text or JSON lines."""
+    """Send every log record at `level` or above to `stream`, as text or JSON lines.
+
+    The scheduler's own chatter (each run of a job; a run skipped because the previous one
+    is still going, which is how a long cycle is meant to be handled) shows at DEBUG only.
+    """
     logging.basicConfig(level=getattr(logging, level), handlers=[make_handler(fmt, stream)])
+    if level != "DEBUG":
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -1,15 +1,21 @@
 """The post mortem's timeline as a picture: phases as coloured bands, ticks as marks.
 
-Drawn with matplotlib's Agg backend (no display needed), imported only when a picture is
-asked for, so importing the worker stays fast. 1000 x 360 px, a few tens of KB. (Three calls
+Drawn with matplotlib's Agg backend (no display needed), in a short-lived process of its own
+(`render_png`): matplotlib costs a long-running worker some 45 MB it would keep for good, and a
+picture is drawn once per resolution. 1000 x 360 px, a few tens of KB. (Three calls
 into `matplotlib.dates` carry a type-ignore: that module ships without annotations.)
 """
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import TypeAdapter
 
 from worker.postmortem import Report
 
@@ -23,7 +29,23 @@ COMMUNICATION, OTHER, UNTICK = "#1f4e9c", "#6b6b6b", "#b03a2e"
 _ROWS = {"communication": 2.0, "tick": 1.0}
 
 
-def render_png(report: Report, tz: ZoneInfo) -> bytes:
+def render_png(report: Report, tz: ZoneInfo, *, timeout: float = 60.0) -> bytes:
+    """`draw_png`, in a child process (`python -m worker.picture`), so the worker stays small."""
+    request = _REQUEST.dump_json({"report": report, "tz": tz.key})
+    done = subprocess.run(
+        [sys.executable, "-m", "worker.picture"],
+        input=request,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"drawing the timeline picture failed: {last}")
+    return done.stdout
+
+
+def draw_png(report: Report, tz: ZoneInfo) -> bytes:
     """The report's timeline as a PNG: bands by phase start, marks for ticks, times in `tz`."""
     import matplotlib
 
@@ -114,3 +136,17 @@ def _num(at: datetime) -> float:
     import matplotlib.dates as mdates
 
     return float(mdates.date2num(at))  # type: ignore[no-untyped-call]
+
+
+_REQUEST: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Report | str])
+
+
+def _main() -> None:
+    """`python -m worker.picture`: a JSON request on stdin, the PNG on stdout."""
+    request = TypeAdapter(dict[str, Any]).validate_json(sys.stdin.buffer.read())
+    report = TypeAdapter(Report).validate_python(request["report"])
+    sys.stdout.buffer.write(draw_png(report, ZoneInfo(request["tz"])))
+
+
+if __name__ == "__main__":
+    _main()

@@ -27,12 +27,12 @@ from zoneinfo import ZoneInfo
 from worker import events as ev
 from worker import rules
 from worker.model import MOMENT_OF, Config, Incident, Phase
+from worker.quoting import quote
 from worker.template import Moment, Template
 from worker.template import Phase as TemplatePhase
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MARKUP = re.compile(r"([\\`*_\[\]<>&!|~])")
 _PHASE_WORDS = {"workaround": "workaround in place", "resolved": "resolved", "closed": "closed"}
 _ROLE_WORDS = {
     "lead": "the lead",
@@ -304,12 +304,6 @@ def _commands(event: ev.Commented, name: str) -> list[str]:
 
 
 # -- rendering ----------------------------------------------------------------------------------
-
-
-def quote(text: str) -> str:
-    """People's text as inert Markdown: one line, markup escaped, no live mentions."""
-    flat = " ".join(text.split())
-    return _MARKUP.sub(r"\\\1", flat).replace("@", "@\u200b")
 
 
 def duration(span: timedelta) -> str:

@@ -67,7 +67,9 @@ class Reconciling:
             try:
                 listed = self.trello.cards(board.id)
             except TrelloError as exc:
-                logger.warning("board %s: cannot reconcile now (%s)", board.name, exc)
+                if not board.failing:  # a failing board's feed has said so already
+                    logger.warning("board %s: cannot reconcile now (%s)", board.name, exc)
+                board.failing = True
                 continue
             seen.add(board.id)
             for card in listed:
@@ -206,15 +208,21 @@ class Reconciling:
         observed = rules.observe_comm_items(incident, found)
         labels = self.label_names(board, card)
         list_name = board.lists.get(card.get("idList", ""), "")
+        incident_label = self.settings.incident_label.casefold()
+        label_board = board
         if incident.source_card_id:
             if source is None:  # the source card cannot be seen now: never stand down for it
-                labels |= {self.settings.incident_label.casefold()}
+                labels |= {incident_label}
             else:
                 source_board, source_card = source
+                label_board = source_board
                 labels |= self.label_names(source_board, source_card)
                 source_list = source_board.lists.get(source_card.get("idList", ""), "")
                 if self.config.is_resolved_list(source_list):
                     list_name = source_list
+        if incident_label not in label_board.labels:
+            # the board has no such label (renamed?): that is no one standing the incident down
+            labels |= {incident_label}
         view = CardView(
             card_id=card["id"],
             labels=labels,

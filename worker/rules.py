@@ -36,6 +36,7 @@ from worker.model import (
     Step,
     mention,
 )
+from worker.quoting import quote
 from worker.template import Moment
 from worker.template import Phase as TemplatePhase
 
@@ -180,7 +181,7 @@ def advance(
         changed, follow_up = closing.on_resolved(changed, at, config)
     moment = MOMENT_OF[phase]
     title = {Phase.WORKAROUND: "Workaround in place", Phase.RESOLVED: "Resolved"}[phase]
-    detail = f": {note}" if note else ""
+    detail = f": {quote(note)}" if note else ""
     text = (
         f"**{title}** (by {mention(by)}){detail}\n\n"
         f"{mention(changed.addressee)}: tell {AUDIENCE} "
@@ -244,12 +245,13 @@ def on_comment(
             )
             actions += more
         elif name in ROLE_COMMANDS:
-            people = tuple(dict.fromkeys(MENTION.findall(rest)))
+            # Trello usernames are lowercase; people type them as they like
+            people = tuple(dict.fromkeys(p.lower() for p in MENTION.findall(rest)))
             unknown = [p for p in people if p not in members]
             if not people:
                 replies.append(f"`/{name}` needs at least one @user.")
             elif unknown:
-                who = ", ".join(f"@{p}" for p in unknown)
+                who = ", ".join(quote(f"@{p}") for p in unknown)
                 replies.append(
                     f"I don't know {who} on this board, so the {name} stay as they were."
                 )
@@ -289,7 +291,7 @@ def all_hands(incident: Incident, event: ev.Commented, reason: str, config: Conf
         )
     lines = [f"**All hands**, called by {mention(event.username)}: @board"]
     if reason:
-        lines.append(f"Why: {reason}")
+        lines.append(f"Why: {quote(reason)}")
     if config.meeting_url:
         lines.append(f"Join the call: {config.meeting_url}")
     return Comment(incident.card_id, key, "\n".join(lines))

@@ -32,7 +32,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker import rules
-from worker.errors import TrelloError, TrelloUnavailable
+from worker.errors import AuthError, TrelloError, TrelloUnavailable
 from worker.events import Event, LabelAdded, UnexpectedAction, parse_action
 from worker.executor import Executor
 from worker.incident_board import IncidentBoard
@@ -124,6 +124,8 @@ class Worker(Reconciling):
         )
         self.reconciled_at: float | None = None
         self.last_poll: dict[str, datetime] = {}
+        self._refused_since: float | None = None
+        self._retry_at = 0.0
         self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
         self.executor = Executor(trello, store, self.config, self.template_cards.get, self._members)
@@ -221,6 +223,8 @@ class Worker(Reconciling):
         carry on. `reconcile` forces (True) or skips (False) the reconcile pass.
         """
         with self._cycle_lock:
+            if self.monotonic() < self._retry_at:  # the key or token was refused: wait
+                return
             self.reload_template()
             for board in self.boards.values():
                 if self.stopping:
@@ -239,6 +243,10 @@ class Worker(Reconciling):
     def _guarded(self, board: Board, step: Callable[[Board], None]) -> None:
         try:
             step(board)
+        except AuthError as exc:
+            self._refused(exc)
+            board.failing = True
+            return
         except TrelloError as exc:
             if not board.failing:
                 logger.warning("board %s: %s (will keep trying)", board.name, exc)
@@ -247,9 +255,22 @@ class Worker(Reconciling):
         except Exception:
             logger.exception("board %s: unexpected error (will keep trying)", board.name)
             return
+        if self._refused_since is not None:
+            logger.info("Trello accepts the key and token again")
+            self._refused_since, self._retry_at = None, 0.0
         if board.failing:
             logger.info("board %s: Trello answers again", board.name)
         board.failing = False
+
+    def _refused(self, exc: AuthError) -> None:
+        """A refused key or token: said once, then tried again less and less often (to 5 min)."""
+        now = self.monotonic()
+        if self._refused_since is None:
+            self._refused_since = now
+            logger.error("%s; the worker keeps trying, less often, until they work again", exc)
+        waited = now - self._refused_since
+        delay = min(300.0, max(self.settings.poll_seconds, waited))
+        self._retry_at = now + delay
 
     def _board_cycle(self, board: Board) -> None:
         self.poll(board)
@@ -261,10 +282,14 @@ class Worker(Reconciling):
         for raw in self.trello.board_actions(board.id, since=since):
             if self.stopping:
                 return
-            if not self.store.was_handled(raw["id"]):
+            action_id, date = raw.get("id"), raw.get("date")
+            if not isinstance(action_id, str) or not isinstance(date, str):
+                logger.warning("board %s: skipping an action without an id or date", board.name)
+                continue
+            if not self.store.was_handled(action_id):
                 self.handle(board, raw)
-                self.store.mark_handled(raw["id"])
-            self.store.set_cursor(board.id, raw["id"], raw["date"])
+                self.store.mark_handled(action_id)
+            self.store.set_cursor(board.id, action_id, date)
         self.last_poll[board.id] = self.clock()
 
     def deliver(self, payload: dict[str, Any]) -> None:

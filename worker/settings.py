@@ -28,6 +28,15 @@ def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
     return Field(default, validation_alias=name, **constraints)
 
 
+#: The longest any interval may be: a month.
+MAX_SECONDS = 30 * 24 * 3600
+
+
+def _seconds(name: str, default: float | None) -> Any:
+    """A positive, finite number of seconds, at most a month."""
+    return _setting(name, default, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+
+
 class Settings(BaseSettings):
     """Everything the worker can be told. Build it with `load_settings`."""
 
@@ -46,11 +55,11 @@ class Settings(BaseSettings):
     trello_app_secret: SecretStr | None = _setting("TRELLO_APP_SECRET", None)
 
     rate_limit: int = _setting("INCIDENT_RATE_LIMIT", 100, gt=0)
-    rate_window_seconds: float = _setting("INCIDENT_RATE_WINDOW_SECONDS", 10.0, gt=0)
-    http_timeout_seconds: float = _setting("INCIDENT_HTTP_TIMEOUT_SECONDS", 15.0, gt=0)
+    rate_window_seconds: float = _seconds("INCIDENT_RATE_WINDOW_SECONDS", 10.0)
+    http_timeout_seconds: float = _seconds("INCIDENT_HTTP_TIMEOUT_SECONDS", 15.0)
     retry_attempts: int = _setting("INCIDENT_RETRY_ATTEMPTS", 5, ge=1, le=20)
-    poll_seconds: float = _setting("INCIDENT_POLL_SECONDS", 20.0, gt=0)
-    reconcile_seconds: float = _setting("INCIDENT_RECONCILE_SECONDS", 300.0, gt=0)
+    poll_seconds: float = _seconds("INCIDENT_POLL_SECONDS", 20.0)
+    reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0)
 
     database_url: str = _setting("INCIDENT_DATABASE_URL", "sqlite:///incident-worker.sqlite3")
     template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
@@ -62,9 +71,9 @@ class Settings(BaseSettings):
     )
     meeting_url: str | None = _setting("INCIDENT_MEETING_URL", None)
     #: Cadences. Unset means: the template's front matter, else the built-in default.
-    reminder_seconds: float | None = _setting("INCIDENT_REMINDER_SECONDS", None, gt=0)
-    status_update_seconds: float | None = _setting("INCIDENT_STATUS_UPDATE_SECONDS", None, gt=0)
-    role_reminder_seconds: float | None = _setting("INCIDENT_ROLE_REMINDER_SECONDS", None, gt=0)
+    reminder_seconds: float | None = _seconds("INCIDENT_REMINDER_SECONDS", None)
+    status_update_seconds: float | None = _seconds("INCIDENT_STATUS_UPDATE_SECONDS", None)
+    role_reminder_seconds: float | None = _seconds("INCIDENT_ROLE_REMINDER_SECONDS", None)
     postmortem_days: int = _setting("INCIDENT_POSTMORTEM_DAYS", 2, ge=0, le=60)
     postmortem_attendees: Annotated[list[str], NoDecode] = _setting(
         "INCIDENT_POSTMORTEM_ATTENDEES", []
@@ -78,7 +87,14 @@ class Settings(BaseSettings):
     webhook_listen: str = _setting("INCIDENT_WEBHOOK_LISTEN", "127.0.0.1:8080")
     webhook_callback_url: str | None = _setting("INCIDENT_WEBHOOK_CALLBACK_URL", None)
     #: with webhooks, the feed is still read at this slower cadence, as the safety net
-    webhook_poll_seconds: float = _setting("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0, gt=0)
+    webhook_poll_seconds: float = _seconds("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0)
+
+    @field_validator("trello_api_key", "trello_token")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is not set: put it in the environment or in .env")
+        return value
 
     @field_validator("resolved_lists", mode="before")
     @classmethod

@@ -159,7 +159,8 @@ def load_template(path: str | Path) -> Template:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TemplateError(name, None, "the template is not UTF-8 text") from exc
+        line = data[: exc.start].count(b"\n") + 1
+        raise TemplateError(name, line, "the template is not UTF-8 text") from exc
     return parse_template(text, path=name)
 
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from trello import TrelloClient
 
-from worker.errors import NotFoundError
+from worker.errors import NotFoundError, RequestRejected, TrelloError
 from worker.http import Credentials, RateLimiter, RetryPolicy, TrelloSession
 from worker.settings import Settings
 
@@ -87,14 +87,8 @@ class Trello:
             return cast(
                 Json, self._call(f"/boards/{board_id}", params={"fields": "id,name,shortLink"})
             )
-        except NotFoundError as exc:
-            raise NotFoundError(
-                f"Board {board_id!r} (in TRELLO_BOARD_ID) does not exist "
-                "or the token's member cannot see it.",
-                method=exc.method,
-                path=exc.path,
-                status=exc.status,
-            ) from None
+        except (NotFoundError, RequestRejected) as exc:
+            raise _no_board(board_id, exc) from None
 
     def board_members(self, board_id: str) -> list[Json]:
         return cast(list[Json], self._call(f"/boards/{board_id}/members"))
@@ -121,13 +115,19 @@ class Trello:
                 params["since"] = since
             if before:
                 params["before"] = before
-            page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params=params))
+            try:
+                page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params=params))
+            except (NotFoundError, RequestRejected) as exc:
+                raise _no_board(board_id, exc) from None
             for action in page:
-                seen.setdefault(action["id"], action)
+                if isinstance(action, dict):  # an odd entry is the runner's to report
+                    seen.setdefault(str(action.get("id", id(action))), action)
             if len(page) < MAX_ACTIONS_PAGE:
                 break
-            before = page[-1]["id"]
-        return sorted(seen.values(), key=lambda action: (action["date"], action["id"]))
+            before = str(page[-1].get("id", "")) if isinstance(page[-1], dict) else None
+            if not before:
+                break
+        return sorted(seen.values(), key=_chronological)
 
     def latest_action(self, board_id: str) -> Json | None:
         """The board's newest action, if it has any."""
@@ -162,7 +162,7 @@ class Trello:
                 params={"filter": action_filter, "limit": MAX_ACTIONS_PAGE},
             ),
         )
-        return sorted(actions, key=lambda action: (action["date"], action["id"]))
+        return sorted((a for a in actions if isinstance(a, dict)), key=_chronological)
 
     def create_card(
         self,
@@ -283,3 +283,20 @@ class Trello:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", "DELETE")
+
+
+def _no_board(board_id: str, exc: TrelloError) -> TrelloError:
+    """A board that is gone (404) or an id Trello cannot read (400): name the setting."""
+    if isinstance(exc, RequestRejected) and exc.status != 400:
+        return exc
+    return NotFoundError(
+        f"Board {board_id!r} (in TRELLO_BOARD_ID) does not exist or the token's member "
+        "cannot see it.",
+        method=exc.method,
+        path=exc.path,
+        status=exc.status,
+    )
+
+
+def _chronological(action: Json) -> tuple[str, str]:
+    return (str(action.get("date", "")), str(action.get("id", "")))
