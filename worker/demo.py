@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -136,8 +136,8 @@ class Stage:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "worker", *args]
 
-    def start_worker(self, *, wait: bool = True) -> None:
-        """Start `incident-worker run` as a real process, logging to `log_path`.
+    def start_worker(self, *, wait: bool = True, options: Sequence[str] = ()) -> None:
+        """Start `incident-worker [options] run` as a real process, logging to `log_path`.
 
         With `wait`, return once it has read every board's feed (it is watching).
         """
@@ -146,7 +146,11 @@ class Stage:
         before = self.feed_reads()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command("run"), env=self.env, stdout=log, stderr=log, cwd=self.folder
+                self.command(*options, "run"),
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                cwd=self.folder,
             )
         if wait:
             self.wait_for_cycles(1, since=before)

@@ -297,7 +297,7 @@ class TrelloSession(requests.Session):
             exc = state.outcome.exception() if state.outcome else None
             what = str(exc) if exc is not None else "?"
             delay = state.next_action.sleep if state.next_action else 0.0
-            logger.warning(
+            logger.debug(  # the caller reports what finally fails, once
                 "Trello %s %s failed (%s); retrying in %.1f s (attempt %d of %d)",
                 method,
                 path,

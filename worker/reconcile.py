@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from worker import rules
@@ -64,11 +64,13 @@ class Reconciling:
         cards: dict[str, tuple[Any, Json]] = {}
         seen: set[str] = set()
         for board in self.boards.values():
+            if board.failing:  # its feed is behind: let the events come first, then compare
+                continue
             try:
                 listed = self.trello.cards(board.id)
             except TrelloError as exc:
                 if not board.failing:  # a failing board's feed has said so already
-                    logger.warning("board %s: cannot reconcile now (%s)", board.name, exc)
+                    logger.warning("board %s: %s (will keep trying)", board.name, exc)
                 board.failing = True
                 continue
             seen.add(board.id)
@@ -92,7 +94,27 @@ class Reconciling:
                 logger.info("card %s: not open on the board now; reminders stop", incident.card_id)
                 continue
             source = cards.get(incident.source_card_id or "")
+            if incident.source_card_id and source is None and self._source_board_failing():
+                continue
+            if self._feed_behind(found) or (source is not None and self._feed_behind(source)):
+                continue  # something happened the feed has not brought yet: next pass
             self._repair(incident, *found, source)
+
+    def _feed_behind(self, found: tuple[Any, Json]) -> bool:
+        """Whether the card changed after the newest action the worker has read of its board.
+
+        Then the change's event is still on its way, and it says who did what: comparing now
+        would act on it without knowing (and say "by nobody").
+        """
+        board, card = found
+        cursor = self.store.cursor(board.id)
+        activity = card.get("dateLastActivity")
+        if cursor is None or not activity:
+            return False
+        return _when(activity) > _when(cursor[1])
+
+    def _source_board_failing(self) -> bool:
+        return any(board.failing for board in self.boards.values())
 
     def incident_for(self, card_id: str) -> Incident | None:
         """The open incident this card is, or is the source of."""
@@ -251,3 +273,8 @@ def link(incident: Incident, incident_card: Json, source: Json) -> tuple[Inciden
         AttachLink(source["id"], where, f"Incident: {incident_card.get('name', '')}"),
         Comment(source["id"], "incident-card", text),
     ]
+
+
+def _when(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -29,7 +29,10 @@ Json = dict[str, Any]
 #: Trello's largest page of actions.
 MAX_ACTIONS_PAGE = 1000
 #: The card fields the worker reads; asking for fewer keeps responses small.
-CARD_FIELDS = "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url"
+CARD_FIELDS = (
+    "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url,"
+    "dateLastActivity"
+)
 
 _PLACEHOLDER = "(held by the session)"
 

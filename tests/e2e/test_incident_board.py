@@ -66,7 +66,7 @@ def test_a_label_on_a_support_card_opens_one_incident_card_linked_both_ways(
     assert checklist_names(card) == ["Until the problem is resolved"]
     assert card["desc"].startswith(FIRST_LINE)
     source_card = scene.card(source.id)
-    assert source_card["shortUrl"] in links(scene, card_id)
+    wait_for(lambda: source_card["shortUrl"] in links(scene, card_id), "the link to the source")
     wait_for(lambda: card["shortUrl"] in links(scene, source.id), "the link on the source card")
     told = scene.wait_for_comment(source.id, "run on its own card")
     assert card["shortUrl"] in told

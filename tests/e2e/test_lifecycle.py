@@ -174,7 +174,7 @@ def test_roles_name_only_people_on_the_board(make_stage: StageFactory) -> None:
     scene.start_worker()
     alice.label(card.id, "Incident")
     alice.comment(card.id, "/communicator @nobody")
-    reply = scene.wait_for_comment(card.id, "I don't know @nobody")
+    reply = scene.wait_for_comment(card.id, "I don't know @\u200bnobody")  # quoted: no mention
     assert "stay as they were" in reply
     assert "Communicator: (nobody yet)" in scene.card(card.id)["desc"]
 

@@ -221,7 +221,7 @@ class SandboxApp:
         base_url = request.host_url.rstrip("/") + "/1"
         if request.path.startswith("/_sandbox/"):
             return self.admin(request, base_url)
-        decision = self.faults.decide()
+        decision = self.faults.decide(self._credentials(request)[1])
         if decision.delay:
             time.sleep(decision.delay)
         if decision.drop_before:

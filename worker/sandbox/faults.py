@@ -34,11 +34,14 @@ class FaultConfig:
     drop_after_rate: float = 0.0
     seed: int | None = None
     webhook_drop_rate: float = 0.0
+    #: when set, only requests made with one of these tokens are faulted
+    only_tokens: frozenset[str] | None = None
 
     def as_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["statuses"] = list(self.statuses)
         body["latency"] = list(self.latency)
+        body["only_tokens"] = None if self.only_tokens is None else len(self.only_tokens)
         return body
 
 
@@ -81,6 +84,7 @@ class Faults:
         drop_after_rate: float = 0.0,
         seed: int | None = None,
         webhook_drop_rate: float = 0.0,
+        only_tokens: Iterable[str] | None = None,
     ) -> FaultConfig:
         """Set every fault at once (anything not given goes back to "no fault").
 
@@ -88,7 +92,9 @@ class Faults:
         `latency`: (low, high) seconds of uniform random delay added to each request;
         `drop_rate`: share of connections closed with no response, before applying;
         `drop_after_rate`: share applied, then closed with no response;
-        `webhook_drop_rate`: share of webhook deliveries never sent (logged as dropped).
+        `webhook_drop_rate`: share of webhook deliveries never sent (logged as dropped);
+        `only_tokens`: fault only the requests made with these tokens (e.g. the worker's,
+        so that the people in a test act on a healthy Trello while the worker does not).
         """
         codes = tuple(int(code) for code in statuses)
         if not codes or any(code < 400 or code > 599 for code in codes):
@@ -103,6 +109,7 @@ class Faults:
             drop_rate=_rate("drop_rate", drop_rate),
             drop_after_rate=_rate("drop_after_rate", drop_after_rate),
             seed=seed,
+            only_tokens=None if only_tokens is None else frozenset(only_tokens),
             webhook_drop_rate=_rate("webhook_drop_rate", webhook_drop_rate),
         )
         with self._lock:
@@ -114,9 +121,11 @@ class Faults:
         """No faults."""
         self.configure()
 
-    def decide(self) -> FaultDecision:
+    def decide(self, token: str | None = None) -> FaultDecision:
         with self._lock:
             config, rnd = self._config, self._random
+            if config.only_tokens is not None and token not in config.only_tokens:
+                return FaultDecision()
             delay = rnd.uniform(*config.latency) if config.latency[1] > 0 else 0.0
             if config.drop_rate and rnd.random() < config.drop_rate:
                 return FaultDecision(delay=delay, drop_before=True)
