@@ -25,6 +25,7 @@ from trello import TrelloClient
 
 from worker.executor import REPORT_NAME
 from worker.http import Credentials, TrelloSession
+from worker.runner import READY
 from worker.sandbox import Sandbox, SandboxServer, render
 from worker.trello import Json
 
@@ -139,11 +140,11 @@ class Stage:
     def start_worker(self, *, wait: bool = True, options: Sequence[str] = ()) -> None:
         """Start `incident-worker [options] run` as a real process, logging to `log_path`.
 
-        With `wait`, return once it has read every board's feed (it is watching).
+        With `wait`, return once it has started and made its first pass (it is watching).
         """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError("the worker is already running")
-        before = self.feed_reads()
+        ready = self.worker_log().count(READY)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(*options, "run"),
@@ -152,8 +153,8 @@ class Stage:
                 stderr=log,
                 cwd=self.folder,
             )
-        if wait:
-            self.wait_for_cycles(1, since=before)
+        if wait:  # started, and its first pass over the boards is done
+            wait_for(lambda: self.worker_log().count(READY) > ready, "the worker to start", 60)
 
     def feed_reads(self) -> int:
         """How many times the worker has read a board's actions feed (once a board a cycle)."""

@@ -414,6 +414,8 @@ def reconcile(incident: Incident, card: CardView, now: datetime, config: Config)
     phases = [TemplatePhase.DECLARED]
     if incident.reached(Phase.RESOLVED):
         phases.append(TemplatePhase.RESOLVED)
+    if incident.template_version != config.template.version:
+        phases = []  # it keeps the checklists of the template it got; that one is gone now
     for phase in phases:
         wanted = {checklist.name for checklist in config.template.for_phase(phase)}
         missing = wanted - set(incident.checklists) - set(incident.removed_checklists)

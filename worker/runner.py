@@ -47,6 +47,8 @@ from worker.webhook import WebhookApp, WebhookServer
 
 logger = logging.getLogger(__name__)
 
+#: The log line that says the worker has started and made its first pass over its boards.
+READY = "ready: watching"
 DEFAULT_REMINDER_SECONDS = 900.0
 DEFAULT_STATUS_UPDATE_SECONDS = 1800.0
 DEFAULT_ROLE_REMINDER_SECONDS = 300.0
@@ -191,6 +193,11 @@ class Worker(Reconciling):
     def run_once(self) -> None:
         self.start()
         self.cycle(reconcile=True)
+        self._ready()
+
+    def _ready(self) -> None:
+        names = ", ".join(repr(board.name) for board in self.boards.values())
+        logger.info("%s %s", READY, names)
 
     def reload_template(self) -> None:
         """Take up an edited template file; a broken edit is reported and the old one kept."""
@@ -421,6 +428,10 @@ class Worker(Reconciling):
                 receiver.start()
             if not self.start_patiently(stopped.wait):
                 return
+            self.cycle()  # the first pass at once, reconcile included
+            if self.stopping:
+                return
+            self._ready()
             scheduler = BackgroundScheduler(
                 executors={"default": ThreadPoolExecutor(1)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -430,7 +441,6 @@ class Worker(Reconciling):
                 self.cycle,
                 "interval",
                 seconds=self.feed_interval,
-                next_run_time=datetime.now(UTC),
                 id="cycle",
             )
             if self.settings.webhook:

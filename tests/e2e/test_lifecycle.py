@@ -259,9 +259,9 @@ def test_the_worker_waits_for_trello_at_start_instead_of_dying(make_stage: Stage
     scene.start_worker(wait=False)
     wait_for(lambda: "cannot start yet" in scene.worker_log(), "the outage reported", 60)
     scene.sandbox.faults.reset()
+    wait_for(lambda: "Trello answers again" in scene.worker_log(), "the start", 60)
     scene.wait_for_cycles(1, timeout=60)
     assert scene.worker_log().count("cannot start yet") == 1
-    assert "Trello answers again" in scene.worker_log()
     assert scene.stop_worker() == 0
 
 
