@@ -385,6 +385,7 @@ def worker(
     store = Store.open(settings.database_url)
     running = Worker(settings, trello, store, load_template(default_template_path()))
     running.start()
+    running.take_share()
     try:
         yield running, sb
     finally:

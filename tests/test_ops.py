@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from worker import ops
+from worker import ops, schema
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
 from worker.executor import comment_key
 from worker.model import CommItem, Config, Incident, Phase
@@ -41,7 +42,8 @@ HEALTHY_BOARD = BoardSeen(
     "b1", "Ops", ("Incident", "Workaround", "Resolved", "Bug"), ("To Do", "Doing", "Done")
 )
 GOOD_TEMPLATE = TemplateSeen("incident-template.md", "0123456789ab", 3)
-GOOD_DATABASE = DatabaseSeen("sqlite:///w.sqlite3", tables=SCHEMA)
+HEAD = schema.head()
+GOOD_DATABASE = DatabaseSeen("sqlite:///w.sqlite3", tables=SCHEMA, revision=HEAD, head=HEAD)
 
 
 def seen(**changes: object) -> Seen:
@@ -232,11 +234,11 @@ def test_a_broken_template_is_a_problem_naming_file_and_line() -> None:
             ],
         ),
         (
-            DatabaseSeen("sqlite:///w", tables={k: v for k, v in SCHEMA.items() if k != "cursors"}),
-            ["The database has no table 'cursors': run `incident-worker setup` to create it."],
+            replace(GOOD_DATABASE, tables={k: v for k, v in SCHEMA.items() if k != "cursors"}),
+            ["The database has no table 'cursors': run `incident-worker migrate` to create it."],
         ),
         (
-            DatabaseSeen("sqlite:///w", tables={**SCHEMA, "sent": frozenset({"key", "card_id"})}),
+            replace(GOOD_DATABASE, tables={**SCHEMA, "sent": frozenset({"key", "card_id"})}),
             [
                 "The database's table 'sent' has no column(s) 'at', 'comment_id', 'state': "
                 "another version of incident-worker made it; migrate it, or point "
@@ -244,11 +246,32 @@ def test_a_broken_template_is_a_problem_naming_file_and_line() -> None:
             ],
         ),
         (  # extra tables and columns are someone else's business
-            DatabaseSeen(
-                "sqlite:///w",
+            replace(
+                GOOD_DATABASE,
                 tables={**SCHEMA, "other": frozenset({"x"}), "sent": SCHEMA["sent"] | {"y"}},
             ),
             [],
+        ),
+        (
+            replace(GOOD_DATABASE, revision="0001"),
+            [
+                f"The database is at schema revision 0001 and this worker needs revision {HEAD}: "
+                "run `incident-worker migrate` (once, from any machine with these settings)."
+            ],
+        ),
+        (
+            replace(GOOD_DATABASE, revision=None, tables={}),
+            [
+                f"The database is empty and this worker needs revision {HEAD}: run "
+                "`incident-worker migrate` (once, from any machine with these settings)."
+            ],
+        ),
+        (
+            replace(GOOD_DATABASE, revision="9999", known=False),
+            [
+                "The database is at schema revision 9999, which a newer incident-worker made "
+                f"(this one knows up to {HEAD}): run the newer worker."
+            ],
         ),
     ],
 )

@@ -1,4 +1,5 @@
-"""The store over a real SQLite file: incidents, cursors, the comment-claim protocol."""
+"""The store over a real SQLite file and a real PostgreSQL database: incidents, cursors, the
+comment-claim protocol."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import postgres
 from worker import rules
 from worker.errors import AlreadyRunning, ConfigError
 from worker.model import CommItem, Config, Ended, Incident, Phase
@@ -24,9 +26,11 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 StoreFactory = Callable[[], Store]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/w.sqlite3"
+@pytest.fixture(params=postgres.BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test runs on a SQLite file and on a fresh PostgreSQL database."""
+    with postgres.database(request.param, tmp_path) as database:
+        yield database
 
 
 @pytest.fixture
@@ -243,7 +247,7 @@ def test_everything_survives_closing_and_reopening(url: str, tmp_path: Path) -> 
     store.save_template_card(card)
     store.close()
 
-    assert (tmp_path / "w.sqlite3").is_file()
+    assert (tmp_path / "w.sqlite3").is_file() == url.startswith("sqlite")
     again = Store.open(url)
     try:
         assert again.incident("c1") == saved

@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.set_defaults(handler=_setup)
 
+    migrate = commands.add_parser(
+        "migrate", help="bring the database's schema up to date (once per upgrade, any replica)"
+    )
+    migrate.set_defaults(handler=_migrate)
+
     status = commands.add_parser(
         "status", help="list the open incidents (reads only; safe while the worker runs)"
     )
@@ -183,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             worker.run_once()
-            return 1 if any(board.failing for board in worker.boards.values()) else 0
+            return 1 if worker.failing_boards() else 0
         worker.run_forever()
         return 0
     finally:
@@ -321,3 +326,34 @@ def _status(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     return run_status(settings, settings.template_path or default_template_path(), sys.stdout)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker import schema
+    from worker.errors import DatabaseUnavailable
+    from worker.store import Store, shown_url
+
+    settings = settings_from(args)
+    where = shown_url(settings.database_url)
+    store = Store.connect(settings.database_url)
+    try:
+        found = schema.revision(store.engine)
+        if not found.known:
+            raise ConfigError(
+                f"The database at INCIDENT_DATABASE_URL ({where}) is at schema revision "
+                f"{found.current}, newer than this worker knows ({found.head}): migrate it "
+                "with the newer worker."
+            )
+        before, after = schema.upgrade(store.engine)
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatabaseUnavailable(f"Migrating the database {where} failed: {first}") from None
+    finally:
+        store.close()
+    if before == after:
+        print(f"The database {where} is at the current schema (revision {after}).")
+    else:
+        print(f"The database {where} is now at schema revision {after} (was {before or 'empty'}).")
+    return 0

@@ -3,6 +3,7 @@
     IncidentWorkerError
      ├── ConfigError            a setting, the template or a file is wrong; the message names it
      ├── AlreadyRunning         another worker holds the database file
+     ├── DatabaseUnavailable    the database cannot be reached (or answered with an error)
      └── TrelloError            a request to Trello failed; the message names the request
           ├── AuthError           401: the API key or token was refused
           ├── NotFoundError       404: a board, list, card or checklist that does not exist
@@ -26,6 +27,10 @@ class ConfigError(IncidentWorkerError):
 
 class AlreadyRunning(IncidentWorkerError):
     """Another worker process is using the same SQLite file."""
+
+
+class DatabaseUnavailable(IncidentWorkerError):
+    """The database at INCIDENT_DATABASE_URL cannot be reached now; the message names it."""
 
 
 class TrelloError(IncidentWorkerError):

@@ -89,8 +89,10 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
     """Send every log record at `level` or above to `stream`, as text or JSON lines.
 
     The scheduler's own chatter (each run of a job; a run skipped because the previous one
-    is still going, which is how a long cycle is meant to be handled) shows at DEBUG only.
+    is still going, which is how a long cycle is meant to be handled) shows at DEBUG only, and
+    Alembic's only when it goes wrong (`worker.schema` says what a migration did).
     """
     logging.basicConfig(level=getattr(logging, level), handlers=[make_handler(fmt, stream)])
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if level != "DEBUG":
         logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -31,6 +31,7 @@ from worker.events import (
 )
 from worker.executor import Executor, comm_items_on_card, item_states
 from worker.incident_board import IncidentBoard
+from worker.leases import Leases
 from worker.model import Action, AttachLink, CardView, Comment, Config, Ended, Incident
 from worker.settings import Settings
 from worker.store import Store
@@ -56,14 +57,20 @@ class Reconciling:
     template_cards: TemplateCards
     incident_board: IncidentBoard | None
     boards: dict[str, Any]
+    leases: Leases
     clock: Callable[[], datetime]
     stopping: bool
+
+    @property
+    def held(self) -> list[Any]:
+        """The boards this replica works on now: taken, read, and their leases current."""
+        return [self.boards[b] for b in self.leases.boards() if b in self.boards]
 
     def reconcile(self) -> None:
         """One pass over every watched board (see the module docstring)."""
         cards: dict[str, tuple[Any, Json]] = {}
         seen: set[str] = set()
-        for board in self.boards.values():
+        for board in self.held:
             if board.failing:  # its feed is behind: let the events come first, then compare
                 continue
             try:
@@ -114,7 +121,7 @@ class Reconciling:
         return _when(activity) > _when(cursor[1])
 
     def _source_board_failing(self) -> bool:
-        return any(board.failing for board in self.boards.values())
+        return any(board.failing for board in self.held)
 
     def incident_for(self, card_id: str) -> Incident | None:
         """The open incident this card is, or is the source of."""

@@ -11,8 +11,16 @@ One cycle, for each watched board:
    about, repair what a missed event or a crash left behind;
 3. post the reminders that are due (no request unless one is).
 
-`Worker.run_forever` runs cycles with APScheduler every `INCIDENT_POLL_SECONDS`; SIGTERM or
-SIGINT lets the current step finish, then the worker exits. `Worker.run_once` is one full cycle.
+Each cycle starts by taking this replica's share of the boards (`worker.leases`): with one
+worker that is every board; with several replicas on one database, each board is worked on by
+one of them at a time. A board is read (lists, labels, members; its template card and cursor
+checked) when this replica takes it.
+
+`Worker.run_forever` runs cycles with APScheduler every `INCIDENT_POLL_SECONDS`, and the lease
+heartbeat on a thread of its own, so a long cycle never lets the leases run out; SIGTERM or
+SIGINT lets the current step finish, gives the leases up, then the worker exits.
+`Worker.run_once` is one full cycle. Each replica's scheduler is its own, in memory: the
+database is the only state replicas share.
 """
 
 from __future__ import annotations
@@ -32,10 +40,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker import rules
-from worker.errors import AuthError, TrelloError, TrelloUnavailable
+from worker.errors import AuthError, DatabaseUnavailable, TrelloError, TrelloUnavailable
 from worker.events import Event, LabelAdded, UnexpectedAction, parse_action
 from worker.executor import Executor
 from worker.incident_board import IncidentBoard
+from worker.leases import Leases, units_of
 from worker.model import Action, Config
 from worker.reconcile import NOT_FROM_SOURCE, Reconciling
 from worker.settings import Settings
@@ -115,7 +124,10 @@ class Worker(Reconciling):
         self.template = template
         self.clock = clock
         self.monotonic = monotonic
+        #: the boards this replica has taken and read, by id (see `held`)
         self.boards: dict[str, Board] = {}
+        self.board_names: dict[str, str] = {}
+        self.unread: set[str] = set()  # taken, but reading them failed: tried again each cycle
         self.stopping = False
         self._cycle_lock = threading.Lock()
         self.template_cards = TemplateCards(trello, store, template)
@@ -131,16 +143,24 @@ class Worker(Reconciling):
         self._template_stamp = _stamp(Path(template.path))
         self.config = config_from(settings, template, worker_member_id="")
         self.executor = Executor(trello, store, self.config, self.template_cards.get, self._members)
+        self.leases = Leases(
+            store,
+            units_of(settings.watched_boards, together=self.incident_board is not None),
+            settings.lease_seconds,
+            monotonic=monotonic,
+        )
 
     # -- start ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Who am I, what do the boards look like, and is each board's template card current."""
+        """Who am I, and can I see every board (a wrong board id stops the worker here)."""
         if self.store.created:
             logger.warning(
                 "the database is new: incidents on the boards are rebuilt from their cards at "
                 "the first reconcile pass; what the cards do not show starts afresh"
             )
+        if not self.store.shared:  # one worker per SQLite file: any lease there is a dead one's
+            self.store.forget_replicas()
         me = self.trello.me()
         self.config = config_from(self.settings, self.template, worker_member_id=me["id"])
         self.executor.config = self.config
@@ -151,15 +171,52 @@ class Worker(Reconciling):
             self.template.version,
         )
         for board_id in self.settings.watched_boards:
+            self.board_names[board_id] = str(self.trello.board(board_id).get("name", board_id))
+
+    def take_share(self) -> None:
+        """Take this replica's share of the boards, give up the rest, read the ones taken."""
+        try:
+            taken, given = self.leases.rebalance()
+        except DatabaseUnavailable:
+            return  # said by the heartbeat; the leases this replica has run out by themselves
+        for board_id in given:
+            self.boards.pop(board_id, None)
+            name = self.board_names.get(board_id, board_id)
+            logger.info("board %r given up for another replica to take", name)
+        for board_id in taken:
+            self.boards.pop(board_id, None)  # read afresh: it may have changed meanwhile
+            logger.info("holding board %r", self.board_names.get(board_id, board_id))
+        for board_id in self.leases.boards():
+            if board_id not in self.boards:
+                self._take(board_id)
+
+    def _take(self, board_id: str) -> None:
+        """Read a board just taken: its lists, labels, members, template card and cursor."""
+        try:
             board = self._load_board(board_id)
-            self.boards[board.id] = board
             self.template_cards.get(board.id)
             if self.store.cursor(board.id) is None:
                 self._start_cursor(board)
+        except AuthError as exc:
+            self._refused(exc)
+            return
+        except (TrelloError, DatabaseUnavailable) as exc:  # tried again next cycle
+            if board_id not in self.unread:
+                name = self.board_names.get(board_id, board_id)
+                logger.warning("board %s: %s (will keep trying)", name, exc)
+            self.unread.add(board_id)
+            return
+        self.unread.discard(board_id)
+        self.boards[board.id] = board
+
+    def failing_boards(self) -> list[str]:
+        """The boards taken whose last step failed, or that could not be read when taken."""
+        return sorted({b.id for b in self.boards.values() if b.failing} | self.unread)
 
     def _load_board(self, board_id: str) -> Board:
         found = self.trello.board(board_id)
         board = Board(id=found["id"], name=found.get("name", board_id))
+        self.board_names[board_id] = board.name
         board.lists = {item["id"]: item["name"] for item in self.trello.lists(board.id)}
         board.labels = {
             item["name"].casefold(): item["id"]
@@ -192,12 +249,15 @@ class Worker(Reconciling):
 
     def run_once(self) -> None:
         self.start()
-        self.cycle(reconcile=True)
-        self._ready()
+        try:
+            self.cycle(reconcile=True)
+            self._ready()
+        finally:
+            self.leases.leave()
 
     def _ready(self) -> None:
-        names = ", ".join(repr(board.name) for board in self.boards.values())
-        logger.info("%s %s", READY, names)
+        names = ", ".join(repr(board.name) for board in self.held)
+        logger.info("%s %s", READY, names or "no board yet (other replicas hold them all)")
 
     def reload_template(self) -> None:
         """Take up an edited template file; a broken edit is reported and the old one kept."""
@@ -233,7 +293,8 @@ class Worker(Reconciling):
             if self.monotonic() < self._retry_at:  # the key or token was refused: wait
                 return
             self.reload_template()
-            for board in self.boards.values():
+            self.take_share()
+            for board in self.held:
                 if self.stopping:
                     return
                 self._guarded(board, self._board_cycle)
@@ -248,13 +309,15 @@ class Worker(Reconciling):
                 self.reconciled_at = self.monotonic()
 
     def _guarded(self, board: Board, step: Callable[[Board], None]) -> None:
+        if not self.leases.holds(board.id):  # its lease ran out meanwhile
+            return
         try:
             step(board)
         except AuthError as exc:
             self._refused(exc)
             board.failing = True
             return
-        except TrelloError as exc:
+        except (TrelloError, DatabaseUnavailable) as exc:
             if not board.failing:
                 logger.warning("board %s: %s (will keep trying)", board.name, exc)
             board.failing = True
@@ -304,8 +367,8 @@ class Worker(Reconciling):
         raw = payload["action"]
         board_id = (raw.get("data", {}).get("board") or {}).get("id", "")
         board = self.boards.get(board_id)
-        if board is None or "id" not in raw:
-            logger.debug("webhook: an action of no watched board; skipped")
+        if board is None or "id" not in raw or not self.leases.holds(board_id):
+            logger.debug("webhook: an action of a board this replica does not hold; skipped")
             return
         with self._cycle_lock:
             if self.store.was_handled(raw["id"]):
@@ -325,10 +388,13 @@ class Worker(Reconciling):
         return self.settings.poll_seconds
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every board's feed was read within three intervals."""
+        """Healthy when every board this replica holds had its feed read within three intervals.
+
+        A replica that holds no board (more replicas than boards) is healthy: it stands by.
+        """
         now = self.clock()
-        polled = {board_id: self.last_poll.get(board_id) for board_id in self.boards}
-        ok = bool(polled) and all(
+        polled = {board.id: self.last_poll.get(board.id) for board in self.held}
+        ok = all(
             when is not None and (now - when).total_seconds() <= 3 * self.feed_interval
             for when in polled.values()
         )
@@ -338,7 +404,8 @@ class Worker(Reconciling):
     def remind_all(self) -> None:
         """Due reminders on every board (its own job when webhooks slow the feed down)."""
         with self._cycle_lock:
-            for board in self.boards.values():
+            self.take_share()
+            for board in self.held:
                 if self.stopping:
                     return
                 self._guarded(board, self.remind)
@@ -428,29 +495,34 @@ class Worker(Reconciling):
                 receiver.start()
             if not self.start_patiently(stopped.wait):
                 return
-            self.cycle()  # the first pass at once, reconcile included
-            if self.stopping:
-                return
-            self._ready()
             scheduler = BackgroundScheduler(
-                executors={"default": ThreadPoolExecutor(1)},
+                executors={"default": ThreadPoolExecutor(1), "leases": ThreadPoolExecutor(1)},
                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
                 timezone=UTC,
             )
+            # its own thread: a long cycle never lets this replica's leases run out
             scheduler.add_job(
-                self.cycle,
+                self.leases.heartbeat,
                 "interval",
-                seconds=self.feed_interval,
-                id="cycle",
+                seconds=self.settings.lease_seconds / 3,
+                id="heartbeat",
+                executor="leases",
             )
+            scheduler.start()
+            self.cycle()  # the first pass at once, reconcile included
+            if self.stopping:
+                scheduler.shutdown(wait=True)
+                return
+            self._ready()
+            scheduler.add_job(self.cycle, "interval", seconds=self.feed_interval, id="cycle")
             if self.settings.webhook:
                 scheduler.add_job(
                     self.remind_all, "interval", seconds=self.settings.poll_seconds, id="remind"
                 )
-            scheduler.start()
             stopped.wait()
             scheduler.shutdown(wait=True)  # the cycle in flight, if any, finishes first
         finally:
+            self.leases.leave()
             if receiver is not None:
                 receiver.stop()
             for which, handler in previous.items():

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0)
 
     database_url: str = _setting("INCIDENT_DATABASE_URL", "sqlite:///incident-worker.sqlite3")
+    #: how long a replica's hold on a board lasts without a heartbeat (see worker.leases)
+    lease_seconds: float = _seconds("INCIDENT_LEASE_SECONDS", 30.0)
     template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
     incident_label: str = _setting("INCIDENT_LABEL", "Incident", min_length=1)
     workaround_label: str = _setting("INCIDENT_WORKAROUND_LABEL", "Workaround", min_length=1)

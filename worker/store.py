@@ -1,6 +1,7 @@
 """The worker's memory: SQLAlchemy over a SQLite file by default, PostgreSQL by URL.
 
-Five tables:
+The schema's revisions are Alembic's (see `worker.schema`); the tables here are what the
+queries use, and a test holds them equal to what the revisions make. Seven tables:
 
 - `incidents`: one row per incident card, the `Incident` model as JSON plus the columns the
   loop queries by (board, open).
@@ -12,6 +13,9 @@ Five tables:
   and read from the feed is handled once.
 - `template_cards`: per board, the archived card that holds the template's checklists, its
   template version and its checklists' ids by name.
+- `replicas` and `leases`: the worker processes sharing the database, when each was last seen,
+  and which one holds which board (see `worker.leases`). Lease times are the database's clock
+  on PostgreSQL, so replicas on machines whose clocks differ still agree on them.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -37,14 +41,21 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
-    inspect,
+    func,
     select,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import NullPool, StaticPool
 
-from worker.errors import AlreadyRunning, ConfigError
+from worker import schema
+from worker.errors import AlreadyRunning, ConfigError, DatabaseUnavailable
 from worker.model import Incident
 
 metadata = MetaData()
@@ -93,6 +104,24 @@ template_cards = Table(
     Column("checklists", Text, nullable=False),
 )
 
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("replica_id", String(128), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("unit", String(128), primary_key=True),
+    Column("holder", String(128), nullable=False, index=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class TemplateCard:
@@ -102,24 +131,58 @@ class TemplateCard:
     checklists: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who holds what, as `status` shows it."""
+
+    unit: str
+    holder: str
+    holder_name: str  # "" when the holder is gone from the replicas table
+    since: datetime
+    expires_at: datetime
+    live: bool  # not expired
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What a replica needs to decide its share: who is alive, who holds what."""
+
+    live: tuple[str, ...]  # replica ids seen within the lease time, sorted
+    holders: dict[str, str]  # unit -> holder, for the leases not expired
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives its times back without a zone; they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Store:
     """All the worker's reads and writes of its database, each one short transaction."""
 
-    def __init__(self, engine: Engine, *, path: Path | None = None, created: bool = False):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        path: Path | None = None,
+        created: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.engine = engine
         #: the SQLite file, if the database is one
         self.path = path
-        #: True when this open made the database (first run, or the file was deleted)
+        #: True when the database holds nothing of a worker yet (first run, or it was lost)
         self.created = created
+        #: the time leases are measured by, for tests; the database's own clock otherwise
+        self.clock = clock
         self._lock: TextIO | None = None
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (and create if needed) the database at `url`; errors name INCIDENT_DATABASE_URL."""
+    def connect(cls, url: str) -> Store:
+        """The database at `url`, its schema as it is; errors name INCIDENT_DATABASE_URL."""
         file: Path | None = None
         try:
             if url.startswith("sqlite"):
@@ -136,15 +199,60 @@ class Store:
                     )
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
-                engine = create_engine(url, pool_pre_ping=True)
-            created = not inspect(engine).has_table("incidents")
-            metadata.create_all(engine)
+                engine = create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+            with engine.connect():
+                pass
         except (SQLAlchemyError, OSError, ValueError, ImportError) as exc:
             raise ConfigError(
                 f"INCIDENT_DATABASE_URL cannot be opened ({type(exc).__name__}: "
                 f"{_first_line(exc)})."
             ) from None
-        return cls(engine, path=file, created=created)
+        return cls(engine, path=file)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """The database at `url`, ready for the worker.
+
+        A SQLite file is created and brought to the current schema as needed (the worker is its
+        only user). A PostgreSQL database must be at the current schema already: if it is not,
+        the error says to run `incident-worker migrate`.
+        """
+        store = cls.connect(url)
+        try:
+            store._ready_schema(url)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _ready_schema(self, url: str) -> None:
+        shown = shown_url(url)
+        try:
+            found = schema.revision(self.engine)
+            if not found.known:
+                raise ConfigError(
+                    f"The database at INCIDENT_DATABASE_URL ({shown}) is at schema revision "
+                    f"{found.current}, which this worker does not know (it knows up to "
+                    f"{found.head}): run the newer worker, or a database of this one's own."
+                )
+            if self.engine.dialect.name == "sqlite":
+                self.created = found.current is None
+                if found.behind:
+                    schema.upgrade(self.engine)
+                return
+            if found.behind:
+                where = f"at schema revision {found.current}" if found.current else "empty"
+                raise ConfigError(
+                    f"The database at INCIDENT_DATABASE_URL ({shown}) is {where} and this worker "
+                    f"needs revision {found.head}: run `incident-worker migrate` first."
+                )
+            with self._tx() as conn:
+                self.created = conn.execute(select(cursors.c.board_id).limit(1)).first() is None
+        except SQLAlchemyError as exc:
+            raise ConfigError(
+                f"INCIDENT_DATABASE_URL ({shown}) cannot be read ({type(exc).__name__}: "
+                f"{_first_line(exc)})."
+            ) from None
 
     def lock(self) -> None:
         """Claim the SQLite file for this process: one worker per file.
@@ -181,8 +289,25 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as exc:
+            if exc.connection_invalidated or self.engine.dialect.name != "sqlite":
+                shown = self.engine.url.render_as_string(hide_password=True)
+                raise DatabaseUnavailable(
+                    f"The database (INCIDENT_DATABASE_URL, {shown}) cannot be reached: "
+                    f"{_first_line(exc.orig or exc)}"
+                ) from None
+            raise
+
+    def _now(self, conn: Connection) -> datetime:
+        """The time leases are measured by: the database's on PostgreSQL, shared by replicas."""
+        if self.clock is not None:
+            return self.clock()
+        if conn.dialect.name == "postgresql":
+            return _aware(conn.execute(select(func.now())).scalar_one())
+        return _utcnow()
 
     # -- incidents -------------------------------------------------------------------------
 
@@ -341,6 +466,132 @@ class Store:
                     checklists=json.dumps(card.checklists),
                 )
             )
+
+    # -- replicas and leases ---------------------------------------------------------------------
+
+    def heartbeat(self, replica: str, name: str, seconds: float) -> frozenset[str]:
+        """Say that `replica` is alive and extend its leases by `seconds`; what it still holds.
+
+        A lease that ran out and was taken by another replica is not extended: it is no longer
+        this replica's, and is not in the answer.
+        """
+        with self._tx() as conn:
+            now = self._now(conn)
+            done = conn.execute(
+                replicas.update().where(replicas.c.replica_id == replica).values(seen_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    replicas.insert().values(
+                        replica_id=replica, name=name, started_at=now, seen_at=now
+                    )
+                )
+            conn.execute(
+                leases.update()
+                .where(leases.c.holder == replica)
+                .values(expires_at=now + timedelta(seconds=seconds))
+            )
+            rows = conn.execute(select(leases.c.unit).where(leases.c.holder == replica)).all()
+        return frozenset(row[0] for row in rows)
+
+    def lease_view(self, seconds: float) -> LeaseView:
+        """The replicas seen within `seconds` and the leases not expired.
+
+        Replicas not seen for ten times as long are forgotten (their leases ran out long ago).
+        """
+        with self._tx() as conn:
+            now = self._now(conn)
+            conn.execute(
+                replicas.delete().where(replicas.c.seen_at < now - timedelta(seconds=10 * seconds))
+            )
+            live = conn.execute(
+                select(replicas.c.replica_id)
+                .where(replicas.c.seen_at >= now - timedelta(seconds=seconds))
+                .order_by(replicas.c.replica_id)
+            ).all()
+            held = conn.execute(
+                select(leases.c.unit, leases.c.holder).where(leases.c.expires_at > now)
+            ).all()
+        return LeaseView(tuple(row[0] for row in live), {row[0]: row[1] for row in held})
+
+    def acquire(self, unit: str, replica: str, seconds: float) -> bool:
+        """Take `unit` for `seconds` if no one holds it (or its lease ran out); whether taken."""
+        with self._tx() as conn:
+            now = self._now(conn)
+            done = conn.execute(
+                leases.update()
+                .where(
+                    leases.c.unit == unit,
+                    (leases.c.expires_at <= now) | (leases.c.holder == replica),
+                )
+                .values(holder=replica, since=now, expires_at=now + timedelta(seconds=seconds))
+            )
+        if done.rowcount == 1:
+            return True
+        try:
+            with self._tx() as conn:
+                now = self._now(conn)
+                conn.execute(
+                    leases.insert().values(
+                        unit=unit,
+                        holder=replica,
+                        since=now,
+                        expires_at=now + timedelta(seconds=seconds),
+                    )
+                )
+        except IntegrityError:
+            return False  # someone holds it
+        return True
+
+    def give_up(self, unit: str, replica: str) -> None:
+        """Give `unit` up (if `replica` still holds it) for another replica to take."""
+        with self._tx() as conn:
+            conn.execute(leases.delete().where(leases.c.unit == unit, leases.c.holder == replica))
+
+    def leave(self, replica: str) -> None:
+        """A replica stopping: its leases are given up and it is no longer counted."""
+        with self._tx() as conn:
+            conn.execute(leases.delete().where(leases.c.holder == replica))
+            conn.execute(replicas.delete().where(replicas.c.replica_id == replica))
+
+    @property
+    def shared(self) -> bool:
+        """Whether replicas may share this database (a SQLite file has one worker: see `lock`)."""
+        return self.engine.dialect.name != "sqlite"
+
+    def forget_replicas(self) -> None:
+        """Drop every replica and lease: for a database no other worker can be using."""
+        with self._tx() as conn:
+            conn.execute(leases.delete())
+            conn.execute(replicas.delete())
+
+    def leases(self) -> list[Lease]:
+        with self._tx() as conn:
+            now = self._now(conn)
+            rows = conn.execute(
+                select(leases, replicas.c.name)
+                .select_from(leases.outerjoin(replicas, replicas.c.replica_id == leases.c.holder))
+                .order_by(leases.c.unit)
+            ).all()
+        return [
+            Lease(
+                row.unit,
+                row.holder,
+                row.name or "",
+                _aware(row.since),
+                _aware(row.expires_at),
+                _aware(row.expires_at) > now,
+            )
+            for row in rows
+        ]
+
+
+def shown_url(url: str) -> str:
+    """The database URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

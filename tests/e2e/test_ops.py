@@ -38,7 +38,7 @@ def test_check_a_healthy_sandbox(make_stage: StageFactory) -> None:
     assert lines[2].split()[:4] == ["ok", "labels", "on", "'Incidents'"]
     assert lines[3].startswith("ok") and "'Done' resolves it" in lines[3]
     assert lines[4].startswith("ok") and "template" in lines[4]
-    assert lines[5].startswith("ok") and "at the right schema" in lines[5]
+    assert lines[5].startswith("ok") and "schema revision" in lines[5]
     assert lines[-1] == "All is well."
     assert writes(scene) == []
     assert "Traceback" not in result.stderr
@@ -130,7 +130,12 @@ def test_status_with_no_incidents_reads_only(make_stage: StageFactory) -> None:
     assert scene.run("setup").returncode == 0
     mark = len(scene.sandbox.request_log)
     result = scene.run("status")
-    assert result.stdout.strip() == "No open incidents."
+    assert result.stdout.splitlines() == [
+        "No open incidents.",
+        "",
+        "BOARD        HELD BY                  FOR",
+        "'Incidents'  - (no replica holds it)  -",
+    ]
     assert writes(scene, mark) == []
 
 
@@ -146,18 +151,21 @@ def test_status_of_an_incident_while_the_worker_runs(make_stage: StageFactory) -
 
     result = scene.run("status")
     assert result.returncode == 0, result.stderr
-    header, line = result.stdout.splitlines()
+    header, line, blank, holders, held = result.stdout.splitlines()
     assert header.split()[:3] == ["BOARD", "CARD", "PHASE"]
     assert line.startswith("'Incidents'")
     assert f"Checkout is down ({short_link})" in line
     assert "investigating" in line and "@alice" in line
     assert scene.process is not None and scene.process.poll() is None  # still running
+    assert (blank, holders.split()) == ("", ["BOARD", "HELD", "BY", "FOR"])
+    assert held.startswith("'Incidents'") and f" pid {scene.process.pid} " in held
 
     down = scene.run("--set", "TRELLO_API_URL=http://127.0.0.1:9/1", "status")
     assert down.returncode == 0, down.stderr
-    note, _, line = down.stdout.splitlines()
+    note, _, line, _, _, held = down.stdout.splitlines()
     assert note.startswith("Trello could not be reached")
     assert line.startswith(board) and "investigating" in line
+    assert held.startswith(board) and f" pid {scene.process.pid} " in held
     # from the store alone: the short link when the worker recorded one, else the card's id
     assert f"Checkout is down ({short_link})" in line or f"Checkout is down ({card.id})" in line
     assert scene.stop_worker() == 0
@@ -165,7 +173,7 @@ def test_status_of_an_incident_while_the_worker_runs(make_stage: StageFactory) -
 
 def test_json_logs(make_stage: StageFactory) -> None:
     scene = make_stage()
-    result = scene.run("--log-format", "json", "setup")
+    result = scene.run("--log-format", "json", "run", "--once")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert records

@@ -12,6 +12,7 @@ from typing import TextIO
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker import schema
 from worker.errors import AuthError, ConfigError, NotFoundError, TrelloError, TrelloUnavailable
 from worker.ops.common import Wanted, shown_url, table_lines
 from worker.settings import Settings
@@ -79,6 +80,11 @@ class DatabaseSeen:
     error: str = ""
     #: table -> column names, as the database has them
     tables: Mapping[str, frozenset[str]] | None = None
+    #: the schema revision the database is at (None: none), and the one this worker needs
+    revision: str | None = None
+    head: str = ""
+    #: whether the revision is one this worker knows (not one of a newer worker)
+    known: bool = True
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,7 @@ def schema_problems(
     for table, columns in expected.items():
         if table not in found:
             problems.append(
-                f"The database has no table {table!r}: run `incident-worker setup` to create it."
+                f"The database has no table {table!r}: run `incident-worker migrate` to create it."
             )
             continue
         missing = sorted(columns - found[table])
@@ -250,10 +256,24 @@ def database_row(database: DatabaseSeen, expected: Mapping[str, frozenset[str]])
     if database.error:
         fix = f"{database.error} Check INCIDENT_DATABASE_URL (and that its driver is installed)."
         return Row("database", Status.PROBLEM, f"cannot be opened ({database.url})", (fix,))
+    if not database.known:
+        fix = (
+            f"The database is at schema revision {database.revision}, which a newer "
+            f"incident-worker made (this one knows up to {database.head}): run the newer worker."
+        )
+        return Row("database", Status.PROBLEM, f"newer schema ({database.url})", (fix,))
+    if database.revision != database.head:
+        where = f"at schema revision {database.revision}" if database.revision else "empty"
+        fix = (
+            f"The database is {where} and this worker needs revision {database.head}: run "
+            "`incident-worker migrate` (once, from any machine with these settings)."
+        )
+        return Row("database", Status.PROBLEM, f"schema behind ({database.url})", (fix,))
     problems = schema_problems(expected, database.tables or {})
     if problems:
         return Row("database", Status.PROBLEM, f"wrong schema ({database.url})", tuple(problems))
-    return Row("database", Status.OK, f"{database.url}, {len(expected)} tables at the right schema")
+    detail = f"{database.url}, schema revision {database.head}, {len(expected)} tables"
+    return Row("database", Status.OK, detail)
 
 
 def check_rows(seen: Seen, wanted: Wanted, expected: Mapping[str, frozenset[str]]) -> list[Row]:
@@ -352,13 +372,18 @@ def _look_at_template(path: Path) -> TemplateSeen:
 
 
 def _look_at_database(url: str) -> DatabaseSeen:
-    """Open the store as `run` would (which creates missing tables), then read its schema."""
+    """Open the store as `run` would, then read its schema and revision.
+
+    A SQLite file is created or brought up to date, as `run` does; a shared database
+    (PostgreSQL) is only read: migrating it is `incident-worker migrate`'s.
+    """
     shown = shown_url(url)
     try:
-        store = Store.open(url)
+        store = Store.open(url) if url.startswith("sqlite") else Store.connect(url)
     except ConfigError as exc:
         return DatabaseSeen(shown, error=str(exc))
     try:
+        found = schema.revision(store.engine)
         inspector = inspect(store.engine)
         tables = {
             name: frozenset(column["name"] for column in inspector.get_columns(name))
@@ -369,7 +394,9 @@ def _look_at_database(url: str) -> DatabaseSeen:
         return DatabaseSeen(shown, error=f"INCIDENT_DATABASE_URL cannot be read ({first}).")
     finally:
         store.close()
-    return DatabaseSeen(shown, tables=tables)
+    return DatabaseSeen(
+        shown, tables=tables, revision=found.current, head=found.head, known=found.known
+    )
 
 
 def run_check(settings: Settings, template_path: Path, out: TextIO) -> int:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from worker.settings import Settings
+from worker.store import shown_url
+
+__all__ = ["Wanted", "shown_url", "table_lines"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,6 @@ class Wanted:
             ),
             resolved_lists=tuple(settings.resolved_lists),
         )
-
-
-def shown_url(url: str) -> str:
-    """The database URL without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(not a database URL)"
 
 
 def table_lines(rows: Sequence[tuple[str, ...]]) -> list[str]:

@@ -36,8 +36,8 @@ def missing_labels(wanted: Wanted, present: Iterable[str]) -> list[tuple[str, st
 
 def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
     """Create the missing labels, then make each board's template card if missing or stale."""
-    from worker.runner import Worker
     from worker.template import load_template
+    from worker.template_cards import TemplateCards
 
     template = load_template(template_path)
     wanted = Wanted.from_settings(settings)
@@ -56,7 +56,9 @@ def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
                 trello.create_label(board["id"], label, colour)
                 changes.append(f"Board {name!r}: created the label {label!r} ({colour}).")
         before = {board_id: store.template_card(board_id) for board_id in names}
-        Worker(settings, trello, store, template).start()
+        cards = TemplateCards(trello, store, template)
+        for board_id in names:
+            cards.get(board_id)
         for board_id, name in names.items():
             was, now = before[board_id], store.template_card(board_id)
             if now is not None and (was is None or was.card_id != now.card_id):

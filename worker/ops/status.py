@@ -15,10 +15,11 @@ from sqlalchemy.exc import ArgumentError
 from worker import rules
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
 from worker.executor import comment_key
+from worker.leases import ALL_BOARDS
 from worker.model import Config, Incident
 from worker.ops.common import shown_url, table_lines
 from worker.settings import Settings
-from worker.store import Store
+from worker.store import Lease, Store
 from worker.trello import Json, Trello
 
 
@@ -84,6 +85,25 @@ def status_table(lines: Sequence[IncidentLine], now: datetime) -> str:
     return "\n".join(table_lines(rows))
 
 
+def holders_table(
+    leases: Sequence[Lease], boards: Sequence[str], names: Mapping[str, str], now: datetime
+) -> str:
+    """Which replica holds which watched board, and since when (from the store's leases)."""
+    by_unit = {lease.unit: lease for lease in leases}
+    rows = [("BOARD", "HELD BY", "FOR")]
+    for board_id in boards:
+        lease = by_unit.get(board_id) or by_unit.get(ALL_BOARDS)
+        name = names.get(board_id, board_id)
+        if lease is None:
+            rows.append((name, "- (no replica holds it)", "-"))
+        elif not lease.live:
+            rows.append((name, f"- (the lease of {lease.holder} ran out)", "-"))
+        else:
+            held_for = format_age((now - lease.since).total_seconds())
+            rows.append((name, lease.holder, held_for))
+    return "\n".join(table_lines(rows))
+
+
 def _at(username: str | None) -> str:
     return f"@{username}" if username else "-"
 
@@ -121,6 +141,7 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     try:
         incidents = store.open_incidents()
         sent = {incident.card_id: store.sent_keys(incident.card_id) for incident in incidents}
+        leases = store.leases()
     finally:
         store.close()
     # Once and quickly: a status that waits minutes for a Trello that is down helps nobody.
@@ -136,10 +157,12 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     member_id, note = "", ""
     try:
         member_id = str(trello.me()["id"])
-        for board_id in sorted({incident.board_id for incident in incidents}):
+        with_incidents = {incident.board_id for incident in incidents}
+        for board_id in sorted(with_incidents | set(settings.watched_boards)):
             with suppress(NotFoundError):
                 board_names[board_id] = repr(str(trello.board(board_id).get("name", board_id)))
-                cards.update((card["id"], card) for card in trello.card_links(board_id))
+                if board_id in with_incidents:
+                    cards.update((card["id"], card) for card in trello.card_links(board_id))
     except TrelloUnavailable as exc:
         note = f"Trello could not be reached ({exc}); boards are shown by id."
     except TrelloError as exc:
@@ -159,4 +182,6 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     if note:
         print(note, file=out)
     print(status_table(lines, now), file=out)
+    print("", file=out)
+    print(holders_table(leases, settings.watched_boards, board_names, now), file=out)
     return 0
