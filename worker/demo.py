@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -113,8 +114,20 @@ class Person:
         self.session.close()
 
 
+@dataclass
+class Replica:
+    """One more worker process on the stage's settings."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
 class Stage:
-    """The sandbox, a work folder with the worker's database, and the worker process."""
+    """The sandbox, a work folder with the worker's database, and the worker process(es)."""
 
     def __init__(self, sandbox: Sandbox, server: SandboxServer, folder: Path, env: dict[str, str]):
         self.sandbox = sandbox
@@ -124,6 +137,7 @@ class Stage:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = folder / "worker.log"
         self._people: dict[str, Person] = {}
+        self.replicas: list[Replica] = []
 
     @property
     def board_ids(self) -> list[str]:
@@ -144,9 +158,25 @@ class Stage:
         """
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError("the worker is already running")
-        ready = self.worker_log().count(READY)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+        self.process = self._launch(self.log_path, options, wait=wait)
+
+    def start_replica(self, name: str, *, wait: bool = True) -> Replica:
+        """Start one more worker process on the same settings (a replica), logging to
+        `<name>.log`; with `wait`, return once it has made its first pass."""
+        log_path = self.folder / f"{name}.log"
+        replica = Replica(name, self._launch(log_path, (), wait=wait), log_path)
+        self.replicas.append(replica)
+        return replica
+
+    def _launch(
+        self, log_path: Path, options: Sequence[str], *, wait: bool
+    ) -> subprocess.Popen[bytes]:
+        def log_text() -> str:
+            return log_path.read_text(errors="replace") if log_path.exists() else ""
+
+        ready = log_text().count(READY)
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
                 self.command(*options, "run"),
                 env=self.env,
                 stdout=log,
@@ -154,7 +184,8 @@ class Stage:
                 cwd=self.folder,
             )
         if wait:  # started, and its first pass over the boards is done
-            wait_for(lambda: self.worker_log().count(READY) > ready, "the worker to start", 60)
+            wait_for(lambda: log_text().count(READY) > ready, "the worker to start", 60)
+        return process
 
     def feed_reads(self) -> int:
         """How many times the worker has read a board's actions feed (once a board a cycle)."""
@@ -273,9 +304,11 @@ class Stage:
         return "\n".join(lines)
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        processes = [self.process, *(replica.process for replica in self.replicas)]
+        for process in processes:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
         for person in self._people.values():
             person.close()
 

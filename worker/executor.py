@@ -7,9 +7,11 @@ failure), so every action here first looks at what is already done:
   person removed one the worker had added;
 - the header is written only when the description's header differs from the wanted one;
 - a comment is claimed in the store (`sending`) before it is posted and marked `sent` after.
-  A claim still `sending` means "maybe posted": the card's comments are searched for the
-  comment's marker (a short hash of its key, shown at the end of the comment) before it is
-  posted again. So a comment is posted once, whatever fails and whenever the worker dies.
+  A claim still `sending` whose replica is gone (killed, or this worker before a restart)
+  means "maybe posted": one replica takes the claim over and searches the card's comments for
+  the comment's marker (its key, shown at the end of the comment) before posting it again.
+  A live replica's claim is left alone: it is being posted. So a comment is posted once,
+  whatever fails, whenever a worker dies, however many replicas there are.
 """
 
 from __future__ import annotations
@@ -278,6 +280,8 @@ class Executor:
         if state == "sent":
             return
         if state == "sending":
+            if not self.store.take_over(key):  # a live replica is posting it
+                return
             found = self._find_marker(action.card_id, tag)
             if found is not None:
                 self.store.mark_sent(key, found)

@@ -66,6 +66,8 @@ class IncidentBoard:
                     logger.info("incident card %s for %s is gone; making another", made, key)
             self.store.forget(key)
         else:
+            if state == "sending" and not self.store.take_over(key):
+                return None  # a live replica is making it right now
             found = self._find(source["id"])
             if found is not None:
                 if state is None:

@@ -106,6 +106,7 @@ class Leases:
         self.monotonic = monotonic
         self.name = name or replica_name()
         self.id = f"{self.name} {uuid.uuid4().hex[:8]}"
+        store.replica, store.lease_seconds = self.id, seconds  # its claims carry this replica
         self._held: frozenset[str] = frozenset()
         self._valid_until = 0.0
         self._lock = threading.Lock()

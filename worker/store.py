@@ -9,6 +9,8 @@ queries use, and a test holds them equal to what the revisions make. Seven table
 - `sent`: every comment the worker posts, by idempotency key. A key is written as `sending`
   before the comment goes out and as `sent` after; a key still `sending` after a crash means
   "maybe posted", and the runner looks for the comment's marker on the card before sending.
+  The replica that claimed it is recorded: a claim of a live replica is its own business
+  (it may be posting right now), and only a gone replica's claim is taken over.
 - `handled`: the actions handled lately, by id, so that an action both delivered by a webhook
   and read from the feed is handled once.
 - `template_cards`: per board, the archived card that holds the template's checklists, its
@@ -86,6 +88,7 @@ sent = Table(
     Column("state", String(16), nullable=False),
     Column("comment_id", String(64)),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("owner", String(128)),
 )
 
 handled = Table(
@@ -178,6 +181,9 @@ class Store:
         self.created = created
         #: the time leases are measured by, for tests; the database's own clock otherwise
         self.clock = clock
+        #: the replica this store works for (its claims carry it), and its lease time
+        self.replica = ""
+        self.lease_seconds = 30.0
         self._lock: TextIO | None = None
 
     @classmethod
@@ -384,11 +390,38 @@ class Store:
         try:
             with self._tx() as conn:
                 conn.execute(
-                    sent.insert().values(key=key, card_id=card_id, state="sending", at=_utcnow())
+                    sent.insert().values(
+                        key=key, card_id=card_id, state="sending", at=_utcnow(), owner=self.replica
+                    )
                 )
         except IntegrityError:
             return False
         return True
+
+    def take_over(self, key: str) -> bool:
+        """Make a `sending` claim this replica's, if its owner is gone; whether it now is.
+
+        The owner is gone when it is not a replica seen within the lease time (killed, or a
+        worker before a restart), or it is this replica (which was interrupted). A live
+        replica's claim is left alone: it may be posting right now. Of two replicas taking
+        over one claim at once, one does.
+        """
+        with self._tx() as conn:
+            now = self._now(conn)
+            live = select(replicas.c.replica_id).where(
+                replicas.c.seen_at >= now - timedelta(seconds=self.lease_seconds),
+                replicas.c.replica_id != self.replica,
+            )
+            done = conn.execute(
+                sent.update()
+                .where(
+                    sent.c.key == key,
+                    sent.c.state == "sending",
+                    sent.c.owner.is_(None) | sent.c.owner.not_in(live),
+                )
+                .values(owner=self.replica, at=now)
+            )
+        return done.rowcount == 1
 
     def mark_sent(self, key: str, comment_id: str | None) -> None:
         with self._tx() as conn:

@@ -1,4 +1,5 @@
-"""Replicas and the leases through which each one holds its share of the boards.
+"""Replicas, the leases through which each one holds its share of the boards, and which
+replica claimed each comment.
 
 Revision ID: 0002
 Revises: 0001
@@ -31,9 +32,13 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_leases_holder", "leases", ["holder"])
+    with op.batch_alter_table("sent") as batch:
+        batch.add_column(sa.Column("owner", sa.String(128)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sent") as batch:
+        batch.drop_column("owner")
     op.drop_index("ix_leases_holder", "leases")
     op.drop_table("leases")
     op.drop_table("replicas")

@@ -1,0 +1,194 @@
+"""Three replicas on one PostgreSQL database share five boards; one is killed mid-incident.
+
+Each scene runs the same script on five boards (an incident on each: declared, a communicator
+named, a workaround, resolved) with three worker processes. In one scene nothing happens to
+them; in the other the replica holding the most boards is SIGKILLed right after the
+incidents are declared, and the rest of the script is played while its boards are orphaned.
+Both must end with the same comments on every card, none twice, and the dead replica's boards
+must be taken over within the bound: two poll intervals plus the lease time.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import postgres
+from tests.e2e.conftest import FAST
+from worker.demo import Replica, Stage, stage, wait_for
+from worker.executor import MARKER
+from worker.runner import READY
+from worker.store import Store
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("replicas")]
+
+BOARDS = 5
+POLL = 0.5
+LEASE = 3.0
+SETTINGS = {
+    **FAST,
+    "INCIDENT_POLL_SECONDS": str(POLL),
+    "INCIDENT_LEASE_SECONDS": str(LEASE),
+    "INCIDENT_RECONCILE_SECONDS": "2",
+}
+
+
+@dataclass
+class Played:
+    comments: list[list[str]]  # per board, in board order: the worker's comment keys, in order
+    held_before: dict[str, str]  # board -> replica name, once all three had their share
+    moved_after: float | None  # seconds from the kill until the dead one's boards were held
+    held_after: dict[str, str]
+    killed: str | None
+    logs: dict[str, str]
+
+
+def holders(url: str) -> dict[str, str]:
+    """Board -> the name of the replica holding it (leases not run out), from the database."""
+    store = Store.open(url)
+    try:
+        return {lease.unit: lease.holder for lease in store.leases() if lease.live}
+    finally:
+        store.close()
+
+
+def replica_of(holder: str, replicas: list[Replica]) -> str:
+    (name,) = [r.name for r in replicas if f" pid {r.process.pid} " in holder]
+    return name
+
+
+def comment_keys(scene: Stage, card_id: str) -> list[str]:
+    keys = []
+    for text in scene.worker_comments(card_id):
+        found = MARKER.search(text)
+        assert found, text
+        keys.append(re.sub(r"^reply-\w+$", "reply", found.group(1)))  # a reply names its action
+    return keys
+
+
+def play(tmp_path: Path, *, kill: bool) -> Played:
+    with (
+        postgres.database("postgresql", tmp_path) as url,
+        stage(boards=BOARDS, settings={**SETTINGS, "INCIDENT_DATABASE_URL": url}) as scene,
+    ):
+        replicas = [scene.start_replica(name, wait=False) for name in ("r1", "r2", "r3")]
+        for replica in replicas:
+            wait_for(lambda r=replica: READY in r.log(), f"{replica.name} to start", 60)
+
+        def shared_out() -> dict[str, str] | None:
+            held = holders(url)
+            owners = Counter(held.values())
+            full = len(held) == BOARDS and sorted(owners.values()) == [1, 2, 2]
+            return held if full else None
+
+        held = wait_for(shared_out, "the boards shared out 2, 2, 1", 30)
+        held_before = {board: replica_of(h, replicas) for board, h in held.items()}
+
+        alice = scene.person("alice")
+        cards = [
+            alice.create_card(board, f"Outage {n}").id for n, board in enumerate(scene.board_ids)
+        ]
+        for card in cards:
+            alice.label(card, "Incident")
+        for card in cards:
+            scene.wait_for_comment(card, "Incident declared")
+        for card in cards:
+            alice.comment(card, "/communicator @bob")
+        for card in cards:
+            scene.wait_for_comment(card, "Noted")
+
+        killed, moved_after = None, None
+        if kill:
+            counts = Counter(held_before.values())
+            killed = max(sorted(counts), key=lambda name: counts[name])
+            victim = next(r for r in replicas if r.name == killed)
+            orphans = [board for board, name in held_before.items() if name == killed]
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait(10)
+            killed_at = time.monotonic()
+
+        for card in cards:  # played while the dead replica's boards wait for a new holder
+            alice.label(card, "Workaround")
+
+        if kill:
+
+            def taken_over() -> bool:
+                now = holders(url)
+                return all(board in now and now[board] != held[board] for board in orphans)
+
+            wait_for(taken_over, "the dead replica's boards taken over", 30)
+            moved_after = time.monotonic() - killed_at
+
+        for card in cards:
+            scene.wait_for_comment(card, "Workaround in place")
+        for card in cards:
+            alice.label(card, "Resolved")
+        for card in cards:
+            scene.wait_for_comment(card, "**Resolved**")
+        scene.wait_for_cycles(3)  # whatever follows resolution has been posted
+        held_after = {board: replica_of(h, replicas) for board, h in holders(url).items()}
+        return Played(
+            comments=[comment_keys(scene, card) for card in cards],
+            held_before=held_before,
+            moved_after=moved_after,
+            held_after=held_after,
+            killed=killed,
+            logs={r.name: r.log() for r in replicas},
+        )
+
+
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
+    yield play(tmp_path_factory.mktemp("calm"), kill=False)
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
+    yield play(tmp_path_factory.mktemp("killed"), kill=True)
+
+
+def test_each_board_is_held_by_one_replica_and_each_replica_holds_its_share(
+    calm: Played,
+) -> None:
+    assert sorted(Counter(calm.held_before.values()).values()) == [1, 2, 2]
+    assert calm.held_after == calm.held_before  # nothing moves while all are well
+
+
+def test_each_replica_says_which_boards_it_took_and_gave_up(calm: Played) -> None:
+    for name, log in calm.logs.items():
+        held: set[str] = set()
+        for taken, given in re.findall(r"holding board '([^']+)'|board '([^']+)' given up", log):
+            if taken:
+                held.add(taken)
+            else:
+                held.discard(given)
+        assert len(held) == Counter(calm.held_before.values())[name], log
+
+
+def test_a_killed_replicas_boards_move_within_two_polls_and_the_lease(killed: Played) -> None:
+    assert killed.killed is not None and killed.moved_after is not None
+    assert killed.killed not in killed.held_after.values()
+    assert sorted(killed.held_after) == sorted(killed.held_before)
+    assert killed.moved_after <= LEASE + 2 * POLL, f"took {killed.moved_after:.2f} s"
+
+
+def test_the_incidents_end_with_the_same_comments_as_without_the_kill(
+    calm: Played, killed: Played
+) -> None:
+    assert killed.comments == calm.comments
+    for keys in killed.comments:
+        assert len(keys) == len(set(keys)), keys  # none twice
+        assert len(keys) >= 4  # declared, noted, workaround, resolved
+
+
+def test_no_replica_logged_an_error(calm: Played, killed: Played) -> None:
+    for played in (calm, killed):
+        for name, log in played.logs.items():
+            assert " ERROR " not in log and "Traceback" not in log, f"{name}:\n{log}"
