@@ -4,8 +4,11 @@ Every number comes from a real run: the sandbox served over HTTP with 100 ms add
 request, the real `python -m worker` process, and people acting through py-trello. Requests are
 counted from the sandbox's request log (the worker is the member `incident-worker`).
 
-    python benchmarks/run.py            # all five measurements (about 5 minutes)
-    python benchmarks/run.py --only 3   # one of them (1-5)
+    python benchmarks/run.py            # all six measurements (about 7 minutes)
+    python benchmarks/run.py --only 6   # one of them (1-6)
+
+The sixth runs three worker processes on a PostgreSQL database (`POSTGRES_TEST_URL`, as for
+the tests); without a server it is reported as not measured.
 
 It prints one table (measure | ours | target | met?) and writes it, with the machine and the
 raw samples, to `benchmarks/results/benchmark.json`.
@@ -39,6 +42,7 @@ from trello import TrelloClient  # noqa: E402
 
 from worker.demo import Person, Stage, stage, wait_for  # noqa: E402
 from worker.sandbox import LoggedRequest  # noqa: E402
+from worker.store import Store  # noqa: E402
 from worker.template import Phase, load_template  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "benchmark.json"
@@ -500,21 +504,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def reaction_times(scene: Stage, spread: float, samples: int) -> list[float]:
+def reaction_times(
+    scene: Stage, spread: float, samples: int, boards: Sequence[str] | None = None
+) -> list[float]:
     """Seconds from the label request's start to the declared comment (and checklists) being
     in the sandbox's state, polled every 10 ms; one declaration at a time, each on a fresh card
     made beforehand, after a random pause of 0..`spread` s (so labels fall anywhere in a cycle).
+    The cards are on `boards` in turn (by default the first board).
     """
-    board = scene.board_ids[0]
-    cards = make_cards(scene, samples, board, "Reaction")
-    label = label_id(scene, board)
+    boards = boards or scene.board_ids[:1]
+    per_board = {
+        board: make_cards(scene, len(range(i, samples, len(boards))), board, "Reaction")
+        for i, board in enumerate(boards)
+    }
+    cards = [
+        (boards[n % len(boards)], per_board[boards[n % len(boards)]].pop()) for n in range(samples)
+    ]
+    labels = {board: label_id(scene, board) for board in boards}
     alice = scene.person("alice")
     pause = random.Random(7)
     took: list[float] = []
-    for card_id in cards:
+    for board, card_id in cards:
         time.sleep(pause.uniform(0, spread))
         start = time.monotonic()
-        add_label(alice, card_id, label)
+        add_label(alice, card_id, labels[board])
         deadline = start + 60
         while not declared(scene, card_id):
             if time.monotonic() > deadline:
@@ -637,6 +650,94 @@ def measure_burst(report: Report) -> None:
     }
 
 
+# -- 6. replicas sharing boards ----------------------------------------------------------------
+
+REPLICAS = 3
+REPLICA_BOARDS = 15
+
+
+def measure_replicas(report: Report) -> None:
+    """Three worker processes on one PostgreSQL database, fifteen boards: what they cost
+    Trello when idle, and how fast a label is answered on any board."""
+    from tests import postgres  # the test suite's server and fresh databases
+
+    reason = postgres.unreachable()
+    if reason is not None:
+        print(f"6 not measured: {reason}", file=sys.stderr)
+        report.rows.append(Row(6, "replicas: not measured (no PostgreSQL)", 0, "", False))
+        return
+    with (
+        postgres.fresh_database() as url,
+        slow_stage(
+            boards=REPLICA_BOARDS,
+            settings={"INCIDENT_DATABASE_URL": url, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)},
+        ) as scene,
+    ):
+        migrated = scene.run("migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        began = time.monotonic()
+        mark = len(scene.sandbox.request_log)
+        replicas = [scene.start_replica(f"r{n}", wait=False) for n in range(1, REPLICAS + 1)]
+        for replica in replicas:
+            wait_for(lambda r=replica: "ready: watching" in r.log(), f"{replica.name}", 120)
+
+        def shared_out() -> bool:
+            store = Store.open(url)
+            try:
+                held = [lease for lease in store.leases() if lease.live]
+            finally:
+                store.close()
+            holders = Counter(lease.holder for lease in held)
+            return len(held) == REPLICA_BOARDS and len(holders) == REPLICAS
+
+        wait_for(shared_out, "the boards shared out", 120)
+        started_in = time.monotonic() - began
+        start_requests = sum(1 for e in scene.sandbox.request_log[mark:] if by_worker(e))
+        per_cycle, counted = idle_requests(scene, 3)
+        reaction = reaction_times(scene, POLL_SECONDS, REACTION_SAMPLES, scene.board_ids)
+    p95 = percentile(reaction, 0.95)
+    report.rows += [
+        Row(
+            6,
+            f"{REPLICAS} replicas, {REPLICA_BOARDS} boards: requests per board per idle cycle",
+            round(per_cycle, 2),
+            "<= 1",
+            per_cycle <= 1.0,
+            why_missed=kinds(counted),
+        ),
+        Row(
+            6,
+            f"{REPLICAS} replicas, {REPLICA_BOARDS} boards: reaction p50, polling (5 s)",
+            round(statistics.median(reaction), 2),
+            "",
+            True,
+            "s",
+        ),
+        Row(
+            6,
+            f"{REPLICAS} replicas, {REPLICA_BOARDS} boards: reaction p95, polling (5 s)",
+            round(p95, 2),
+            f"<= {POLL_SECONDS + 1:g} s",
+            p95 <= POLL_SECONDS + 1,
+            "s",
+            why_missed=f"slowest {max(reaction):.2f} s",
+        ),
+        Row(
+            6,
+            f"{REPLICAS} replicas, {REPLICA_BOARDS} boards: requests to start, all replicas",
+            start_requests,
+            "(~4 per board, once)",
+            True,
+        ),
+    ]
+    report.details["replicas"] = {
+        "started_in_s": started_in,
+        "start_requests": start_requests,
+        "idle_requests": kinds(counted),
+        "reaction_s": reaction,
+    }
+
+
 # -- the table --------------------------------------------------------------------------------
 
 
@@ -675,6 +776,7 @@ MEASURES: dict[int, Callable[[Report], None]] = {
     3: measure_reaction,
     4: measure_burst,
     5: lambda report: measure_idle_and_memory(report, idle=False, memory=True),
+    6: measure_replicas,
 }
 
 
@@ -690,6 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_idle_and_memory(report, idle=True, memory=True)  # 2 and 5 share the 50 incidents
         measure_reaction(report)
         measure_burst(report)
+        measure_replicas(report)
     else:
         MEASURES[args.only](report)
     report.rows.sort(key=lambda row: row.number)

@@ -240,8 +240,8 @@ def test_a_broken_template_is_a_problem_naming_file_and_line() -> None:
         (
             replace(GOOD_DATABASE, tables={**SCHEMA, "sent": frozenset({"key", "card_id"})}),
             [
-                "The database's table 'sent' has no column(s) 'at', 'comment_id', 'state': "
-                "another version of incident-worker made it; migrate it, or point "
+                "The database's table 'sent' has no column(s) 'at', 'comment_id', 'owner', "
+                "'state': another version of incident-worker made it; migrate it, or point "
                 "INCIDENT_DATABASE_URL at a new database."
             ],
         ),

@@ -130,9 +130,9 @@ def play(tmp_path: Path, *, kill: bool) -> Played:
             scene.wait_for_comment(card, "Workaround in place")
         for card in cards:
             alice.label(card, "Resolved")
-        for card in cards:
-            scene.wait_for_comment(card, "**Resolved**")
-        scene.wait_for_cycles(3)  # whatever follows resolution has been posted
+        for card in cards:  # resolution ends with the post-mortem booking
+            wait_for(lambda c=card: "postmortem" in comment_keys(scene, c), "the booking", 60)
+        scene.wait_for_cycles(2)  # and nothing more comes
         held_after = {board: replica_of(h, replicas) for board, h in holders(url).items()}
         return Played(
             comments=[comment_keys(scene, card) for card in cards],
