@@ -386,6 +386,8 @@ def worker(
     running = Worker(settings, trello, store, load_template(default_template_path()))
     running.start()
     running.take_share()
+    for board_id in running.leases.boards():
+        running.ready_board(board_id)
     try:
         yield running, sb
     finally:

@@ -220,6 +220,22 @@ def test_rate_limiter_never_exceeds_the_limit_in_any_window(clock: FakeClock) ->
     assert starts[-1] - starts[0] < 4 * 10.0 + 1.0
 
 
+@pytest.mark.parametrize(("replicas", "most"), [(1, 100), (3, 33), (2, 50), (150, 1)])
+def test_replicas_on_one_token_each_keep_to_their_part_of_the_budget(
+    clock: FakeClock, replicas: int, most: int
+) -> None:
+    limiter = RateLimiter(100, 10.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter.share(replicas)
+    starts = []
+    for _ in range(120):
+        limiter.acquire()
+        starts.append(clock.now)
+        clock.now += 0.001
+    assert max(sum(1 for t in starts if s <= t < s + 10.0) for s in starts) == most
+    limiter.share(1)  # the others gone: the whole budget again
+    assert limiter.limit == 100
+
+
 @responses.activate
 def test_the_session_waits_for_the_limiter(clock: FakeClock) -> None:
     responses.get(f"{BASE}/members/me", json={"id": "m"})

@@ -249,3 +249,11 @@ def test_a_replica_cut_off_from_the_database_stops_working_when_its_lease_ends(
     assert not a.holds("b1") and a.boards() == []
     assert sum("cannot be reached" in r.getMessage() for r in caplog.records) == 1
     assert a.rebalance() == ([], [])  # nothing is taken while cut off
+
+
+def test_boards_already_set_up_are_the_last_given_up() -> None:
+    settled = {"b4", "b5"}
+    got = plan(BOARDS, dict.fromkeys(BOARDS, "a"), ["a", "b", "c"], "a", settled)
+    assert set(got.give) == {"b1", "b2", "b3"} and got.take == ()
+    one = plan(BOARDS, dict.fromkeys(BOARDS, "a"), ["a", "b", "c", "d", "e"], "a", settled)
+    assert len(one.give) == 4 and len(set(one.give) & settled) == 1

@@ -73,7 +73,9 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
     first, second, alice, sb = two_replicas
     sb.faults.configure(latency=LATENCY, seed=8, only_tokens=[sb.members["worker"].token])
     first.take_share()  # the first holds the board; the second works on it all the same
-    (board,) = first.held
+    (held,) = first.leases.boards()
+    board = first.ready_board(held)
+    assert board is not None
     for worker in (first, second):
         worker.leases.heartbeat()  # both alive: neither's claim is the other's to take over
     barrier = threading.Barrier(2)

@@ -160,16 +160,29 @@ class Stage:
             raise RuntimeError("the worker is already running")
         self.process = self._launch(self.log_path, options, wait=wait)
 
-    def start_replica(self, name: str, *, wait: bool = True) -> Replica:
-        """Start one more worker process on the same settings (a replica), logging to
-        `<name>.log`; with `wait`, return once it has made its first pass."""
+    def start_replica(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        options: Sequence[str] = (),
+        settings: dict[str, str] | None = None,
+    ) -> Replica:
+        """Start one more worker process (a replica) on the same settings but `settings`,
+        logging to `<name>.log`; with `wait`, return once it has made its first pass."""
         log_path = self.folder / f"{name}.log"
-        replica = Replica(name, self._launch(log_path, (), wait=wait), log_path)
+        process = self._launch(log_path, options, wait=wait, settings=settings)
+        replica = Replica(name, process, log_path)
         self.replicas.append(replica)
         return replica
 
     def _launch(
-        self, log_path: Path, options: Sequence[str], *, wait: bool
+        self,
+        log_path: Path,
+        options: Sequence[str],
+        *,
+        wait: bool,
+        settings: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         def log_text() -> str:
             return log_path.read_text(errors="replace") if log_path.exists() else ""
@@ -178,7 +191,7 @@ class Stage:
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 self.command(*options, "run"),
-                env=self.env,
+                env={**self.env, **(settings or {})},
                 stdout=log,
                 stderr=log,
                 cwd=self.folder,

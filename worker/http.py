@@ -120,12 +120,17 @@ class RateLimiter:
     ):
         if limit < 1 or window <= 0:
             raise ValueError("the rate limit needs at least one request per positive window")
-        self.limit = limit
+        self.limit = self.budget = limit
         self.window = window + margin
         self._clock = clock
         self._sleep = sleep
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
+
+    def share(self, processes: int) -> None:
+        """Keep to an even part of the budget: `processes` processes use the same token."""
+        with self._lock:
+            self.limit = max(1, self.budget // max(1, processes))
 
     def acquire(self) -> float:
         """Block until a request may start; return how long it waited."""

@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -61,14 +61,24 @@ def share(units: int, replicas: int) -> int:
     return math.ceil(units / max(1, replicas))
 
 
-def plan(units: Sequence[str], holders: Mapping[str, str], live: Sequence[str], me: str) -> Plan:
+def plan(
+    units: Sequence[str],
+    holders: Mapping[str, str],
+    live: Sequence[str],
+    me: str,
+    settled: Collection[str] = (),
+) -> Plan:
     """What `me` should take and give up, given who holds what and who is alive.
 
     `holders` are the leases not expired; `live` the replicas heartbeating (`me` is counted
-    even if its own heartbeat has not been seen yet).
+    even if its own heartbeat has not been seen yet); `settled` the units `me` has set up
+    already, which it gives up last.
     """
     fair = share(len(units), len({*live, me}))
-    mine = sorted((u for u in units if holders.get(u) == me), key=lambda u: preference(me, u))
+    mine = sorted(
+        (u for u in units if holders.get(u) == me),
+        key=lambda u: (u not in settled, preference(me, u)),
+    )
     strays = tuple(u for u, holder in holders.items() if holder == me and u not in units)
     give = tuple(mine[fair:]) + strays
     kept = len(mine) - len(mine[fair:])
@@ -111,6 +121,8 @@ class Leases:
         self._valid_until = 0.0
         self._lock = threading.Lock()
         self._unreachable = False
+        #: the live replicas at the last rebalance, this one included
+        self.replicas = 1
 
     def heartbeat(self) -> None:
         """Say this replica is alive and keep its leases; a database it cannot reach is said once.
@@ -122,9 +134,7 @@ class Leases:
         try:
             held = self.store.heartbeat(self.id, self.name, self.seconds)
         except DatabaseUnavailable as exc:
-            if not self._unreachable:
-                logger.error("%s (boards are let go when their leases run out)", exc)
-            self._unreachable = True
+            self.unreachable(exc)
             return
         if self._unreachable:
             logger.info("the database answers again")
@@ -136,13 +146,24 @@ class Leases:
         for unit in sorted(lost):
             logger.warning("lost the lease on %s to another replica", self._shown(unit))
 
-    def rebalance(self) -> tuple[list[str], list[str]]:
-        """Take this replica's share and give up the rest; (boards taken, boards given up)."""
+    def unreachable(self, exc: DatabaseUnavailable) -> None:
+        """The database failed: said once, until a heartbeat gets through again."""
+        if not self._unreachable:
+            logger.error("%s (boards are let go when their leases run out)", exc)
+        self._unreachable = True
+
+    def rebalance(self, settled: Collection[str] = ()) -> tuple[list[str], list[str]]:
+        """Take this replica's share and give up the rest; (boards taken, boards given up).
+
+        `settled`: the boards this replica has set up already, given up last.
+        """
         self.heartbeat()
         if self._unreachable:
             return [], []
         view = self.store.lease_view(self.seconds)
-        decision = plan(list(self.units), view.holders, view.live, self.id)
+        self.replicas = len({*view.live, self.id})
+        done = {u for u, boards in self.units.items() if set(boards) <= set(settled)}
+        decision = plan(list(self.units), view.holders, view.live, self.id, done)
         given: list[str] = []
         for unit in decision.give:
             self.store.give_up(unit, self.id)

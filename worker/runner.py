@@ -128,6 +128,7 @@ class Worker(Reconciling):
         self.boards: dict[str, Board] = {}
         self.board_names: dict[str, str] = {}
         self.unread: set[str] = set()  # taken, but reading them failed: tried again each cycle
+        self._planned_at = 0.0
         self.stopping = False
         self._cycle_lock = threading.Lock()
         self.template_cards = TemplateCards(trello, store, template)
@@ -174,11 +175,20 @@ class Worker(Reconciling):
             self.board_names[board_id] = str(self.trello.board(board_id).get("name", board_id))
 
     def take_share(self) -> None:
-        """Take this replica's share of the boards, give up the rest, read the ones taken."""
+        """Take this replica's share of the boards and give up the rest (see `worker.leases`).
+
+        Boards are read when their turn in the cycle comes (`ready_board`), and the boards
+        already read are the last to be given up, so replicas starting together hand boards
+        to each other before spending requests on them.
+        """
         try:
-            taken, given = self.leases.rebalance()
-        except DatabaseUnavailable:
-            return  # said by the heartbeat; the leases this replica has run out by themselves
+            taken, given = self.leases.rebalance(settled=self.boards.keys())
+        except DatabaseUnavailable as exc:
+            self.leases.unreachable(exc)  # its leases run out by themselves
+            return
+        finally:
+            self._planned_at = self.monotonic()
+        self.trello.share_budget(self.leases.replicas)
         for board_id in given:
             self.boards.pop(board_id, None)
             name = self.board_names.get(board_id, board_id)
@@ -186,12 +196,14 @@ class Worker(Reconciling):
         for board_id in taken:
             self.boards.pop(board_id, None)  # read afresh: it may have changed meanwhile
             logger.info("holding board %r", self.board_names.get(board_id, board_id))
-        for board_id in self.leases.boards():
-            if board_id not in self.boards:
-                self._take(board_id)
 
-    def _take(self, board_id: str) -> None:
-        """Read a board just taken: its lists, labels, members, template card and cursor."""
+    def ready_board(self, board_id: str) -> Board | None:
+        """The board, read when first worked on: lists, labels, members, template card, cursor.
+
+        None when it cannot be read now (said once; tried again next cycle).
+        """
+        if board_id in self.boards:
+            return self.boards[board_id]
         try:
             board = self._load_board(board_id)
             self.template_cards.get(board.id)
@@ -199,15 +211,19 @@ class Worker(Reconciling):
                 self._start_cursor(board)
         except AuthError as exc:
             self._refused(exc)
-            return
-        except (TrelloError, DatabaseUnavailable) as exc:  # tried again next cycle
+            return None
+        except DatabaseUnavailable as exc:
+            self.leases.unreachable(exc)
+            return None
+        except TrelloError as exc:
             if board_id not in self.unread:
                 name = self.board_names.get(board_id, board_id)
                 logger.warning("board %s: %s (will keep trying)", name, exc)
             self.unread.add(board_id)
-            return
+            return None
         self.unread.discard(board_id)
         self.boards[board.id] = board
+        return board
 
     def failing_boards(self) -> list[str]:
         """The boards taken whose last step failed, or that could not be read when taken."""
@@ -257,7 +273,13 @@ class Worker(Reconciling):
 
     def _ready(self) -> None:
         names = ", ".join(repr(board.name) for board in self.held)
-        logger.info("%s %s", READY, names or "no board yet (other replicas hold them all)")
+        if not names:
+            names = "no board yet (" + (
+                "the boards taken cannot be read yet)"
+                if self.leases.boards()
+                else "other replicas hold them all)"
+            )
+        logger.info("%s %s", READY, names)
 
     def reload_template(self) -> None:
         """Take up an edited template file; a broken edit is reported and the old one kept."""
@@ -294,16 +316,22 @@ class Worker(Reconciling):
                 return
             self.reload_template()
             self.take_share()
-            for board in self.held:
+            for board_id in self.leases.boards():
                 if self.stopping:
                     return
-                self._guarded(board, self._board_cycle)
+                if self.monotonic() - self._planned_at >= self.settings.lease_seconds / 3:
+                    self.take_share()  # a long cycle: hand over what others should have now
+                board = self.ready_board(board_id) if self.leases.holds(board_id) else None
+                if board is not None:
+                    self._guarded(board, self._board_cycle)
             due = self.reconciled_at is None or (
                 self.monotonic() - self.reconciled_at >= self.settings.reconcile_seconds
             )
             if not self.stopping and (reconcile or (reconcile is None and due)):
                 try:
                     self.reconcile()
+                except DatabaseUnavailable as exc:
+                    self.leases.unreachable(exc)
                 except Exception:
                     logger.exception("reconcile pass failed (will try again)")
                 self.reconciled_at = self.monotonic()
@@ -317,7 +345,10 @@ class Worker(Reconciling):
             self._refused(exc)
             board.failing = True
             return
-        except (TrelloError, DatabaseUnavailable) as exc:
+        except DatabaseUnavailable as exc:  # one database: said once, not once a board
+            self.leases.unreachable(exc)
+            return
+        except TrelloError as exc:
             if not board.failing:
                 logger.warning("board %s: %s (will keep trying)", board.name, exc)
             board.failing = True

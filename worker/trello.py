@@ -66,6 +66,11 @@ class Trello:
     def close(self) -> None:
         self.session.close()
 
+    def share_budget(self, processes: int) -> None:
+        """Limits are per token: with `processes` replicas on one, each keeps to its part."""
+        if self.session.limiter is not None:
+            self.session.limiter.share(processes)
+
     def _call(
         self,
         path: str,

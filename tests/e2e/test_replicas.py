@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests import postgres
 from tests.e2e.conftest import FAST
+from tests.e2e.proxy import Relay
 from worker.demo import Replica, Stage, stage, wait_for
 from worker.executor import MARKER
 from worker.runner import READY
@@ -30,7 +32,7 @@ from worker.store import Store
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("replicas")]
 
 BOARDS = 5
-POLL = 0.5
+POLL = 1.0  # five boards read every second: half the token's budget (100 per 10 s)
 LEASE = 3.0
 SETTINGS = {
     **FAST,
@@ -192,3 +194,90 @@ def test_no_replica_logged_an_error(calm: Played, killed: Played) -> None:
     for played in (calm, killed):
         for name, log in played.logs.items():
             assert " ERROR " not in log and "Traceback" not in log, f"{name}:\n{log}"
+
+
+# -- a replica cut off from the database --------------------------------------------------------
+
+
+def feed_reads(log: str, board_id: str, after: int = 0) -> list[str]:
+    """The times (as logged) of a replica's reads of a board's feed, from log offset `after`."""
+    pattern = re.compile(rf"^(\S+ \S+) DEBUG\s+\S+: GET /1/boards/{board_id}/actions -> 200", re.M)
+    return pattern.findall(log, after)
+
+
+def test_a_replica_cut_off_from_the_database_hands_its_boards_over_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    with (
+        postgres.database("postgresql", tmp_path) as url,
+        stage(boards=BOARDS, settings={**SETTINGS, "INCIDENT_DATABASE_URL": url}) as scene,
+    ):
+        server = make_url(url)
+        with Relay((server.host or "127.0.0.1", server.port or 5432)) as relay:
+            through = server.set(host="127.0.0.1", port=relay.port)
+            cut_off = scene.start_replica(
+                "cut",
+                wait=False,
+                options=("--log-level", "DEBUG"),
+                settings={"INCIDENT_DATABASE_URL": through.render_as_string(hide_password=False)},
+            )
+            others = [
+                scene.start_replica(name, wait=False, options=("--log-level", "DEBUG"))
+                for name in ("r2", "r3")
+            ]
+            replicas = [cut_off, *others]
+            for replica in replicas:
+                wait_for(lambda r=replica: READY in r.log(), f"{replica.name} to start", 60)
+
+            def shared_out() -> dict[str, str] | None:
+                held = holders(url)
+                full = len(held) == BOARDS and len(set(held.values())) == len(replicas)
+                return held if full else None
+
+            wait_for(shared_out, "every replica holding boards", 60)
+            scene.wait_for_cycles(3)  # settled: the template cards made, the boards read
+            held = wait_for(shared_out, "every replica holding boards", 30)
+            orphans = [b for b, h in held.items() if replica_of(h, replicas) == "cut"]
+            wait_for(
+                lambda: all(feed_reads(cut_off.log(), board) for board in orphans),
+                "the replica to be cut off to read its boards",
+            )
+            marks = {r.name: len(r.log()) for r in others}
+            relay.cut()
+            cut_at = time.monotonic()
+
+            def taken_over() -> dict[str, str] | None:
+                now = holders(url)
+                done = all(b in now and now[b] != held[b] for b in orphans)
+                return now if done else None
+
+            now = wait_for(taken_over, "the cut-off replica's boards taken over", 30)
+            moved_after = time.monotonic() - cut_at
+            assert moved_after <= LEASE + 2 * POLL, f"took {moved_after:.2f} s"
+
+            alice = scene.person("alice")  # an incident on a board that changed hands
+            card = alice.create_card(orphans[0], "Declared while a replica is cut off")
+            alice.label(card.id, "Incident")
+            scene.wait_for_comment(card.id, "Incident declared")
+
+            for board in orphans:  # the old holder's last read came before the new one's first
+                new = next(r for r in others if f" pid {r.process.pid} " in now[board])
+                import pathlib
+
+                for r in replicas:
+                    pathlib.Path(f"/tmp/rl-{r.name}.log").write_text(r.log())
+                last_old = feed_reads(cut_off.log(), board)[-1]
+                first_new = feed_reads(new.log(), board, marks[new.name])[0]
+                assert last_old < first_new, (board, last_old, first_new)
+
+            relay.restore()
+            wait_for(lambda: "the database answers again" in cut_off.log(), "reconnecting", 30)
+            back = wait_for(shared_out, "the boards shared out again", 30)
+            assert sorted(Counter(back.values()).values()) == [1, 2, 2]
+            log = cut_off.log()
+            assert log.count("cannot be reached") >= 1
+            errors = [line for line in log.splitlines() if " ERROR " in line]
+            assert len(errors) == 1 and "cannot be reached" in errors[0], errors
+            assert "Traceback" not in log
+            assert log.count("lost the lease on board") == len(orphans)
+            assert cut_off.process.poll() is None  # it kept running throughout
