@@ -189,3 +189,21 @@ def test_two_migrate_commands_at_once_both_succeed_and_apply_each_revision_once(
             ]
     finally:
         store.close()
+
+
+def test_check_reads_a_postgresql_databases_revision_without_changing_it(
+    empty_postgres: str,
+) -> None:
+    from worker.ops.check import _look_at_database, database_row, expected_schema
+
+    seen = _look_at_database(empty_postgres)
+    assert (seen.revision, seen.head, seen.error) == (None, schema.head(), "")
+    row = database_row(seen, expected_schema())
+    assert row.status.name == "PROBLEM" and "incident-worker migrate" in row.fixes[0]
+    assert _look_at_database(empty_postgres).revision is None  # looking migrated nothing
+
+    store = Store.connect(empty_postgres)
+    schema.upgrade(store.engine)
+    store.close()
+    row = database_row(_look_at_database(empty_postgres), expected_schema())
+    assert row.status.name == "OK" and f"schema revision {schema.head()}" in row.detail

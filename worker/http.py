@@ -219,6 +219,8 @@ class TrelloSession(requests.Session):
                     _REDACTOR.secrets.add(secret.get_secret_value())
         self.timeout = timeout
         self.limiter = limiter
+        #: how many writing requests (anything but GET) were sent: the worker's own activity
+        self.writes = 0
         self.retry = retry
         self._sleep = sleep
 
@@ -262,6 +264,8 @@ class TrelloSession(requests.Session):
             merged_headers["Authorization"] = auth
         kwargs.setdefault("timeout", self.timeout)
         idempotent = method in IDEMPOTENT_METHODS
+        if method != "GET":
+            self.writes += 1
 
         def send() -> requests.Response:
             if self.limiter is not None:

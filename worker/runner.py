@@ -129,6 +129,7 @@ class Worker(Reconciling):
         self.board_names: dict[str, str] = {}
         self.unread: set[str] = set()  # taken, but reading them failed: tried again each cycle
         self._planned_at = 0.0
+        self._wrote: set[str] = set()  # boards the worker wrote to since their feed was read
         self.stopping = False
         self._cycle_lock = threading.Lock()
         self.template_cards = TemplateCards(trello, store, template)
@@ -328,6 +329,13 @@ class Worker(Reconciling):
                 self.monotonic() - self.reconciled_at >= self.settings.reconcile_seconds
             )
             if not self.stopping and (reconcile or (reconcile is None and due)):
+                # The reconcile pass leaves alone a card changed after the feed's cursor (its
+                # event is on the way); the worker's own writes of this cycle are read first,
+                # or a card it writes to every cycle would never be compared.
+                for board in self.held:
+                    if board.id in self._wrote:
+                        self._guarded(board, self.poll)
+                self._wrote.clear()
                 try:
                     self.reconcile()
                 except DatabaseUnavailable as exc:
@@ -374,8 +382,12 @@ class Worker(Reconciling):
         self._retry_at = now + delay
 
     def _board_cycle(self, board: Board) -> None:
+        writes = self.trello.session.writes
+        self._wrote.discard(board.id)
         self.poll(board)
         self.remind(board)
+        if self.trello.session.writes != writes:
+            self._wrote.add(board.id)  # the feed has our own actions to bring: see `cycle`
 
     def poll(self, board: Board) -> None:
         cursor = self.store.cursor(board.id)
