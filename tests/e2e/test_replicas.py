@@ -14,7 +14,7 @@ import re
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,9 @@ from worker.executor import MARKER
 from worker.runner import READY
 from worker.store import Store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("replicas")]
+pytestmark = pytest.mark.e2e
+#: the tests sharing the two played scenes run on one xdist worker, so each scene plays once
+SCENES = pytest.mark.xdist_group("replica-scenes")
 
 BOARDS = 5
 POLL = 1.0  # five boards read every second: half the token's budget (100 per 10 s)
@@ -156,6 +158,7 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
     yield play(tmp_path_factory.mktemp("killed"), kill=True)
 
 
+@SCENES
 def test_each_board_is_held_by_one_replica_and_each_replica_holds_its_share(
     calm: Played,
 ) -> None:
@@ -163,6 +166,7 @@ def test_each_board_is_held_by_one_replica_and_each_replica_holds_its_share(
     assert calm.held_after == calm.held_before  # nothing moves while all are well
 
 
+@SCENES
 def test_each_replica_says_which_boards_it_took_and_gave_up(calm: Played) -> None:
     for name, log in calm.logs.items():
         held: set[str] = set()
@@ -174,6 +178,7 @@ def test_each_replica_says_which_boards_it_took_and_gave_up(calm: Played) -> Non
         assert len(held) == Counter(calm.held_before.values())[name], log
 
 
+@SCENES
 def test_a_killed_replicas_boards_move_within_two_polls_and_the_lease(killed: Played) -> None:
     assert killed.killed is not None and killed.moved_after is not None
     assert killed.killed not in killed.held_after.values()
@@ -181,6 +186,7 @@ def test_a_killed_replicas_boards_move_within_two_polls_and_the_lease(killed: Pl
     assert killed.moved_after <= LEASE + 2 * POLL, f"took {killed.moved_after:.2f} s"
 
 
+@SCENES
 def test_the_incidents_end_with_the_same_comments_as_without_the_kill(
     calm: Played, killed: Played
 ) -> None:
@@ -190,6 +196,7 @@ def test_the_incidents_end_with_the_same_comments_as_without_the_kill(
         assert len(keys) >= 4  # declared, noted, workaround, resolved
 
 
+@SCENES
 def test_no_replica_logged_an_error(calm: Played, killed: Played) -> None:
     for played in (calm, killed):
         for name, log in played.logs.items():
@@ -262,12 +269,11 @@ def test_a_replica_cut_off_from_the_database_hands_its_boards_over_and_comes_bac
 
             for board in orphans:  # the old holder's last read came before the new one's first
                 new = next(r for r in others if f" pid {r.process.pid} " in now[board])
-                import pathlib
-
-                for r in replicas:
-                    pathlib.Path(f"/tmp/rl-{r.name}.log").write_text(r.log())
+                first_new = wait_for(
+                    lambda b=board, r=new: feed_reads(r.log(), b, marks[r.name]),
+                    "the new holder to read the board",
+                )[0]
                 last_old = feed_reads(cut_off.log(), board)[-1]
-                first_new = feed_reads(new.log(), board, marks[new.name])[0]
                 assert last_old < first_new, (board, last_old, first_new)
 
             relay.restore()
@@ -281,3 +287,36 @@ def test_a_replica_cut_off_from_the_database_hands_its_boards_over_and_comes_bac
             assert "Traceback" not in log
             assert log.count("lost the lease on board") == len(orphans)
             assert cut_off.process.poll() is None  # it kept running throughout
+
+
+# -- replicas started and stopped ---------------------------------------------------------------
+
+
+def test_replicas_started_and_stopped_share_the_boards_out_again(tmp_path: Path) -> None:
+    with (
+        postgres.database("postgresql", tmp_path) as url,
+        stage(boards=BOARDS, settings={**SETTINGS, "INCIDENT_DATABASE_URL": url}) as scene,
+    ):
+        replicas = [scene.start_replica(name) for name in ("r1", "r2")]
+
+        def split(*sizes: int) -> Callable[[], dict[str, str] | None]:
+            def check() -> dict[str, str] | None:
+                held = holders(url)
+                shares = sorted(Counter(held.values()).values())
+                return held if len(held) == BOARDS and shares == sorted(sizes) else None
+
+            return check
+
+        wait_for(split(2, 3), "two replicas holding 3 and 2 boards", 60)
+        replicas.append(scene.start_replica("r3"))
+        held = wait_for(split(1, 2, 2), "a third replica given its share", 30)
+
+        leaving = next(r for r in replicas if f" pid {r.process.pid} " in held[scene.board_ids[0]])
+        leaving.process.send_signal(signal.SIGTERM)
+        assert leaving.process.wait(20) == 0
+        stopped_at = time.monotonic()
+        after = wait_for(split(2, 3), "the stopped replica's boards taken", 30)
+        handed_over = time.monotonic() - stopped_at
+        assert handed_over < LEASE, f"took {handed_over:.2f} s: it should not wait for the lease"
+        assert not any(f" pid {leaving.process.pid} " in h for h in after.values())
+        assert "stopped" in leaving.log()
