@@ -220,7 +220,7 @@ class Stage:
         wanted = start + cycles * len(self.board_ids)
         wait_for(lambda: self.feed_reads() >= wanted, f"{cycles} worker cycle(s)", timeout)
 
-    def stop_worker(self, how: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
+    def stop_worker(self, how: signal.Signals = signal.SIGTERM, timeout: float = 60.0) -> int:
         """Signal the worker and wait for it to exit; its exit code."""
         if self.process is None:
             raise RuntimeError("the worker is not running")
