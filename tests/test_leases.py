@@ -257,3 +257,26 @@ def test_boards_already_set_up_are_the_last_given_up() -> None:
     assert set(got.give) == {"b1", "b2", "b3"} and got.take == ()
     one = plan(BOARDS, dict.fromkeys(BOARDS, "a"), ["a", "b", "c", "d", "e"], "a", settled)
     assert len(one.give) == 4 and len(set(one.give) & settled) == 1
+
+
+def test_the_heartbeat_takes_a_dead_replicas_boards_without_waiting_for_a_cycle(
+    replica: ReplicaFactory, time_: Time
+) -> None:
+    a, b = replica("a"), replica("b")
+    for leases in (a, b):
+        leases.heartbeat()
+    for leases in (a, b):
+        leases.rebalance()
+    dead = set(b.boards())
+    time_.pass_(LEASE + 1)  # b is gone
+    a.heartbeat(take=True)
+    assert sorted(a.boards()) == BOARDS
+    taken, given = a.rebalance()  # the next cycle learns what the heartbeat took
+    assert set(taken) == dead and given == []
+    assert a.rebalance() == ([], [])  # and only once
+
+
+def test_a_plain_heartbeat_takes_nothing(replica: ReplicaFactory) -> None:
+    a = replica("a")
+    a.heartbeat()
+    assert a.boards() == []

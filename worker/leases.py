@@ -13,7 +13,9 @@ who is alive and who holds what, and takes its share:
 A unit is a board; with an incident board (`INCIDENT_BOARD_ID`) it is all the boards at once,
 since an incident then lives on two boards and must be run by one replica. A replica that is
 killed or cut off from the database stops heartbeating; its leases run out after the lease
-time, and the others take its units at their next cycle. A replica that cannot heartbeat
+time, and the others take its units at their next heartbeat or cycle, whichever comes first
+(the heartbeat only takes, up to the share; giving up is the cycle's, between boards, so
+nothing is given up in the middle of working on it). A replica that cannot heartbeat
 stops working on its units by its own clock when the lease it last renewed runs out, so two
 replicas never knowingly work on one board. Should they overlap all the same (a replica
 paused longer than the lease), the comments stay exactly-once: their keys are claimed in the
@@ -123,28 +125,41 @@ class Leases:
         self._unreachable = False
         #: the live replicas at the last rebalance, this one included
         self.replicas = 1
+        self._busy = threading.RLock()  # one heartbeat or rebalance at a time
+        self._fresh: list[str] = []  # units the heartbeat took, not yet reported
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, *, take: bool = False) -> None:
         """Say this replica is alive and keep its leases; a database it cannot reach is said once.
 
         The leases count from before the heartbeat was sent, so this replica's idea of when
-        they run out is never later than the database's.
+        they run out is never later than the database's. With `take` (the heartbeat job), it
+        also takes boards no one holds up to its share, so that a dead replica's boards are
+        taken over on time however long this replica's cycle is; they are worked on from its
+        next cycle (see `fresh`).
         """
-        started = self.monotonic()
-        try:
-            held = self.store.heartbeat(self.id, self.name, self.seconds)
-        except DatabaseUnavailable as exc:
-            self.unreachable(exc)
-            return
-        if self._unreachable:
-            logger.info("the database answers again")
-        self._unreachable = False
-        with self._lock:
-            lost = self._held - held
-            self._held = held & self.units.keys()
-            self._valid_until = started + self.seconds
-        for unit in sorted(lost):
-            logger.warning("lost the lease on %s to another replica", self._shown(unit))
+        with self._busy:
+            started = self.monotonic()
+            try:
+                held = self.store.heartbeat(self.id, self.name, self.seconds)
+            except DatabaseUnavailable as exc:
+                self.unreachable(exc)
+                return
+            if self._unreachable:
+                logger.info("the database answers again")
+            self._unreachable = False
+            with self._lock:
+                lost = self._held - held
+                self._held = held & self.units.keys()
+                self._valid_until = started + self.seconds
+            for unit in sorted(lost):
+                logger.warning("lost the lease on %s to another replica", self._shown(unit))
+            if take:
+                try:
+                    taken, _ = self._carry_out(settled=(), give=False)
+                except DatabaseUnavailable as exc:
+                    self.unreachable(exc)
+                    return
+                self._fresh += taken
 
     def unreachable(self, exc: DatabaseUnavailable) -> None:
         """The database failed: said once, until a heartbeat gets through again."""
@@ -155,26 +170,38 @@ class Leases:
     def rebalance(self, settled: Collection[str] = ()) -> tuple[list[str], list[str]]:
         """Take this replica's share and give up the rest; (boards taken, boards given up).
 
-        `settled`: the boards this replica has set up already, given up last.
+        `settled`: the boards this replica has set up already, given up last. The boards
+        the heartbeat took since the last call count as taken.
         """
-        self.heartbeat()
-        if self._unreachable:
-            return [], []
+        with self._busy:
+            self.heartbeat()
+            if self._unreachable:
+                return [], []
+            done = {u for u, boards in self.units.items() if set(boards) <= set(settled)}
+            taken, given = self._carry_out(settled=done, give=True)
+            taken, self._fresh = self._fresh + taken, []
+            return self._boards(taken), self._boards(given)
+
+    def _carry_out(self, *, settled: Collection[str], give: bool) -> tuple[list[str], list[str]]:
+        """Take this replica's share and, with `give`, give up the rest: (taken, given up).
+
+        Called with `_busy` held.
+        """
         view = self.store.lease_view(self.seconds)
         self.replicas = len({*view.live, self.id})
-        done = {u for u, boards in self.units.items() if set(boards) <= set(settled)}
-        decision = plan(list(self.units), view.holders, view.live, self.id, done)
+        decision = plan(list(self.units), view.holders, view.live, self.id, settled)
         given: list[str] = []
-        for unit in decision.give:
-            self.store.give_up(unit, self.id)
-            given.append(unit)
+        if give:
+            for unit in decision.give:
+                self.store.give_up(unit, self.id)
+                given.append(unit)
         started = self.monotonic()
         taken = [u for u in decision.take if self.store.acquire(u, self.id, self.seconds)]
         with self._lock:
             self._held = (self._held - set(given)) | set(taken)
             if taken:
                 self._valid_until = min(self._valid_until, started + self.seconds)
-        return self._boards(taken), self._boards(given)
+        return taken, given
 
     def holds(self, board_id: str) -> bool:
         """Whether this replica may work on the board now (its lease has not run out)."""

@@ -548,6 +548,7 @@ class Worker(Reconciling):
                 self.leases.heartbeat,
                 "interval",
                 seconds=self.settings.lease_seconds / 3,
+                kwargs={"take": True},
                 id="heartbeat",
                 executor="leases",
             )
