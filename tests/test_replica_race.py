@@ -84,10 +84,10 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
     for n in range(ROUNDS):
         card = alice.create_card(board.id, f"Outage {n}")
         now = datetime.now(UTC)
+        declared_at = now - timedelta(minutes=6)
         incident, _ = rules.declare(
-            card.id, card.name, board.id, by="alice", at=now - timedelta(minutes=6),
-            config=first.config,
-        )  # fmt: skip
+            card.id, card.name, board.id, by="alice", at=declared_at, config=first.config
+        )
         assert [c.key for c in rules.due_reminders(incident, now, first.config)] == [
             "role-communicator-1"
         ]

@@ -219,10 +219,11 @@ class Leases:
 
     def leave(self) -> None:
         """Give every lease up at once, so the other replicas take them at their next cycle."""
-        with self._lock:
-            self._held, self._valid_until = frozenset(), 0.0
-        with suppress(DatabaseUnavailable):  # if so, the leases run out by themselves
-            self.store.leave(self.id)
+        with self._busy:
+            with self._lock:
+                self._held, self._valid_until = frozenset(), 0.0
+            with suppress(DatabaseUnavailable):  # if so, the leases run out by themselves
+                self.store.leave(self.id)
 
     def _boards(self, units: Sequence[str]) -> list[str]:
         return [board for unit in units for board in self.units.get(unit, ())]
