@@ -42,7 +42,7 @@ from trello import TrelloClient  # noqa: E402
 
 from worker.demo import Person, Stage, stage, wait_for  # noqa: E402
 from worker.sandbox import LoggedRequest  # noqa: E402
-from worker.store import Store  # noqa: E402
+from worker.store.database import Store  # noqa: E402
 from worker.template import Phase, load_template  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "benchmark.json"

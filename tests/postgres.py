@@ -80,8 +80,8 @@ def database(kind: str, folder: Path, *, migrated: bool = True) -> Iterator[str]
     require()
     with fresh_database() as url:
         if migrated:
-            from worker import schema
-            from worker.store import Store
+            from worker.store import schema
+            from worker.store.database import Store
 
             store = Store.connect(url)
             schema.upgrade(store.engine)

@@ -19,21 +19,21 @@ import responses
 from pydantic import SecretStr
 
 from tests.conftest import live_markup
-from worker import events as ev
-from worker import rules
 from worker.cli import default_template_path, main
+from worker.core import rules
+from worker.core import trello_json as ev
+from worker.core.model import Comment, Config, Incident, Phase
+from worker.core.trello_json import UnexpectedAction, parse_action
 from worker.demo import Person
 from worker.errors import ConfigError, TrelloError
-from worker.events import UnexpectedAction, parse_action
-from worker.http import Credentials, RetryPolicy, TrelloSession
-from worker.model import Comment, Config, Incident, Phase
-from worker.runner import Board, Worker
+from worker.runtime.worker import Board, Worker
 from worker.sandbox import Sandbox, SandboxServer
 from worker.sandbox.model import Action as SandboxAction
 from worker.settings import Settings, load_settings
-from worker.store import Store
+from worker.store.database import Store
 from worker.template import TemplateError, load_template, parse_template
-from worker.trello import Trello
+from worker.trello.client import Trello
+from worker.trello.session import Credentials, RetryPolicy, TrelloSession
 
 REQUIRED = {"TRELLO_API_KEY": "k" * 32, "TRELLO_TOKEN": "t" * 64, "TRELLO_BOARD_ID": "b1"}
 SECONDS = sorted(
@@ -529,7 +529,7 @@ def test_role_commands_naming_strangers_change_nothing(text: str) -> None:
 
 
 def test_the_header_holds_no_text_people_typed() -> None:
-    from worker import header
+    from worker.core import header
 
     rendered = header.render(open_incident(communicator="bob"))
     assert "<script>" not in rendered and "@board" not in rendered and "**x**" not in rendered

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from worker import ops, schema
+from tests.factories import ROOT, TEMPLATE
+from worker import ops
+from worker.core.model import CommItem, Config, Incident, Phase
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
-from worker.executor import comment_key
-from worker.model import CommItem, Config, Incident, Phase
 from worker.ops import (
     BoardSeen,
     DatabaseSeen,
@@ -25,9 +24,10 @@ from worker.ops import (
     TemplateSeen,
     Wanted,
 )
-from worker.template import Moment, load_template
+from worker.runtime.executor import comment_key
+from worker.store import schema
+from worker.template import Moment
 
-TEMPLATE = load_template(Path(__file__).parent.parent / "config" / "incident-template.md")
 WANTED = Wanted(
     labels=(
         ("INCIDENT_LABEL", "Incident"),
@@ -449,7 +449,7 @@ def test_no_open_incidents() -> None:
 def test_the_example_settings_files_name_every_setting(path: str) -> None:
     from worker.settings import Settings
 
-    text = (Path(__file__).parent.parent / path).read_text()
+    text = (ROOT / path).read_text()
     shown = {line[2:].split("=", 1)[0] for line in text.splitlines() if "=" in line[:40]}
     names = {str(field.validation_alias) for field in Settings.model_fields.values()}
     assert names <= shown

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 from worker.cli import default_template_path
 from worker.demo import Person
 from worker.errors import AuthError, NotFoundError, TrelloError, TrelloUnavailable
-from worker.http import Credentials, RetryPolicy, TrelloSession
-from worker.runner import Worker
+from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
-from worker.store import Store
+from worker.store.database import Store
 from worker.template import load_template
-from worker.trello import Trello
+from worker.trello.client import Trello
+from worker.trello.session import Credentials, RetryPolicy, TrelloSession
 
 
 def settings_from_lines(lines: list[str]) -> dict[str, str]:
@@ -122,7 +122,8 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
     assert any(
         r.name.startswith("urllib3") and r.levelno == logging.DEBUG for r in caplog.records
     ), "urllib3's DEBUG lines were not captured"
-    assert any("retrying in" in r.getMessage() for r in caplog.records if r.name == "worker.http")
+    retried = [r for r in caplog.records if r.name == "worker.trello.session"]
+    assert any("retrying in" in r.getMessage() for r in retried)
 
     database = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("w.sqlite3*")))
     assert b"Checkout is down" in database  # the worker did write there
@@ -133,7 +134,7 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
         "repr(trello)": repr(trello),
         "repr(trello.session)": repr(trello.session),
         "repr(vars(trello.client))": repr(vars(trello.client)),
-        "repr(worker.executor)": repr(vars(worker.executor)),
+        "repr(worker.runtime.executor)": repr(vars(worker.runtime.executor)),
     }
     for number, error in enumerate(errors):
         places[f"str(error {number})"] = str(error)

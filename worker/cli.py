@@ -168,10 +168,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from worker.runner import Worker
-    from worker.store import Store
+    from worker.runtime.worker import Worker
+    from worker.store.database import Store
     from worker.template import load_template
-    from worker.trello import Trello
+    from worker.trello.client import Trello
 
     if args.webhook:
         args.overrides.append("INCIDENT_WEBHOOK=true")
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _declare(args: argparse.Namespace) -> int:
-    from worker.trello import Trello
+    from worker.trello.client import Trello
 
     settings = settings_from(args)
     board_id = args.board or settings.incident_board_id or settings.trello_board_ids[0]
@@ -234,11 +234,11 @@ def _declare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from worker.postmortem import build_report, render_markdown
-    from worker.runner import config_from
-    from worker.store import Store
+    from worker.report.timeline import build_report, render_markdown
+    from worker.runtime.worker import config_from
+    from worker.store.database import Store
     from worker.template import load_template
-    from worker.trello import Trello
+    from worker.trello.client import Trello
 
     settings = settings_from(args)
     template = load_template(settings.template_path or default_template_path())
@@ -331,9 +331,9 @@ def _status(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from worker import schema
     from worker.errors import DatabaseUnavailable
-    from worker.store import Store, shown_url
+    from worker.store import schema
+    from worker.store.database import Store, shown_url
 
     settings = settings_from(args)
     where = shown_url(settings.database_url)

@@ -24,11 +24,11 @@ from typing import Any, TextIO, TypeVar
 from pydantic import SecretStr
 from trello import TrelloClient
 
-from worker.executor import REPORT_NAME
-from worker.http import Credentials, TrelloSession
-from worker.runner import READY
+from worker.runtime.executor import REPORT_NAME
+from worker.runtime.worker import READY
 from worker.sandbox import Sandbox, SandboxServer, render
-from worker.trello import Json
+from worker.trello.client import Json
+from worker.trello.session import Credentials, TrelloSession
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@
 every log record made meanwhile (in the same thread or task) carries that card id as
 `record.card`. The JSON formatter writes one object per line:
 
-    {"time": "2024-05-01T09:30:00.123Z", "level": "INFO", "logger": "worker.runner",
+    {"time": "2024-05-01T09:30:00.123Z", "level": "INFO", "logger": "worker.runtime.worker",
      "message": "...", "card": "5f1c..."}
 
 with `card` only when there is one, and `exc` (the traceback, still on the same line) when the
@@ -90,7 +90,7 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
 
     The scheduler's own chatter (each run of a job; a run skipped because the previous one
     is still going, which is how a long cycle is meant to be handled) shows at DEBUG only, and
-    Alembic's only when it goes wrong (`worker.schema` says what a migration did).
+    Alembic's only when it goes wrong (`worker.store.schema` says what a migration did).
     """
     logging.basicConfig(level=getattr(logging, level), handlers=[make_handler(fmt, stream)])
     logging.getLogger("alembic").setLevel(logging.WARNING)

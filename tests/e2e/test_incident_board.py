@@ -12,8 +12,8 @@ import pytest
 
 from tests.e2e.conftest import StageFactory, checklist_names
 from tests.e2e.test_crash import Killer
+from worker.core.header import FIRST_LINE
 from worker.demo import Stage, wait_for
-from worker.header import FIRST_LINE
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import StageFactory, checklist_names, markers, wait_for_cycles
+from worker.core.header import FIRST_LINE
 from worker.demo import wait_for
-from worker.header import FIRST_LINE
 
 pytestmark = pytest.mark.e2e
 

@@ -26,10 +26,10 @@ from tests import postgres
 from tests.e2e.conftest import FAST
 from tests.e2e.proxy import Relay
 from worker.demo import Replica, Stage, stage, wait_for
-from worker.executor import MARKER
-from worker.runner import READY
-from worker.store import Store
-from worker.store import replicas as replica_rows
+from worker.runtime.executor import MARKER
+from worker.runtime.worker import READY
+from worker.store.database import Store
+from worker.store.database import replicas as replica_rows
 
 pytestmark = pytest.mark.e2e
 

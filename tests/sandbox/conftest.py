@@ -17,8 +17,8 @@ import pytest
 import requests
 from trello import TrelloClient
 
-from worker.http import RetryPolicy, TrelloSession
 from worker.sandbox import Sandbox, SandboxServer
+from worker.trello.session import RetryPolicy, TrelloSession
 
 TRELLO_PREFIX = "https://api.trello.com/1/"
 

@@ -1,1 +1,1 @@
-"""The database schema's history, as Alembic revisions (see `worker.schema`)."""
+"""The database schema's history, as Alembic revisions (see `worker.store.schema`)."""

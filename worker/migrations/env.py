@@ -1,7 +1,7 @@
-"""Alembic's environment: runs the revisions on the connection `worker.schema` hands over.
+"""Alembic's environment: runs the revisions on the connection `worker.store.schema` hands over.
 
 To add a revision, write `versions/NNNN_what.py` by hand (its `down_revision` is the current
-head), change the tables in `worker.store` to match, and run the store's tests: one of them
+head), change the tables in `worker.store.database` to match, and run the store's tests: one of them
 compares the migrated schema with the tables, on SQLite and on PostgreSQL.
 """
 

@@ -12,12 +12,12 @@ from typing import TextIO
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker import schema
 from worker.errors import AuthError, ConfigError, NotFoundError, TrelloError, TrelloUnavailable
 from worker.ops.common import Wanted, shown_url, table_lines
 from worker.settings import Settings
-from worker.store import Store, metadata
-from worker.trello import Trello
+from worker.store import schema
+from worker.store.database import Store, metadata
+from worker.trello.client import Trello
 
 # -- check: what was read -------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class Row:
 
 
 def expected_schema() -> dict[str, frozenset[str]]:
-    """The tables and columns `worker.store` works with."""
+    """The tables and columns `worker.store.database` works with."""
     return {t.name: frozenset(c.name for c in t.columns) for t in metadata.sorted_tables}
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worker.settings import Settings
-from worker.store import shown_url
+from worker.store.database import shown_url
 
 __all__ = ["Wanted", "shown_url", "table_lines"]
 

@@ -8,8 +8,8 @@ from typing import TextIO
 
 from worker.ops.common import Wanted
 from worker.settings import Settings
-from worker.store import Store
-from worker.trello import Trello
+from worker.store.database import Store
+from worker.trello.client import Trello
 
 #: The labels the worker needs, by setting, and the colour `setup` gives a new one.
 LABEL_SETTINGS = (
@@ -36,8 +36,8 @@ def missing_labels(wanted: Wanted, present: Iterable[str]) -> list[tuple[str, st
 
 def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
     """Create the missing labels, then make each board's template card if missing or stale."""
+    from worker.runtime.template_cards import TemplateCards
     from worker.template import load_template
-    from worker.template_cards import TemplateCards
 
     template = load_template(template_path)
     wanted = Wanted.from_settings(settings)

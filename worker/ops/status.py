@@ -12,15 +12,15 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from worker import rules
+from worker.core import rules
+from worker.core.model import Config, Incident
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
-from worker.executor import comment_key
-from worker.leases import ALL_BOARDS
-from worker.model import Config, Incident
 from worker.ops.common import shown_url, table_lines
+from worker.runtime.executor import comment_key
+from worker.runtime.leases import ALL_BOARDS
 from worker.settings import Settings
-from worker.store import Lease, Store
-from worker.trello import Json, Trello
+from worker.store.database import Lease, Store
+from worker.trello.client import Json, Trello
 
 
 def format_age(seconds: float) -> str:
@@ -126,7 +126,7 @@ def open_for_reading(url: str) -> Store | None:
 
 def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     """The open incidents, from the store; board names from Trello when it answers."""
-    from worker.runner import config_from
+    from worker.runtime.worker import config_from
     from worker.template import load_template
 
     template = load_template(template_path)

@@ -12,7 +12,7 @@ from typing import TextIO
 from worker.errors import ConfigError, RequestRejected
 from worker.ops.common import table_lines
 from worker.settings import Settings
-from worker.trello import Json, Trello
+from worker.trello.client import Json, Trello
 
 DESCRIPTION = "incident-worker"
 

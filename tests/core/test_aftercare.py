@@ -1,0 +1,183 @@
+"""After resolution, from tables: deadline, post-mortem reminders, closing, re-opening."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import TEMPLATE
+from worker.core import aftercare, rules
+from worker.core import trello_json as ev
+from worker.core.model import (
+    AddChecklists,
+    AttachReport,
+    CardView,
+    Comment,
+    Config,
+    Incident,
+    Phase,
+    SetDue,
+)
+from worker.template import Phase as TemplatePhase
+
+CONFIG = Config(
+    template=TEMPLATE,
+    worker_member_id="w0",
+    postmortem_attendees=("cto", "po"),
+    template_url="https://git.example.com/ops/incident-template.md",
+)
+MEMBERS = {"alice": "m1", "bob": "m2"}
+FRIDAY = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
+TUESDAY = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+PM, MEETING = "Post mortem", "Meeting agenda"
+
+
+def event(kind: type[ev.Event], at: datetime, who: str = "bob", **extra: object) -> ev.Event:
+    return kind(
+        action_id=f"a{at.timestamp()}",
+        at=at,
+        member_id=MEMBERS[who],
+        username=who,
+        card_id="c1",
+        card_name="Checkout is down",
+        short_link="AbCd1234",
+        board_id="b1",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def investigating() -> Incident:
+    new, _ = rules.declare(
+        "c1", "Checkout is down", "b1", by="alice", at=FRIDAY - timedelta(hours=3), config=CONFIG
+    )
+    return new.model_copy(update={"communicator": "bob"})
+
+
+def resolved(**update: object) -> Incident:
+    new, _ = rules.on_event(
+        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), CONFIG, MEMBERS
+    )
+    assert new is not None
+    checklists = {PM: "pm", MEETING: "meet", "Until the problem is resolved": "main"}
+    items = {"pm": {"p1": False, "p2": False}, "meet": {"m1": False, "m2": False}}
+    return new.model_copy(update={"checklists": checklists, "items": items, **update})
+
+
+def keys(actions: list[object]) -> list[str]:
+    return [a.key for a in actions if isinstance(a, Comment)]
+
+
+def test_resolving_sets_the_deadline_and_asks_for_the_meeting() -> None:
+    new, actions = rules.on_event(
+        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), CONFIG, MEMBERS
+    )
+    assert new is not None
+    assert new.postmortem_due == TUESDAY and new.resolutions == 1
+    assert SetDue("c1", TUESDAY) in actions
+    assert AddChecklists("c1", TemplatePhase.RESOLVED) in actions
+    assert AttachReport("c1") in actions
+    assert keys(actions) == ["phase-resolved", "postmortem"]
+    (ask,) = [a for a in actions if isinstance(a, Comment) and a.key == "postmortem"]
+    assert "@alice, please book the post-mortem meeting before Tue 10 Mar 15:00 UTC" in ask.text
+    assert "Invite @cto, @po" in ask.text
+    assert "@bob facilitates" in ask.text
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (FRIDAY + timedelta(hours=1), []),
+        (datetime(2026, 3, 9, 14, 59, tzinfo=UTC), []),
+        (datetime(2026, 3, 9, 15, 0, tzinfo=UTC), ["pm-eve"]),  # one business day before
+        (TUESDAY, ["pm-due"]),
+        (TUESDAY + timedelta(hours=23), ["pm-due"]),
+        (TUESDAY + timedelta(days=1), ["pm-late-1"]),
+        (datetime(2026, 3, 14, 12, 0, tzinfo=UTC), ["pm-late-3"]),  # Saturday: still Friday's
+        (datetime(2026, 3, 16, 15, 0, tzinfo=UTC), ["pm-late-4"]),
+    ],
+)
+def test_postmortem_reminders(now: datetime, expected: list[str]) -> None:
+    reminders = aftercare.postmortem_reminders(resolved(), now, CONFIG)
+    assert [c.key for c in reminders] == expected
+    assert all("@alice" in c.text for c in reminders)
+
+
+def test_no_postmortem_reminders_once_its_checklist_is_complete() -> None:
+    done = resolved(items={"pm": {"p1": True, "p2": True}, "meet": {}})
+    assert aftercare.postmortem_reminders(done, TUESDAY + timedelta(days=3), CONFIG) == []
+
+
+def tick(
+    incident: Incident, checklist: str, item: str, at: datetime
+) -> tuple[Incident, list[object]]:
+    happening = event(
+        ev.CheckItemChanged, at, checklist_id=checklist, item_id=item, item_name="x", complete=True
+    )
+    new, actions = rules.on_event(incident, happening, CONFIG, MEMBERS)
+    assert new is not None
+    return new, list(actions)
+
+
+def test_the_meeting_done_refreshes_the_draft_once() -> None:
+    current, actions = tick(resolved(), "meet", "m1", TUESDAY)
+    assert actions == [] and not current.meeting_done
+    current, actions = tick(current, "meet", "m2", TUESDAY)
+    assert actions == [AttachReport("c1")] and current.meeting_done
+    again, actions = tick(current, "meet", "m2", TUESDAY)
+    assert actions == [] and again == current
+
+
+def test_the_postmortem_complete_closes_the_incident() -> None:
+    current, _ = tick(resolved(), "pm", "p1", TUESDAY)
+    assert current.phase is Phase.RESOLVED
+    current, actions = tick(current, "pm", "p2", TUESDAY)
+    assert current.phase is Phase.CLOSED and current.phase_started[Phase.CLOSED] == TUESDAY
+    (thanks,) = [a for a in actions if isinstance(a, Comment)]
+    assert thanks.key == "closed"
+    assert "thank you" in thanks.text and CONFIG.template_url in (thanks.text or "")
+    assert rules.due_reminders(current, TUESDAY + timedelta(days=10), CONFIG) == []
+
+
+@pytest.mark.parametrize(
+    ("happening", "back"),
+    [
+        (event(ev.LabelRemoved, TUESDAY, label="Resolved"), Phase.INVESTIGATING),
+        (event(ev.CardMoved, TUESDAY, list_before="Done", list_after="Doing"), Phase.INVESTIGATING),
+    ],
+)
+def test_reopening_goes_back_and_resolving_again_starts_afresh(
+    happening: ev.Event, back: Phase
+) -> None:
+    current, actions = rules.on_event(resolved(), happening, CONFIG, MEMBERS)
+    assert current is not None
+    assert current.phase is back and not current.reached(Phase.RESOLVED)
+    assert current.postmortem_due is None and SetDue("c1", None) in actions
+    assert keys(actions) == ["reopened"]
+    again, actions = rules.on_event(
+        current,
+        event(ev.LabelAdded, TUESDAY + timedelta(hours=1), label="Resolved"),
+        CONFIG,
+        MEMBERS,
+    )
+    assert again is not None and again.resolutions == 2
+    assert keys(actions) == ["phase-resolved-r2", "postmortem-r2"]
+
+
+def test_a_move_between_other_lists_reopens_nothing() -> None:
+    current = resolved()
+    happening = event(ev.CardMoved, TUESDAY, list_before="To Do", list_after="Doing")
+    assert rules.on_event(current, happening, CONFIG, MEMBERS) == (current, [])
+
+
+def test_reconcile_closes_from_the_ticks_it_reads_off_the_card() -> None:
+    view = CardView(
+        "c1",
+        frozenset({"incident", "resolved"}),
+        "Done",
+        frozenset({"pm", "meet", "main"}),
+        {"pm": {"p1": True, "p2": True}, "meet": {"m1": True, "m2": True}},
+    )
+    current, actions = rules.reconcile(resolved(), view, TUESDAY, CONFIG)
+    assert current.phase is Phase.CLOSED and current.meeting_done
+    assert AttachReport("c1") in actions and "closed" in keys(actions)

@@ -1,0 +1,405 @@
+"""The incident process, from tables: the time is data, nothing sleeps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import TEMPLATE
+from worker.core import rules
+from worker.core import trello_json as ev
+from worker.core.model import (
+    AddChecklists,
+    AddMembers,
+    CardView,
+    Comment,
+    CommItem,
+    Config,
+    Ended,
+    Incident,
+    Phase,
+    RefreshHeader,
+)
+from worker.template import Moment
+from worker.template import Phase as TemplatePhase
+
+WORKER = "w0"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3", "incident-worker": WORKER}
+CONFIG = Config(
+    template=TEMPLATE,
+    worker_member_id=WORKER,
+    reminder_seconds=900,
+    status_update_seconds=1800,
+    role_reminder_seconds=300,
+    meeting_url="https://meet.example/incident",
+)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def event(kind: type[ev.Event], seconds: float = 60, who: str = "bob", **extra: object) -> ev.Event:
+    return kind(
+        action_id=f"a{seconds}",
+        at=at(seconds),
+        member_id=MEMBERS[who],
+        username=who,
+        card_id="c1",
+        card_name="Checkout is down",
+        short_link="AbCd1234",
+        board_id="b1",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def comm(moment: Moment, *, ticked: bool = False, gone: bool = False) -> CommItem:
+    return CommItem(
+        checklist_id="cl1",
+        item_id=f"item-{moment.value}",
+        name=TEMPLATE.communication(moment)[1].name,
+        ticked=ticked,
+        gone=gone,
+    )
+
+
+def incident(**update: object) -> Incident:
+    base, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=T0, config=CONFIG)
+    base = base.model_copy(update={"comm_items": {m: comm(m) for m in Moment}})
+    return base.model_copy(update=update)
+
+
+def comment_keys(actions: list[object]) -> list[str]:
+    return [a.key for a in actions if isinstance(a, Comment)]
+
+
+# -- declaring ------------------------------------------------------------------------------
+
+
+def test_the_incident_label_declares_with_whoever_added_it_as_lead() -> None:
+    new, actions = rules.on_event(
+        None, event(ev.LabelAdded, 0, "alice", label="incident"), CONFIG, MEMBERS
+    )
+    assert new is not None
+    assert (new.lead, new.declared_by, new.phase) == ("alice", "alice", Phase.INVESTIGATING)
+    assert new.phase_started == {Phase.INVESTIGATING: T0}
+    assert new.template_version == TEMPLATE.version
+    assert actions[:2] == [AddChecklists("c1", TemplatePhase.DECLARED), RefreshHeader("c1")]
+    (first,) = [a for a in actions if isinstance(a, Comment)]
+    assert first.key == "declared"
+    assert "Lead: @alice" in first.text
+    assert "https://meet.example/incident" in first.text
+    assert "@alice: tell the support team, auction houses and buyers/sellers" in first.text
+    assert "When we first notice the problems." in first.text
+
+
+def test_the_workers_own_label_declares_without_a_lead() -> None:
+    new, _ = rules.on_event(
+        None, event(ev.LabelAdded, 0, "incident-worker", label="Incident"), CONFIG, MEMBERS
+    )
+    assert new is not None and new.lead is None and new.declared_by == ""
+
+
+@pytest.mark.parametrize(
+    "happening",
+    [
+        event(ev.LabelAdded, label="Bug"),
+        event(ev.Commented, text="looks bad"),
+        event(ev.CardMoved, list_before="To Do", list_after="Done"),
+    ],
+)
+def test_other_events_on_a_plain_card_do_nothing(happening: ev.Event) -> None:
+    assert rules.on_event(None, happening, CONFIG, MEMBERS) == (None, [])
+
+
+def test_the_workers_own_actions_are_never_peoples() -> None:
+    current = incident()
+    for happening in (
+        event(ev.Commented, who="incident-worker", text="/resolved done"),
+        event(ev.LabelAdded, who="incident-worker", label="Resolved"),
+        event(ev.LabelRemoved, who="incident-worker", label="Incident"),
+    ):
+        assert rules.on_event(current, happening, CONFIG, MEMBERS) == (current, [])
+
+
+# -- phases -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("happening", "phase", "note"),
+    [
+        (event(ev.LabelAdded, 120, label="Workaround"), Phase.WORKAROUND, ""),
+        (event(ev.LabelAdded, 120, label="resolved"), Phase.RESOLVED, ""),
+        (event(ev.CardMoved, 120, list_before="Doing", list_after="Done"), Phase.RESOLVED, "Done"),
+        (
+            event(ev.CardMoved, 120, list_before="Doing", list_after=" resolved "),
+            Phase.RESOLVED,
+            "",
+        ),
+        (event(ev.Commented, 120, text="/workaround feature flag off"), Phase.WORKAROUND, "flag"),
+        (event(ev.Commented, 120, text="ok\n/resolved rolled back"), Phase.RESOLVED, "rolled"),
+    ],
+)
+def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
+    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    assert new is not None and new.phase is phase
+    assert new.phase_started[phase] == at(120)
+    announce = [a for a in actions if isinstance(a, Comment) and a.key == f"phase-{phase.value}"]
+    assert len(announce) == 1
+    assert note in announce[0].text
+    moment = {Phase.WORKAROUND: Moment.WORKAROUND, Phase.RESOLVED: Moment.RESOLUTION}[phase]
+    assert TEMPLATE.communication(moment)[1].text in announce[0].text
+    assert RefreshHeader("c1") in actions
+    assert (AddChecklists("c1", TemplatePhase.RESOLVED) in actions) is (phase is Phase.RESOLVED)
+
+
+@pytest.mark.parametrize(
+    "happening",
+    [
+        event(ev.LabelAdded, label="Bug"),
+        event(ev.CardMoved, list_before="To Do", list_after="Doing"),
+        event(ev.Commented, text="I think /workaround is near"),
+    ],
+)
+def test_non_signals_change_no_phase(happening: ev.Event) -> None:
+    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    assert new is not None and new.phase is Phase.INVESTIGATING
+    assert [a for a in actions if isinstance(a, Comment)] == []
+
+
+def test_phases_never_go_back_or_repeat() -> None:
+    resolved, _ = rules.on_event(
+        incident(), event(ev.LabelAdded, 100, label="Resolved"), CONFIG, MEMBERS
+    )
+    assert resolved is not None
+    for happening in (
+        event(ev.LabelAdded, 200, label="Workaround"),
+        event(ev.Commented, 300, text="/resolved again"),
+    ):
+        again, actions = rules.on_event(resolved, happening, CONFIG, MEMBERS)
+        assert again is not None and again.phase is Phase.RESOLVED
+        assert again.phase_started == resolved.phase_started
+        assert comment_keys(actions) == []
+
+
+def test_removing_the_label_stands_down_and_says_so() -> None:
+    new, actions = rules.on_event(
+        incident(), event(ev.LabelRemoved, 500, label="Incident"), CONFIG, MEMBERS
+    )
+    assert new is not None and new.ended is Ended.STOOD_DOWN and new.ended_at == at(500)
+    assert comment_keys(actions) == ["stood-down"]
+
+
+@pytest.mark.parametrize(
+    ("happening", "why"),
+    [
+        (event(ev.CardArchived, archived=True), Ended.ARCHIVED),
+        (event(ev.CardDeleted), Ended.DELETED),
+    ],
+)
+def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None:
+    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    assert new is not None and new.ended is why and actions == []
+    assert rules.due_reminders(new, at(100_000), CONFIG) == []
+
+
+# -- roles and comments -------------------------------------------------------------------------
+
+
+def test_role_commands_set_roles_add_members_and_acknowledge_once() -> None:
+    text = "/lead @bob\n/communicator @carol\n/delvers @alice @bob\n/quickfixers @carol"
+    new, actions = rules.on_event(incident(), event(ev.Commented, 42, text=text), CONFIG, MEMBERS)
+    assert new is not None
+    assert (new.lead, new.communicator) == ("bob", "carol")
+    assert (new.delvers, new.quickfixers) == (("alice", "bob"), ("carol",))
+    assert new.last_human_comment_at == at(42)
+    assert AddMembers("c1", ("bob", "carol", "alice")) in actions
+    assert comment_keys(actions) == ["reply-a42"]
+
+
+def test_an_unknown_user_gets_a_reply_and_nothing_changes() -> None:
+    new, actions = rules.on_event(
+        incident(), event(ev.Commented, 42, text="/communicator @zed"), CONFIG, MEMBERS
+    )
+    assert new is not None and new.communicator is None
+    (reply,) = [a for a in actions if isinstance(a, Comment)]
+    assert "I don't know @\u200bzed" in reply.text  # quoted: no live mention
+    assert not any(isinstance(a, AddMembers) for a in actions)
+
+
+def test_ticking_the_communication_item_is_noted() -> None:
+    happening = event(
+        ev.CheckItemChanged,
+        checklist_id="cl1",
+        item_id="item-detection",
+        item_name="x",
+        complete=True,
+    )
+    new, _ = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    assert new is not None and new.comm_items[Moment.DETECTION].ticked
+
+
+# -- reminders ------------------------------------------------------------------------------------
+
+COMMUNICATOR = {"communicator": "carol"}
+RECENT_TALK = {"last_human_comment_at": at(86_400)}  # keeps status reminders out of the way
+
+
+@pytest.mark.parametrize(
+    ("update", "now", "keys"),
+    [
+        ({**COMMUNICATOR, **RECENT_TALK}, 899, []),
+        ({**COMMUNICATOR, **RECENT_TALK}, 900, ["remind-detection-1"]),
+        ({**COMMUNICATOR, **RECENT_TALK}, 1799, ["remind-detection-1"]),
+        ({**COMMUNICATOR, **RECENT_TALK}, 2700, ["remind-detection-3"]),
+        (
+            {
+                **COMMUNICATOR,
+                **RECENT_TALK,
+                "comm_items": {Moment.DETECTION: comm(Moment.DETECTION, ticked=True)},
+            },
+            2700,
+            [],
+        ),
+        (
+            {
+                **COMMUNICATOR,
+                **RECENT_TALK,
+                "comm_items": {Moment.DETECTION: comm(Moment.DETECTION, gone=True)},
+            },
+            2700,
+            [],
+        ),
+        (
+            {
+                **COMMUNICATOR,
+                **RECENT_TALK,
+                "phase": Phase.WORKAROUND,
+                "phase_started": {Phase.INVESTIGATING: T0, Phase.WORKAROUND: at(1000)},
+                "comm_items": {
+                    Moment.DETECTION: comm(Moment.DETECTION, ticked=True),
+                    Moment.WORKAROUND: comm(Moment.WORKAROUND),
+                },
+            },
+            1900,
+            ["remind-workaround-1"],
+        ),
+        (
+            {
+                **COMMUNICATOR,
+                "phase": Phase.RESOLVED,
+                "phase_started": {Phase.INVESTIGATING: T0, Phase.RESOLVED: at(100)},
+                "comm_items": {
+                    Moment.DETECTION: comm(Moment.DETECTION, ticked=True),
+                    Moment.RESOLUTION: comm(Moment.RESOLUTION),
+                },
+            },
+            1000,
+            ["remind-resolution-1"],
+        ),
+        ({**RECENT_TALK}, 299, []),
+        ({**RECENT_TALK}, 300, ["role-communicator-1"]),
+        ({**RECENT_TALK, "lead": None}, 650, ["role-lead-2"]),
+        ({**COMMUNICATOR, "comm_items": {}}, 1800, ["status-1772442000-1"]),
+        (
+            {**COMMUNICATOR, "comm_items": {}, "last_human_comment_at": at(600)},
+            2399,
+            [],
+        ),
+        (
+            {**COMMUNICATOR, "comm_items": {}, "last_human_comment_at": at(600)},
+            2400,
+            ["status-1772442600-1"],
+        ),
+        ({**COMMUNICATOR, "ended": Ended.STOOD_DOWN}, 100_000, []),
+    ],
+)
+def test_reminders_due(update: dict[str, object], now: float, keys: list[str]) -> None:
+    due = rules.due_reminders(incident(**update), at(now), CONFIG)
+    assert [c.key for c in due] == keys
+
+
+def test_communication_reminders_mention_the_communicator_else_the_lead() -> None:
+    (lead_asked,) = rules.due_reminders(
+        incident(**RECENT_TALK, communicator=None), at(900), CONFIG
+    )[:1]
+    assert "@alice" in lead_asked.text
+    (asked,) = rules.due_reminders(incident(**RECENT_TALK, **COMMUNICATOR), at(900), CONFIG)
+    assert "@carol" in asked.text and "When we first notice the problems." in asked.text
+
+
+# -- reconcile ---------------------------------------------------------------------------------
+
+
+def view(
+    *labels: str, list_name: str = "Doing", checklists: tuple[str, ...] = ("cl1",)
+) -> CardView:
+    return CardView(
+        "c1", frozenset(label.casefold() for label in labels), list_name, frozenset(checklists)
+    )
+
+
+DECLARED = {"checklists": {"Until the problem is resolved": "cl1"}}
+
+
+def test_reconcile_with_nothing_missed_only_checks_the_header() -> None:
+    current = incident(**DECLARED)
+    assert rules.reconcile(current, view("Incident"), at(10), CONFIG) == (
+        current,
+        [RefreshHeader("c1")],
+    )
+
+
+def test_reconcile_stands_down_when_the_label_is_gone() -> None:
+    new, actions = rules.reconcile(incident(**DECLARED), view("Bug"), at(10), CONFIG)
+    assert new.ended is Ended.STOOD_DOWN and "stood-down" in comment_keys(actions)
+
+
+def test_reconcile_follows_signals_it_missed() -> None:
+    new, actions = rules.reconcile(
+        incident(**DECLARED), view("Incident", "Workaround", list_name="Done"), at(10), CONFIG
+    )
+    assert new.phase is Phase.RESOLVED and new.reached(Phase.WORKAROUND)
+    assert comment_keys(actions) == ["phase-workaround", "phase-resolved", "postmortem"]
+
+
+def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() -> None:
+    fresh = incident()  # declared, checklists never recorded
+    _, actions = rules.reconcile(fresh, view("Incident", checklists=()), at(10), CONFIG)
+    assert actions[0] == AddChecklists("c1", TemplatePhase.DECLARED)
+
+    removed, actions = rules.reconcile(
+        incident(**DECLARED), view("Incident", checklists=()), at(10), CONFIG
+    )
+    assert removed.removed_checklists == ("Until the problem is resolved",)
+    assert not any(isinstance(a, AddChecklists) for a in actions)
+    assert all(item.gone for item in removed.comm_items.values())
+    later = rules.due_reminders(removed, at(100_000), CONFIG)
+    assert not any(c.key.startswith("remind-") for c in later)
+
+
+def test_a_removed_communication_item_is_gone_for_good() -> None:
+    current = incident()
+    seen = rules.observe_comm_items(current, {Moment.DETECTION: None})
+    assert seen.comm_items[Moment.DETECTION].gone
+    assert rules.observe_comm_items(seen, {Moment.DETECTION: None}) == seen
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [("alice", True), ("carol", True), ("bob", False)],  # lead, communicator, someone else
+)
+def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool) -> None:
+    current = incident(communicator="carol")
+    _, actions = rules.on_event(
+        current, event(ev.Commented, 77, who, text="/allhands DB is gone"), CONFIG, MEMBERS
+    )
+    (said,) = [a for a in actions if isinstance(a, Comment)]
+    assert said.key == "allhands-a77"
+    assert ("@board" in said.text) is allowed
+    if allowed:
+        assert "DB is gone" in said.text and "https://meet.example/incident" in said.text
+    else:
+        assert said.text.startswith("@bob: only @alice or @carol can call all hands")

@@ -1,0 +1,87 @@
+"""One worker cycle, in-process against the served sandbox, on a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from worker.cli import default_template_path
+from worker.demo import Person
+from worker.runtime.worker import Worker
+from worker.sandbox import Sandbox
+from worker.settings import load_settings
+from worker.store.database import Store
+from worker.template import load_template
+from worker.trello.client import Trello
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Worker, Clock, Person, Sandbox]]:
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        settings = load_settings(
+            {
+                "TRELLO_API_URL": server.url,
+                "TRELLO_API_KEY": sb.api_key,
+                "TRELLO_TOKEN": sb.members["worker"].token,
+                "TRELLO_BOARD_ID": sb.board_ids[0],
+                "INCIDENT_DATABASE_URL": f"sqlite:///{tmp_path}/w.sqlite3",
+                "INCIDENT_ROLE_REMINDER_SECONDS": "86400",
+                "INCIDENT_STATUS_UPDATE_SECONDS": "86400",
+            },
+            env_file=None,
+        )
+        clock = Clock()
+        trello = Trello.from_settings(settings)
+        store = Store.open(settings.database_url)
+        worker = Worker(
+            settings, trello, store, load_template(default_template_path()), clock=clock
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            worker.start()
+            yield worker, clock, alice, sb
+        finally:
+            alice.close()
+            trello.close()
+            store.close()
+
+
+def reminders(sb: Sandbox, card_id: str) -> list[str]:
+    worker_id = sb.members["worker"].id
+    with sb.state.lock:
+        actions = sb.state.card_actions(card_id)
+    return [
+        a.data["text"]
+        for a in actions
+        if a.type == "commentCard" and a.member_id == worker_id and "Reminder" in a.data["text"]
+    ]
+
+
+def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
+    running: tuple[Worker, Clock, Person, Sandbox],
+) -> None:
+    """A reminder posted every cycle changes the card after the feed's cursor each time; the
+    reconcile pass must still see that people removed the checklist it reminds about."""
+    worker, clock, alice, sb = running
+    worker.cycle(reconcile=True)
+    card = alice.create_card(sb.board_ids[0], "Checkout is down")
+    alice.label(card.id, "Incident")
+    worker.cycle(reconcile=False)
+    assert worker.store.incident(card.id) is not None
+    alice.delete_checklist(card.id, "Until the problem is resolved")
+    for _ in range(4):
+        clock.now += timedelta(hours=1)  # a reminder is due at every cycle
+        worker.cycle(reconcile=True)
+    assert len(reminders(sb, card.id)) == 1  # the first, posted before the pass saw it gone

@@ -1,0 +1,1 @@
+"""The incident process, pure: no I/O, no clock, no settings."""

@@ -1,0 +1,192 @@
+"""After resolution: the post mortem's deadline and reminders, closing, and re-opening.
+
+Pure decisions, like `worker.core.rules` (which calls these): the incident and the time go in, the
+changed incident and the actions come out.
+
+- Resolving sets the post-mortem deadline (`postmortem_days` business days later, in the
+  configured time zone), adds the resolved-phase checklists, attaches the draft and asks the
+  lead to book the meeting.
+- The lead is reminded one business day before the deadline, on it, and once per business day
+  after it, while the post-mortem checklist (the template's first resolved-phase checklist) is
+  not complete.
+- The meeting checklist (the resolved-phase checklist named like an agenda or a meeting, else
+  the last one) complete: the draft is refreshed.
+- The post-mortem checklist complete: the incident is closed.
+- Re-opening (the resolved label removed, the card moved out of a resolved list) goes back to
+  the phase before, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from worker.core.business_days import add_business_days, business_days_since, previous_business_day
+from worker.core.model import (
+    Action,
+    AddChecklists,
+    AttachReport,
+    Comment,
+    Config,
+    Incident,
+    Phase,
+    RefreshHeader,
+    SetDue,
+    Step,
+    mention,
+)
+from worker.template import Phase as TemplatePhase
+
+
+def _numbered(key: str, incident: Incident) -> str:
+    """`key` for the incident's n-th resolution (plain for the first, so keys stay short)."""
+    return key if incident.resolutions <= 1 else f"{key}-r{incident.resolutions}"
+
+
+def postmortem_checklist(config: Config) -> str | None:
+    resolved = config.template.for_phase(TemplatePhase.RESOLVED)
+    return resolved[0].name if resolved else None
+
+
+def meeting_checklist(config: Config) -> str | None:
+    resolved = config.template.for_phase(TemplatePhase.RESOLVED)
+    for checklist in resolved:
+        name = checklist.name.casefold()
+        if "agenda" in name or "meeting" in name:
+            return checklist.name
+    return resolved[-1].name if resolved else None
+
+
+def _complete(incident: Incident, name: str | None) -> bool:
+    checklist_id = incident.checklists.get(name or "")
+    items = incident.items.get(checklist_id or "") or {}
+    return bool(items) and all(items.values())
+
+
+def _when(moment: datetime, config: Config) -> str:
+    return moment.astimezone(config.timezone).strftime("%a %d %b %H:%M %Z")
+
+
+def facilitator(incident: Incident, config: Config) -> str | None:
+    """Who should run the meeting: the configured facilitator, else someone besides the lead."""
+    if config.postmortem_facilitator:
+        return config.postmortem_facilitator
+    if incident.communicator and incident.communicator != incident.lead:
+        return incident.communicator
+    return incident.lead
+
+
+def on_resolved(incident: Incident, at: datetime, config: Config) -> Step:
+    """Resolution's follow-up: the deadline, the checklists, the draft and the booking request."""
+    due = add_business_days(at, config.postmortem_days, config.timezone)
+    incident = incident.model_copy(
+        update={
+            "resolutions": incident.resolutions + 1,
+            "postmortem_due": due,
+            "meeting_done": False,
+        }
+    )
+    attendees = ", ".join(mention(name) for name in config.postmortem_attendees)
+    lines = [
+        f"**Post mortem**: {mention(incident.lead)}, please book the post-mortem meeting "
+        f"before {_when(due, config)} (the card's due date).",
+    ]
+    if attendees:
+        lines.append(f"Invite {attendees}, so we can decide what resources to allocate.")
+    lines.append(
+        f"{mention(facilitator(incident, config))} facilitates, to keep the discussion on track."
+    )
+    lines.append("The draft (timeline and metrics from this card's history) is attached.")
+    actions: list[Action] = [
+        AddChecklists(incident.card_id, TemplatePhase.RESOLVED),
+        SetDue(incident.card_id, due),
+        AttachReport(incident.card_id),
+        Comment(incident.card_id, _numbered("postmortem", incident), "\n".join(lines)),
+    ]
+    return incident, actions
+
+
+def reopen(incident: Incident, at: datetime, by: str, why: str) -> Step:
+    """Back to the phase before resolution; the deadline goes."""
+    if incident.phase not in (Phase.RESOLVED, Phase.CLOSED):
+        return incident, []
+    back = Phase.WORKAROUND if incident.reached(Phase.WORKAROUND) else Phase.INVESTIGATING
+    started = {
+        phase: when
+        for phase, when in incident.phase_started.items()
+        if phase not in (Phase.RESOLVED, Phase.CLOSED)
+    }
+    incident = incident.model_copy(
+        update={"phase": back, "phase_started": started, "postmortem_due": None}
+    )
+    text = f"**Re-opened** by {mention(by)} ({why}): back to *{back.value}*."
+    return incident, [
+        RefreshHeader(incident.card_id),
+        SetDue(incident.card_id, None),
+        Comment(incident.card_id, _numbered("reopened", incident), text),
+    ]
+
+
+def observe_items(incident: Incident, items: Mapping[str, Mapping[str, bool]]) -> Incident:
+    """Fold in the tick state of the worker's checklists as the card shows them."""
+    ours = set(incident.checklists.values())
+    seen = {cid: dict(states) for cid, states in items.items() if cid in ours}
+    merged = {**incident.items, **seen}
+    if merged == incident.items:
+        return incident
+    return incident.model_copy(update={"items": merged})
+
+
+def tick_item(incident: Incident, checklist_id: str, item_id: str, complete: bool) -> Incident:
+    states = incident.items.get(checklist_id)
+    if states is None or states.get(item_id) == complete:
+        return incident
+    items = {**incident.items, checklist_id: {**states, item_id: complete}}
+    return incident.model_copy(update={"items": items})
+
+
+def progress(incident: Incident, at: datetime, config: Config) -> Step:
+    """Refresh the draft when the meeting is done; close when the post mortem is complete."""
+    if incident.phase is not Phase.RESOLVED:
+        return incident, []
+    actions: list[Action] = []
+    if not incident.meeting_done and _complete(incident, meeting_checklist(config)):
+        incident = incident.model_copy(update={"meeting_done": True})
+        actions.append(AttachReport(incident.card_id))
+    if _complete(incident, postmortem_checklist(config)):
+        started = {**incident.phase_started, Phase.CLOSED: at}
+        incident = incident.model_copy(update={"phase": Phase.CLOSED, "phase_started": started})
+        where = config.template_url or config.template.path
+        text = (
+            "**Closed.** The post mortem is done: thank you, everyone. "
+            f"Learnings belong in the template, so the next incident gets them: {where}"
+        )
+        actions += [
+            RefreshHeader(incident.card_id),
+            Comment(incident.card_id, _numbered("closed", incident), text),
+        ]
+    return incident, actions
+
+
+def postmortem_reminders(incident: Incident, now: datetime, config: Config) -> list[Comment]:
+    """The lead's post-mortem reminders due at `now` (one key per business day)."""
+    due = incident.postmortem_due
+    if incident.phase is not Phase.RESOLVED or due is None:
+        return []
+    if _complete(incident, postmortem_checklist(config)):
+        return []
+    lead = mention(incident.lead)
+    when = _when(due, config)
+    if now >= due:
+        late = business_days_since(due, now, config.timezone)
+        if late == 0:
+            key, text = "pm-due", f"{lead}: the post mortem is due now ({when})."
+        else:
+            days = "business day" if late == 1 else "business days"
+            key = f"pm-late-{late}"
+            text = f"{lead}: the post mortem was due {when}, {late} {days} ago. Is it booked?"
+    elif now >= previous_business_day(due, config.timezone):
+        key, text = "pm-eve", f"{lead}: the post mortem is due by {when}. Is the meeting booked?"
+    else:
+        return []
+    return [Comment(incident.card_id, _numbered(key, incident), text)]

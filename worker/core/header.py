@@ -1,0 +1,81 @@
+"""The status header the worker keeps at the top of an incident card's description.
+
+It shows the phase, the roles and when each phase began. It holds no running clock, so it
+changes only when the incident does, and the worker rewrites the description only then.
+Whatever people wrote in the description stays below the header, untouched.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from worker.core.model import Incident, Phase, mention
+
+FIRST_LINE = "**Incident status** (kept current by incident-worker)"
+LAST_LINE = "*(write below this line; the worker keeps the part above it current)*"
+
+
+def render(incident: Incident) -> str:
+    """The header for `incident`, from FIRST_LINE to LAST_LINE."""
+    state = incident.phase.value
+    if incident.ended is not None:
+        state = f"{state}, {incident.ended.value}"
+    rows = [
+        FIRST_LINE,
+        "",
+        f"- Phase: **{state}**",
+        f"- Lead: {mention(incident.lead)} · Communicator: {mention(incident.communicator)}",
+        f"- Deep delvers: {_people(incident.delvers)}",
+        f"- Quickfixers: {_people(incident.quickfixers)}",
+        f"- Declared: {_when(incident.declared_at)} by {mention(incident.declared_by)}",
+    ]
+    for phase in (Phase.WORKAROUND, Phase.RESOLVED, Phase.CLOSED):
+        started = incident.phase_started.get(phase)
+        if started is not None:
+            took = _duration(started - incident.declared_at)
+            rows.append(f"- {phase.value.capitalize()}: {_when(started)} ({took} after declaring)")
+    if incident.postmortem_due is not None and incident.phase is Phase.RESOLVED:
+        rows.append(f"- Post mortem due: {_when(incident.postmortem_due)}")
+    rows += [f"- Template: v{incident.template_version}", "", LAST_LINE]
+    return "\n".join(rows)
+
+
+def split(description: str) -> tuple[str | None, str]:
+    """(the header, the people's part) of a description; the header is None if there is none."""
+    if not description.startswith(FIRST_LINE):
+        return None, description
+    end = description.find(LAST_LINE)
+    if end < 0:
+        return None, description
+    end += len(LAST_LINE)
+    return description[:end], description[end:].lstrip("\n")
+
+
+def compose(header: str, rest: str) -> str:
+    return f"{header}\n\n{rest}" if rest else header
+
+
+def updated(description: str, incident: Incident) -> str | None:
+    """The description with a current header, or None when it is current already."""
+    current, rest = split(description)
+    wanted = render(incident)
+    if current == wanted:
+        return None
+    return compose(wanted, rest)
+
+
+def _people(names: tuple[str, ...]) -> str:
+    return ", ".join(mention(name) for name in names) if names else "(nobody yet)"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _duration(span: timedelta) -> str:
+    seconds = max(0, int(span.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

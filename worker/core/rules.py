@@ -1,0 +1,429 @@
+"""The incident process: pure decisions.
+
+Every function here takes the incident, what happened (an event, or just the time) and the
+`Config`, and returns the changed incident and the actions to take. Nothing here reads a clock,
+touches the network or the database: the time is an argument, so the whole process is tested
+from tables.
+
+Reminders are sequences. The n-th reminder about a moment is due `n * cadence` after the moment
+began; its key names n, so it is sent once however many cycles (or replicas) ask. A worker that
+was down for three cadences sends only the one due now, not the three it missed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from worker.core import aftercare
+from worker.core import trello_json as ev
+from worker.core.model import (
+    AUDIENCE,
+    MOMENT_OF,
+    Action,
+    AddChecklists,
+    AddMembers,
+    CardView,
+    Comment,
+    CommItem,
+    Config,
+    Decision,
+    Ended,
+    Incident,
+    Phase,
+    RefreshHeader,
+    Step,
+    mention,
+)
+from worker.core.quoting import quote
+from worker.template import Moment
+from worker.template import Phase as TemplatePhase
+
+ROLE_COMMANDS = {
+    "lead": "lead",
+    "communicator": "communicator",
+    "delvers": "delvers",
+    "quickfixers": "quickfixers",
+}
+PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
+COMMAND = re.compile(r"^\s*/(?P<name>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE)
+MENTION = re.compile(r"@([A-Za-z0-9_]+)")
+
+
+def _item_name(config: Config, moment: Moment) -> str:
+    return config.template.communication(moment)[1].text
+
+
+# -- declaring ---------------------------------------------------------------------------
+
+
+def declare(
+    card_id: str,
+    card_name: str,
+    board_id: str,
+    *,
+    by: str,
+    at: datetime,
+    config: Config,
+    short_link: str = "",
+) -> Step:
+    """A new incident on this card: the declared checklists, the header, the first comment."""
+    incident = Incident(
+        card_id=card_id,
+        board_id=board_id,
+        name=card_name,
+        short_link=short_link,
+        declared_at=at,
+        declared_by=by,
+        template_version=config.template.version,
+        phase_started={Phase.INVESTIGATING: at},
+        lead=by or None,
+    )
+    lines = [
+        f"**Incident declared** by {mention(by)}. Lead: {mention(incident.lead)}.",
+    ]
+    if config.meeting_url:
+        lines.append(f"Call: {config.meeting_url}")
+    lines += [
+        "",
+        f"{mention(incident.addressee)}: tell {AUDIENCE} that we have noticed the problem "
+        f"(checklist: *{_item_name(config, Moment.DETECTION)}*).",
+        "",
+        "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
+        "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
+    ]
+    actions: list[Action] = [
+        AddChecklists(card_id, TemplatePhase.DECLARED),
+        RefreshHeader(card_id),
+        Comment(card_id, "declared", "\n".join(lines)),
+    ]
+    return incident, actions
+
+
+# -- events -------------------------------------------------------------------------------
+
+
+def on_event(
+    incident: Incident | None,
+    event: ev.Event,
+    config: Config,
+    members: Mapping[str, str],
+) -> Decision:
+    """What `event` changes. `members` maps the board's usernames to member ids."""
+    own = event.member_id == config.worker_member_id
+    if incident is None or not incident.open:
+        # The worker's own label comes from `incident-worker declare`: it declares, leaderless.
+        if isinstance(event, ev.LabelAdded) and _same(event.label, config.incident_label):
+            return declare(
+                event.card_id,
+                event.card_name,
+                event.board_id,
+                by="" if own else event.username,
+                at=event.at,
+                config=config,
+                short_link=event.short_link,
+            )
+        return incident, []
+    if own:
+        return incident, []
+    if isinstance(event, ev.LabelAdded):
+        if _same(event.label, config.workaround_label):
+            return advance(incident, Phase.WORKAROUND, event.at, event.username, "", config)
+        if _same(event.label, config.resolved_label):
+            return advance(incident, Phase.RESOLVED, event.at, event.username, "", config)
+        return incident, []
+    if isinstance(event, ev.LabelRemoved):
+        if _same(event.label, config.incident_label):
+            return stand_down(incident, event.at, event.username)
+        if _same(event.label, config.resolved_label):
+            why = f"the {config.resolved_label} label was removed"
+            return aftercare.reopen(incident, event.at, event.username, why)
+        return incident, []
+    if isinstance(event, ev.CardMoved):
+        if config.is_resolved_list(event.list_after):
+            note = f"moved to {event.list_after}"
+            return advance(incident, Phase.RESOLVED, event.at, event.username, note, config)
+        if config.is_resolved_list(event.list_before):
+            why = f"moved back to {event.list_after}"
+            return aftercare.reopen(incident, event.at, event.username, why)
+        return incident, []
+    if isinstance(event, ev.CardArchived):
+        if event.archived:
+            return end(incident, Ended.ARCHIVED, event.at), []
+        return incident, []
+    if isinstance(event, ev.CardDeleted):
+        return end(incident, Ended.DELETED, event.at), []
+    if isinstance(event, ev.CheckItemChanged):
+        incident = tick(incident, event.item_id, event.complete)
+        incident = aftercare.tick_item(incident, event.checklist_id, event.item_id, event.complete)
+        return aftercare.progress(incident, event.at, config)
+    if isinstance(event, ev.Commented):
+        return on_comment(incident, event, config, members)
+    return incident, []
+
+
+def _same(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def advance(
+    incident: Incident, phase: Phase, at: datetime, by: str, note: str, config: Config
+) -> Step:
+    """Move to `phase` (never backwards, never twice) and announce it."""
+    if incident.reached(phase) or phase.rank <= incident.phase.rank:
+        return incident, []
+    started = dict(incident.phase_started)
+    started[phase] = at
+    changed = incident.model_copy(update={"phase": phase, "phase_started": started})
+    follow_up: list[Action] = []
+    if phase is Phase.RESOLVED:
+        changed, follow_up = aftercare.on_resolved(changed, at, config)
+    moment = MOMENT_OF[phase]
+    title = {Phase.WORKAROUND: "Workaround in place", Phase.RESOLVED: "Resolved"}[phase]
+    detail = f": {quote(note)}" if note else ""
+    text = (
+        f"**{title}** (by {mention(by)}){detail}\n\n"
+        f"{mention(changed.addressee)}: tell {AUDIENCE} "
+        f"(checklist: *{_item_name(config, moment)}*)."
+    )
+    key = f"phase-{phase.value}"
+    if phase is Phase.RESOLVED and changed.resolutions > 1:
+        key += f"-r{changed.resolutions}"
+    actions: list[Action] = [RefreshHeader(incident.card_id)]
+    actions.append(Comment(incident.card_id, key, text))
+    return changed, actions + follow_up
+
+
+def stand_down(incident: Incident, at: datetime, by: str) -> Step:
+    ended = end(incident, Ended.STOOD_DOWN, at)
+    text = (
+        f"**Incident stood down** by {mention(by)} (the incident label was removed). "
+        "No more reminders."
+    )
+    actions: list[Action] = [
+        RefreshHeader(incident.card_id),
+        Comment(incident.card_id, "stood-down", text),
+    ]
+    if incident.source_card_id:
+        actions.append(Comment(incident.source_card_id, "stood-down-source", text))
+    return ended, actions
+
+
+def end(incident: Incident, why: Ended, at: datetime) -> Incident:
+    return incident.model_copy(update={"ended": why, "ended_at": at})
+
+
+def tick(incident: Incident, item_id: str, complete: bool) -> Incident:
+    items = dict(incident.comm_items)
+    for moment, item in items.items():
+        if item.item_id == item_id and item.ticked != complete:
+            items[moment] = item.model_copy(update={"ticked": complete})
+            return incident.model_copy(update={"comm_items": items})
+    return incident
+
+
+def on_comment(
+    incident: Incident, event: ev.Commented, config: Config, members: Mapping[str, str]
+) -> Step:
+    """A person's comment: it counts as activity, and its command lines are carried out."""
+    incident = incident.model_copy(update={"last_human_comment_at": event.at})
+    actions: list[Action] = []
+    replies: list[str] = []
+    roles: dict[str, tuple[str, ...]] = {}
+    for line in event.text.splitlines():
+        match = COMMAND.match(line)
+        if not match:
+            continue
+        name = match["name"].lower()
+        rest = match["rest"].strip()
+        if name == "allhands":
+            actions.append(all_hands(incident, event, rest, config))
+        elif name in PHASE_COMMANDS:
+            incident, more = advance(
+                incident, PHASE_COMMANDS[name], event.at, event.username, rest, config
+            )
+            actions += more
+        elif name in ROLE_COMMANDS:
+            # Trello usernames are lowercase; people type them as they like
+            people = tuple(dict.fromkeys(p.lower() for p in MENTION.findall(rest)))
+            unknown = [p for p in people if p not in members]
+            if not people:
+                replies.append(f"`/{name}` needs at least one @user.")
+            elif unknown:
+                who = ", ".join(quote(f"@{p}") for p in unknown)
+                replies.append(
+                    f"I don't know {who} on this board, so the {name} stay as they were."
+                )
+            else:
+                roles[name] = people
+    if roles:
+        update: dict[str, object] = {}
+        for name, people in roles.items():
+            if name in ("lead", "communicator"):
+                update[name] = people[0]
+            else:
+                update[name] = people
+        incident = incident.model_copy(update=update)
+        everyone = tuple(dict.fromkeys(p for people in roles.values() for p in people))
+        actions.append(AddMembers(incident.card_id, everyone))
+        actions.append(RefreshHeader(incident.card_id))
+        said = "; ".join(
+            f"{name}: {', '.join(mention(p) for p in people)}" for name, people in roles.items()
+        )
+        replies.insert(0, f"Noted ({said}).")
+    if replies:
+        actions.append(Comment(incident.card_id, f"reply-{event.action_id}", "\n".join(replies)))
+    return incident, actions
+
+
+def all_hands(incident: Incident, event: ev.Commented, reason: str, config: Config) -> Comment:
+    """`/allhands [reason]`: the lead or the communicator calls everyone on the board."""
+    allowed = [name for name in (incident.lead, incident.communicator) if name]
+    key = f"allhands-{event.action_id}"
+    if event.username not in allowed:
+        who = " or ".join(mention(name) for name in allowed) or "the lead (nobody yet)"
+        return Comment(
+            incident.card_id,
+            key,
+            f"{mention(event.username)}: only {who} can call all hands. Ask them, or set a lead "
+            "with `/lead @user`.",
+        )
+    lines = [f"**All hands**, called by {mention(event.username)}: @board"]
+    if reason:
+        lines.append(f"Why: {quote(reason)}")
+    if config.meeting_url:
+        lines.append(f"Join the call: {config.meeting_url}")
+    return Comment(incident.card_id, key, "\n".join(lines))
+
+
+# -- what the card shows --------------------------------------------------------------------
+
+
+def observe_comm_items(incident: Incident, found: Mapping[Moment, CommItem | None]) -> Incident:
+    """Fold in what the card shows of the communication items.
+
+    `found[moment]` is the item as on the card, or None when it is not there. An item the
+    worker knew of and that is no longer on the card was removed by a person: it is marked
+    gone and never reminded about again.
+    """
+    items = dict(incident.comm_items)
+    for moment, seen in found.items():
+        known = items.get(moment)
+        if seen is not None:
+            items[moment] = seen
+        elif known is not None and not known.gone:
+            items[moment] = known.model_copy(update={"gone": True})
+    if items == incident.comm_items:
+        return incident
+    return incident.model_copy(update={"comm_items": items})
+
+
+# -- reminders -------------------------------------------------------------------------------
+
+
+def _sequence(start: datetime, now: datetime, cadence: float) -> int:
+    return int((now - start).total_seconds() // cadence)
+
+
+def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Comment]:
+    """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe."""
+    if not incident.open or incident.phase is Phase.CLOSED:
+        return []
+    due: list[Comment] = []
+    for phase, started in sorted(incident.phase_started.items(), key=lambda kv: kv[0].rank):
+        moment = MOMENT_OF.get(phase)
+        item = incident.comm_items.get(moment) if moment else None
+        if moment is None or item is None or item.ticked or item.gone:
+            continue
+        n = _sequence(started, now, config.reminder_seconds)
+        if n >= 1:
+            text = (
+                f"Reminder {n}: {mention(incident.addressee)}, "
+                f"*{item.name}* is not ticked yet. Tell {AUDIENCE}, then tick it."
+            )
+            key = f"remind-{moment.value}-{n}"
+            if moment is Moment.RESOLUTION and incident.resolutions > 1:
+                key = f"remind-{moment.value}-r{incident.resolutions}-{n}"
+            due.append(Comment(incident.card_id, key, text))
+    missing = (
+        "lead"
+        if incident.lead is None
+        else "communicator"
+        if incident.communicator is None
+        else None
+    )
+    if missing is not None:
+        n = _sequence(incident.declared_at, now, config.role_reminder_seconds)
+        if n >= 1:
+            who = mention(incident.lead) if incident.lead else "Everyone"
+            text = f"{who}: nobody is the {missing} yet. Pick one with `/{missing} @user`."
+            due.append(Comment(incident.card_id, f"role-{missing}-{n}", text))
+    if incident.phase.rank < Phase.RESOLVED.rank:
+        since = max(incident.declared_at, incident.last_human_comment_at or incident.declared_at)
+        n = _sequence(since, now, config.status_update_seconds)
+        if n >= 1:
+            quiet = int((now - since).total_seconds() // 60)
+            text = (
+                f"{mention(incident.lead)}: nobody has commented for {quiet} min. "
+                "How does it stand? A one-line status update helps everyone."
+            )
+            key = f"status-{int(since.timestamp())}-{n}"
+            due.append(Comment(incident.card_id, key, text))
+    return due + aftercare.postmortem_reminders(incident, now, config)
+
+
+# -- reconcile -----------------------------------------------------------------------------
+
+
+def reconcile(incident: Incident, card: CardView, now: datetime, config: Config) -> Step:
+    """Compare the incident with its card and repair what a missed event left behind.
+
+    Signals still on the card (labels, list) move the phase on; the incident label gone
+    stands it down; checklists the worker added and people removed are noted, never re-added;
+    checklists the worker has not managed to add yet (a crash half-way) are added. The header
+    is always checked (it costs nothing: the executor compares before writing).
+    """
+    if not incident.open:
+        return incident, []
+    if config.incident_label.casefold() not in card.labels:
+        return stand_down(incident, now, "")
+    actions: list[Action] = []
+    if config.workaround_label.casefold() in card.labels:
+        incident, more = advance(incident, Phase.WORKAROUND, now, "", "", config)
+        actions += more
+    if config.resolved_label.casefold() in card.labels or config.is_resolved_list(card.list_name):
+        incident, more = advance(incident, Phase.RESOLVED, now, "", "", config)
+        actions += more
+    removed = [
+        name
+        for name, checklist_id in incident.checklists.items()
+        if checklist_id not in card.checklist_ids and name not in incident.removed_checklists
+    ]
+    if removed:
+        incident = incident.model_copy(
+            update={"removed_checklists": (*incident.removed_checklists, *removed)}
+        )
+    lost = {
+        moment: item.model_copy(update={"gone": True})
+        for moment, item in incident.comm_items.items()
+        if not item.gone and item.checklist_id not in card.checklist_ids
+    }
+    if lost:
+        incident = incident.model_copy(update={"comm_items": {**incident.comm_items, **lost}})
+    phases = [TemplatePhase.DECLARED]
+    if incident.reached(Phase.RESOLVED):
+        phases.append(TemplatePhase.RESOLVED)
+    if incident.template_version != config.template.version:
+        phases = []  # it keeps the checklists of the template it got; that one is gone now
+    for phase in phases:
+        wanted = {checklist.name for checklist in config.template.for_phase(phase)}
+        missing = wanted - set(incident.checklists) - set(incident.removed_checklists)
+        if missing and AddChecklists(incident.card_id, phase) not in actions:
+            actions.insert(0, AddChecklists(incident.card_id, phase))
+    incident = aftercare.observe_items(incident, card.items)
+    incident, more = aftercare.progress(incident, now, config)
+    actions += more
+    if RefreshHeader(incident.card_id) not in actions:
+        actions.append(RefreshHeader(incident.card_id))
+    return incident, actions

@@ -1,0 +1,1 @@
+"""The post-mortem draft: timeline and metrics (pure), Markdown, picture."""

@@ -1,0 +1,391 @@
+"""The post-mortem draft: a timeline and metrics from the card's own Trello history.
+
+`build_report` replays the card's actions (oldest first, as `GET /cards/{id}/actions` returns
+them) through the same pure rules the worker runs (`events.parse_action`, `rules.on_event`), so
+the draft says what the worker saw: who declared, which roles took effect, when the phase
+changed, who ticked what. It starts at the first incident label. The worker's own actions are
+left out; an action that does not parse is skipped. Pure: no clock, no I/O.
+
+`render_markdown` writes the draft. People's words (comments, card, list, label and item names)
+are quoted, never interpreted: every character with inline Markdown meaning
+(``\\ ` * _ [ ] < > & ! | ~``) is backslash-escaped, which CommonMark guarantees renders as the
+literal character, so ``<script>``, ``**bold**`` or ``[x](y)`` show as typed; and every ``@``
+is followed by a zero-width space, so ``@board`` reads the same but cannot become a mention in
+any renderer (mention filters that scan the rendered text included). Only the timeline's "who"
+is written as a live ``@username``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from worker.core import rules
+from worker.core import trello_json as ev
+from worker.core.model import MOMENT_OF, Config, Incident, Phase
+from worker.core.quoting import quote
+from worker.template import Moment, Template
+from worker.template import Phase as TemplatePhase
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_PHASE_WORDS = {"workaround": "workaround in place", "resolved": "resolved", "closed": "closed"}
+_ROLE_WORDS = {
+    "lead": "the lead",
+    "communicator": "the communicator",
+    "delvers": "the deep delvers",
+    "quickfixers": "the quickfixers",
+}
+_USERNAME = re.compile(r"[a-z0-9_]{1,100}")
+_WHAT_HAPPENED = re.compile(r"what\s+happened", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline. `text` is plain words, not Markdown."""
+
+    at: datetime  # aware, UTC
+    who: str  # username, "" if unknown
+    kind: str  # declared|role|phase|reopened|stood down|tick|untick|comment|move|label|archived..
+    text: str
+    moment: Moment | None = None  # for a tick or untick: the communication item it was, if any
+
+
+@dataclass(frozen=True)
+class Metrics:
+    declared_at: datetime
+    first_communication: timedelta | None  # declaration -> first communication item ticked
+    to_workaround: timedelta | None  # declaration -> workaround phase
+    to_resolution: timedelta | None  # declaration -> the resolution no re-opening undid
+    communication_delays: dict[Moment, timedelta | None]  # per phase reached; None: never ticked
+    never_ticked: tuple[Moment, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    card_name: str
+    template_version: str
+    timeline: tuple[Entry, ...]
+    metrics: Metrics
+
+
+def build_report(
+    history: list[dict[str, Any]],
+    *,
+    card_name: str,
+    template_version: str,
+    config: Config,
+    members: Mapping[str, str] | None = None,
+) -> Report:
+    """The timeline and metrics of the incident in `history` (the card's actions, oldest first).
+
+    `members` maps the board's usernames to ids, as the rules use it to accept role commands;
+    without it, anyone a command names is taken to be on the board.
+    """
+    replay = _Replay(config, members if members is not None else _everyone(history))
+    for event in _events(history):
+        replay.feed(event)
+    return Report(card_name, template_version, tuple(replay.entries), replay.metrics())
+
+
+def _events(history: list[dict[str, Any]]) -> list[ev.Event]:
+    """The history's events in time order; odd actions and ones of no interest left out."""
+    found: list[ev.Event] = []
+    for raw in history if isinstance(history, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        try:
+            event = ev.parse_action(raw)
+        except ValueError:  # UnexpectedAction, or a value pydantic let through oddly
+            continue
+        if event is None:
+            continue
+        at = event.at if event.at.tzinfo is not None else event.at.replace(tzinfo=UTC)
+        found.append(replace(event, at=at.astimezone(UTC)))
+    return sorted(found, key=lambda e: e.at)  # stable: same-time actions keep feed order
+
+
+def _everyone(history: list[dict[str, Any]]) -> dict[str, str]:
+    """Every username the history's comments name, as if all were on the board."""
+    raws = [raw for raw in history if isinstance(raw, dict)] if isinstance(history, list) else []
+    texts = [raw["data"].get("text") for raw in raws if isinstance(raw.get("data"), dict)]
+    return {n: n for text in texts if isinstance(text, str) for n in rules.MENTION.findall(text)}
+
+
+class _Replay:
+    """Feeds events through the rules and writes down what people did."""
+
+    def __init__(self, config: Config, members: Mapping[str, str]):
+        self.config = config
+        self.members = members
+        self.incident: Incident | None = None
+        self.entries: list[Entry] = []
+        self.declared_at: datetime | None = None
+        self.phase_at: dict[Phase, datetime] = {}  # first reached
+        self.resolved_at: datetime | None = None  # the resolution that stands, if any
+        self.resolved_once = False
+        self.ticks: dict[Moment, datetime] = {}  # first tick of each communication item
+        self.names = {_norm(_comm_name(config.template, m)): m for m in Moment}
+        self.item_ids: dict[str, Moment] = {}
+
+    def feed(self, event: ev.Event) -> None:
+        before = self.incident
+        label = event.label if isinstance(event, ev.LabelAdded) else None
+        if before is None and (label is None or _norm(label) != _norm(self.config.incident_label)):
+            return  # nothing before the declaration is part of the incident
+        after, _ = rules.on_event(before, event, self.config, self.members)
+        if isinstance(event, ev.Commented) and after is not None:
+            self._comment(event)
+        start = len(self.entries)
+        self.incident = after
+        if after is None:
+            return
+        if before is None or after.declared_at != before.declared_at:
+            self.declared_at = self.declared_at or after.declared_at
+            self._add(event, "declared", "declared the incident" + (" again" if before else ""))
+        for phase, started in after.phase_started.items():
+            self.phase_at.setdefault(phase, started)
+        if before is not None:
+            self._roles(before, after, event)
+            for phase in Phase:
+                if after.reached(phase) and not before.reached(phase):
+                    self._phase(event, phase)
+            if before.reached(Phase.RESOLVED) and not after.reached(Phase.RESOLVED):
+                self._reopen(event)  # the rules re-opened it
+            if after.ended is not None and before.ended is None:
+                self._ended(event)
+        said = len(self.entries) > start  # the action is already told as what it did
+        if isinstance(event, ev.Commented):
+            if self._unresolved(after) and _commands(event, "resolved"):
+                self._resolved_again(event)
+        elif isinstance(event, ev.CheckItemChanged):
+            self._tick(event)
+        elif isinstance(event, ev.CardMoved) and not said:
+            self._move(event, after)
+        elif isinstance(event, ev.LabelAdded | ev.LabelRemoved) and not said:
+            self._label(event, after)
+        elif isinstance(event, ev.CardArchived) and not said:
+            self._add(event, "archived", _did(event))
+
+    def _add(self, event: ev.Event, kind: str, text: str, moment: Moment | None = None) -> None:
+        if event.member_id != self.config.worker_member_id:
+            self.entries.append(Entry(event.at, event.username, kind, text, moment))
+
+    def _roles(self, before: Incident, after: Incident, event: ev.Event) -> None:
+        for name, words in _ROLE_WORDS.items():
+            old, new = getattr(before, name), getattr(after, name)
+            if new != old and new:
+                people = (new,) if isinstance(new, str) else new
+                self._add(event, "role", f"made {', '.join(f'@{p}' for p in people)} {words}")
+
+    def _comment(self, event: ev.Commented) -> None:
+        said = [x.strip() for x in event.text.splitlines() if x.strip() and _command(x) is None]
+        if said:
+            more = " …" if len(said) > 1 else ""
+            self._add(event, "comment", f"commented “{said[0]}”{more}")
+
+    def _phase(self, event: ev.Event, phase: Phase) -> None:
+        words = _PHASE_WORDS.get(phase.value, phase.value)
+        if phase is Phase.RESOLVED and self.resolved_once:
+            words += " again"
+        text = f"{_did(event)}: {words}" if _did(event) else words
+        if isinstance(event, ev.Commented):
+            notes = _commands(event, phase.value)
+            text = f"marked {words}" + (f": {notes[0]}" if notes and notes[0] else "")
+        self._add(event, "phase", text)
+        if phase is Phase.RESOLVED:
+            self.resolved_at = event.at
+            self.resolved_once = True
+
+    def _ended(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LabelRemoved):
+            self._add(event, "stood down", f"{_did(event)}: stood down")
+        elif isinstance(event, ev.CardDeleted | ev.CardArchived):
+            self._add(event, _did(event).split()[0], _did(event))
+
+    def _unresolved(self, after: Incident) -> bool:
+        """Resolved once, then re-opened: the next resolution signal resolves it again."""
+        return after.reached(Phase.RESOLVED) and self.resolved_at is None
+
+    def _resolved_again(self, event: ev.Event) -> None:
+        did = _did(event)
+        self._add(event, "phase", f"{did}: resolved again" if did else "marked resolved again")
+        self.resolved_at = event.at
+
+    def _reopen(self, event: ev.Event) -> None:
+        self._add(event, "reopened", f"{_did(event)}: reopened" if _did(event) else "reopened")
+        self.resolved_at = None
+
+    def _move(self, event: ev.CardMoved, after: Incident) -> None:
+        """A move the rules did not act on (the old rules never re-open: this does)."""
+        into = self.config.is_resolved_list(event.list_after)
+        if into and self._unresolved(after):
+            self._resolved_again(event)
+        elif not into and self.resolved_at and self.config.is_resolved_list(event.list_before):
+            self._reopen(event)
+        else:
+            self._add(event, "move", _did(event))
+
+    def _label(self, event: ev.LabelAdded | ev.LabelRemoved, after: Incident) -> None:
+        resolved = _norm(event.label) == _norm(self.config.resolved_label)
+        added = isinstance(event, ev.LabelAdded)
+        if resolved and added and self._unresolved(after):
+            self._resolved_again(event)
+        elif resolved and not added and self.resolved_at is not None:
+            self._reopen(event)
+        else:
+            self._add(event, "label", _did(event))
+
+    def _tick(self, event: ev.CheckItemChanged) -> None:
+        moment = self.names.get(_norm(event.item_name)) or self.item_ids.get(event.item_id)
+        if moment is not None:
+            self.item_ids[event.item_id] = moment
+            if event.complete:
+                self.ticks.setdefault(moment, event.at)
+        verb = "ticked" if event.complete else "unticked"
+        kind = "tick" if event.complete else "untick"
+        self._add(event, kind, f"{verb} “{event.item_name}”", moment=moment)
+
+    def metrics(self) -> Metrics:
+        declared = self.declared_at or datetime(1970, 1, 1, tzinfo=UTC)
+
+        def since(at: datetime | None) -> timedelta | None:
+            return None if at is None else max(timedelta(0), at - declared)
+
+        delays: dict[Moment, timedelta | None] = {}
+        for phase, moment in MOMENT_OF.items():
+            started = self.phase_at.get(phase)
+            if started is not None:
+                tick = self.ticks.get(moment)
+                delays[moment] = None if tick is None else max(timedelta(0), tick - started)
+        return Metrics(
+            declared_at=declared,
+            first_communication=since(min(self.ticks.values(), default=None)),
+            to_workaround=since(self.phase_at.get(Phase.WORKAROUND)),
+            to_resolution=since(self.resolved_at),
+            communication_delays=delays,
+            never_ticked=tuple(m for m, d in delays.items() if d is None),
+        )
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _command(line: str) -> str | None:
+    """The role or phase command a comment line gives, None for other lines."""
+    match = rules.COMMAND.match(line)
+    if match is None:
+        return None
+    name = match["name"].lower()
+    return name if name in rules.ROLE_COMMANDS or name in rules.PHASE_COMMANDS else None
+
+
+def _did(event: ev.Event) -> str:
+    """What a label, move, archive or delete action did, in words ("" for others)."""
+    if isinstance(event, ev.LabelAdded | ev.LabelRemoved):
+        verb = "added" if isinstance(event, ev.LabelAdded) else "removed"
+        return f"{verb} the label “{event.label}”"
+    if isinstance(event, ev.CardMoved):
+        return f"moved the card from “{event.list_before}” to “{event.list_after}”"
+    if isinstance(event, ev.CardArchived):
+        return "archived the card" if event.archived else "sent the card back to the board"
+    return "deleted the card" if isinstance(event, ev.CardDeleted) else ""
+
+
+def _commands(event: ev.Commented, name: str) -> list[str]:
+    """What follows each `/name` command line of the comment."""
+    found = (rules.COMMAND.match(line) for line in event.text.splitlines())
+    return [m["rest"].strip() for m in found if m and m["name"].lower() == name]
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def duration(span: timedelta) -> str:
+    """A span as people say it: "4 min", "1 h 20 min", "2 d 3 h" ("< 1 min" when shorter)."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return "< 1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _day(at: datetime) -> str:
+    return f"{_DAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]}"
+
+
+def _line(entry: Entry, tz: ZoneInfo, dated: bool) -> str:
+    local = entry.at.astimezone(tz)
+    when = f"{_day(local)} {local:%H:%M}" if dated else f"{local:%H:%M}"
+    who = f" @{entry.who}" if _USERNAME.fullmatch(entry.who) else ""
+    if entry.who and not who:
+        who = f" {quote(entry.who)}"  # not a Trello username: quoted, never a mention
+    return f"- {when}{who} {quote(entry.text)}"
+
+
+def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
+    """The post-mortem draft as Markdown: metrics, the meeting agenda with the timeline, footer."""
+    m = report.metrics
+    times = [m.declared_at, *(e.at for e in report.timeline)]
+    dated = len({t.astimezone(tz).date() for t in times}) > 1
+    timeline = [_line(e, tz, dated) for e in report.timeline] or ["- (nothing recorded)"]
+    declared = m.declared_at.astimezone(tz)
+    out = [f"# Post mortem: {quote(report.card_name)}", "", "## Metrics", ""]
+    rows = [
+        ("Declared", f"{_day(declared)} {declared:%Y %H:%M} {declared.tzname() or ''}".strip()),
+        ("First communication", _maybe(m.first_communication, "none")),
+        ("Time to workaround", _maybe(m.to_workaround, "no workaround")),
+        ("Time to resolution", _maybe(m.to_resolution, "not resolved")),
+    ]
+    for moment in Moment:
+        if moment in m.communication_delays:
+            delay = m.communication_delays[moment]
+            told = "never ticked" if delay is None else f"{duration(delay)} after"
+            rows.append((f"Communicated at {moment.value}", told))
+    out += ["| Measure | Value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""]
+    if m.never_ticked:
+        names = ", ".join(f"“{quote(_comm_name(template, moment))}”" for moment in m.never_ticked)
+        out += [f"Never ticked: {names}.", ""]
+    out += ["## Meeting agenda", ""]
+    placed = False
+    for checklist in template.for_phase(TemplatePhase.RESOLVED):
+        out += [f"### {checklist.name}", ""]
+        out += [*(g for text in checklist.guidance for g in (text, ""))]
+        for item in checklist.items:
+            pad = "  " * item.depth
+            context = f"{item.context} " if item.context else ""
+            out.append(f"{pad}- [ ] {context}{item.text}")
+            if not placed and _WHAT_HAPPENED.search(item.text):
+                out += [f"{pad}  {line}" for line in timeline]
+                placed = True
+        out.append("")
+    if not placed:
+        out += ["## Timeline", "", *timeline, ""]
+    out += [
+        "---",
+        "",
+        f"Template version {quote(report.template_version)}. Learnings? Put them back into the "
+        "template so the next incident gets them.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _comm_name(template: Template, moment: Moment) -> str:
+    try:
+        return template.communication(moment)[1].name
+    except LookupError:
+        return moment.value
+
+
+def _maybe(span: timedelta | None, missing: str) -> str:
+    return missing if span is None else duration(span)

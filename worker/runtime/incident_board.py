@@ -1,0 +1,113 @@
+"""Declaring from anywhere: an incident gets a card of its own on the incident board.
+
+With `INCIDENT_BOARD_ID` set, the incident label on a card of another watched board (a
+support request, a bug report) makes the worker open a card on the incident board, named
+after it, and run the incident there; the two cards are linked both ways.
+
+There is exactly one incident card per labelled card, whatever happens. Before it creates
+the card the worker claims the key `incident-card:<source card id>` in the store, and after
+it records the new card's id under that key. A claim left open by a crash means "the card may
+exist": the incident board's cards are searched for the source's marker (written in the new
+card's description) before another is made. A label added twice, or seen by both the feed
+and the reconcile pass, finds the recorded card.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from worker.core.quoting import quote
+from worker.errors import NotFoundError
+from worker.store.database import Store
+from worker.trello.client import Json, Trello
+
+logger = logging.getLogger(__name__)
+
+#: Trello's longest card name.
+MAX_NAME = 16384
+
+
+def source_key(source_card_id: str) -> str:
+    """The store key that links a labelled card to its incident card."""
+    return f"incident-card:{source_card_id}"
+
+
+def source_marker(source_card_id: str) -> str:
+    return f"iw-src:{source_card_id}"
+
+
+class IncidentBoard:
+    """The board where incidents get cards of their own."""
+
+    def __init__(self, trello: Trello, store: Store, board_id: str, list_name: str | None):
+        self.trello = trello
+        self.store = store
+        self.board_id = board_id
+        self.list_name = list_name
+
+    def linked_card(self, source_card_id: str) -> str | None:
+        """The incident card made for this source card, if one was made and recorded."""
+        return self.store.sent_id(source_key(source_card_id))
+
+    def card_for(self, source: Json) -> tuple[Json, bool] | None:
+        """The incident card for `source` and whether it is new: the one made before, or a new one.
+
+        None when another worker (a replica) is making it right now. A claim left open by a
+        crash, or no record at all (a lost database), makes it look on the board first.
+        """
+        key = source_key(source["id"])
+        state = self.store.send_state(key)
+        if state == "sent":
+            made = self.store.sent_id(key)
+            if made:
+                try:
+                    return self.trello.card(made), False
+                except NotFoundError:  # deleted by a person: make a new one
+                    logger.info("incident card %s for %s is gone; making another", made, key)
+            self.store.forget(key)
+        else:
+            if state == "sending" and not self.store.take_over(key):
+                return None  # a live replica is making it right now
+            found = self._find(source["id"])
+            if found is not None:
+                if state is None:
+                    self.store.claim(key, source["id"])
+                self.store.mark_sent(key, found["id"])
+                logger.info("card %s: found the incident card made before", found["id"])
+                return found, False
+        if state != "sending" and not self.store.claim(key, source["id"]):
+            return None
+        card = self.trello.create_card(
+            self._list_id(),
+            f"Incident: {source.get('name', '')}"[:MAX_NAME],
+            desc=(
+                f"Declared on [{quote(source.get('name', '')[:200])}]"
+                f"({source.get('shortUrl', '')}) `{source_marker(source['id'])}`"
+            ),
+        )
+        self.store.mark_sent(key, card["id"])
+        logger.info("card %s: incident card made for card %s", card["id"], source["id"])
+        return card, True
+
+    def _find(self, source_card_id: str) -> Json | None:
+        marker = source_marker(source_card_id)
+        for card in self.trello.cards(self.board_id):
+            if marker in card.get("desc", ""):
+                return card
+        return None
+
+    def _list_id(self) -> str:
+        lists = self.trello.lists(self.board_id)
+        if self.list_name:
+            for item in lists:
+                if item["name"] == self.list_name:
+                    return str(item["id"])
+            logger.warning(
+                "the incident board has no open list %r (INCIDENT_LIST); using its first list",
+                self.list_name,
+            )
+        if not lists:
+            raise NotFoundError(
+                f"The incident board {self.board_id} (INCIDENT_BOARD_ID) has no open list."
+            )
+        return str(lists[0]["id"])

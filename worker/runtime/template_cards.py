@@ -1,0 +1,78 @@
+"""The template cards: one archived card per board holding the template's checklists.
+
+Declaring copies each checklist from here in one request (`idChecklistSource`) instead of
+one request per item. A board's template card is made when it is missing, when a person
+removed one of its checklists, or when the template's version changed; the store remembers
+which card holds which version.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from worker.errors import NotFoundError, TrelloError
+from worker.store.database import Store, TemplateCard
+from worker.template import Template
+from worker.trello.client import Trello
+
+logger = logging.getLogger(__name__)
+
+CARD_NAME = "Incident template v{version} (kept by incident-worker; do not edit)"
+
+
+class TemplateCards:
+    """Each board's template card for the current template, checked once, then cached."""
+
+    def __init__(self, trello: Trello, store: Store, template: Template):
+        self.trello = trello
+        self.store = store
+        self.template = template
+        self._cards: dict[str, TemplateCard] = {}
+
+    def use(self, template: Template) -> None:
+        """A new template: every board gets a new card when it next needs one."""
+        self.template = template
+        self._cards.clear()
+
+    def card_id(self, board_id: str) -> str | None:
+        """The template card's id on this board, if it is known by now."""
+        known = self._cards.get(board_id)
+        return known.card_id if known else None
+
+    def get(self, board_id: str) -> TemplateCard:
+        if board_id in self._cards:
+            return self._cards[board_id]
+        saved = self.store.template_card(board_id)
+        if saved is not None and saved.version == self.template.version:
+            try:
+                card = self.trello.card(saved.card_id)
+                present = {checklist["id"] for checklist in card.get("checklists", [])}
+                if set(saved.checklists.values()) <= present:
+                    self._cards[board_id] = saved
+                    return saved
+            except NotFoundError:
+                pass
+        made = self._make(board_id)
+        self._cards[board_id] = made
+        return made
+
+    def _make(self, board_id: str) -> TemplateCard:
+        lists = self.trello.lists(board_id)
+        if not lists:
+            raise TrelloError(f"Board {board_id} has no open list to keep the template card in.")
+        card = self.trello.create_card(
+            lists[0]["id"],
+            CARD_NAME.format(version=self.template.version),
+            desc=f"The checklists of {self.template.path}, copied onto each incident card.",
+        )
+        checklists: dict[str, str] = {}
+        for checklist in self.template.checklists:
+            made = self.trello.create_checklist(card["id"], checklist.name)
+            for item in checklist.items:
+                self.trello.add_check_item(made["id"], item.name)
+            checklists[checklist.name] = made["id"]
+        self.trello.archive_card(card["id"])
+        saved = TemplateCard(board_id, self.template.version, card["id"], checklists)
+        self.store.save_template_card(saved)
+        logger.info("board %s: template card v%s made", board_id, self.template.version)
+        return saved

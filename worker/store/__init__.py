@@ -1,0 +1,1 @@
+"""The worker's memory: engine, schema and the queries."""

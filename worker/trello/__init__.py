@@ -1,0 +1,1 @@
+"""The gateway: the only importer of py-trello and requests."""

@@ -1,0 +1,311 @@
+"""The Trello gateway: the one place that talks to Trello.
+
+It drives py-trello's client over our `TrelloSession` (routing, auth header, timeouts, rate
+limiter, retries: see `worker.trello.session`) and asks for exactly the fields it needs, one
+request per call, so the cost of every operation is plain to read here. Errors arrive as our
+own exceptions (`worker.errors`); where a 404 means a setting is wrong, the message names
+the setting.
+
+py-trello gets placeholders instead of the key and token: the session holds the real ones and
+puts them in the `Authorization` header, so no py-trello object ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from trello import TrelloClient
+
+from worker.errors import NotFoundError, RequestRejected, TrelloError
+from worker.settings import Settings
+from worker.trello.session import Credentials, RateLimiter, RetryPolicy, TrelloSession
+
+logger = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+#: Trello's largest page of actions.
+MAX_ACTIONS_PAGE = 1000
+#: The card fields the worker reads; asking for fewer keeps responses small.
+CARD_FIELDS = (
+    "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url,"
+    "dateLastActivity"
+)
+
+_PLACEHOLDER = "(held by the session)"
+
+
+class Trello:
+    """Typed, one-request-per-call access to the parts of Trello the worker uses."""
+
+    def __init__(self, session: TrelloSession):
+        self.session = session
+        self.client = TrelloClient(
+            api_key=_PLACEHOLDER, api_secret=_PLACEHOLDER, http_service=session
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> Trello:
+        session = TrelloSession(
+            settings.trello_api_url,
+            credentials=Credentials(settings.trello_api_key, settings.trello_token),
+            timeout=(min(3.05, settings.http_timeout_seconds), settings.http_timeout_seconds),
+            limiter=RateLimiter(settings.rate_limit, settings.rate_window_seconds, sleep=sleep),
+            retry=RetryPolicy(attempts=settings.retry_attempts),
+            sleep=sleep,
+        )
+        return cls(session)
+
+    def __repr__(self) -> str:
+        return f"Trello({self.session.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def share_budget(self, processes: int) -> None:
+        """Limits are per token: with `processes` replicas on one, each keeps to its part."""
+        if self.session.limiter is not None:
+            self.session.limiter.share(processes)
+
+    def _call(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        return self.client.fetch_json(
+            path, http_method=method, query_params=dict(params or {}), post_args=body
+        )
+
+    # -- members and boards -------------------------------------------------------------
+
+    def me(self) -> Json:
+        """The member whose token this is."""
+        return cast(Json, self._call("/members/me", params={"fields": "id,username,fullName"}))
+
+    def board(self, board_id: str) -> Json:
+        """One board; a 404 says which TRELLO_BOARD_ID entry is wrong."""
+        try:
+            return cast(
+                Json, self._call(f"/boards/{board_id}", params={"fields": "id,name,shortLink"})
+            )
+        except (NotFoundError, RequestRejected) as exc:
+            raise _no_board(board_id, exc) from None
+
+    def board_members(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/members"))
+
+    def lists(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/lists", params={"filter": "open"}))
+
+    def labels(self, board_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/boards/{board_id}/labels"))
+
+    def board_actions(
+        self, board_id: str, *, since: str | None = None, action_filter: str = "all"
+    ) -> list[Json]:
+        """Every action on the board after `since` (an action id or ISO date), oldest first.
+
+        One request when fewer than a page of actions are new; otherwise it pages back with
+        `before` until it reaches `since`. Duplicates (an action on two pages) are dropped.
+        """
+        seen: dict[str, Json] = {}
+        before: str | None = None
+        while True:
+            params: dict[str, Any] = {"filter": action_filter, "limit": MAX_ACTIONS_PAGE}
+            if since:
+                params["since"] = since
+            if before:
+                params["before"] = before
+            try:
+                page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params=params))
+            except (NotFoundError, RequestRejected) as exc:
+                raise _no_board(board_id, exc) from None
+            for action in page:
+                if isinstance(action, dict):  # an odd entry is the runner's to report
+                    seen.setdefault(str(action.get("id", id(action))), action)
+            if len(page) < MAX_ACTIONS_PAGE:
+                break
+            before = str(page[-1].get("id", "")) if isinstance(page[-1], dict) else None
+            if not before:
+                break
+        return sorted(seen.values(), key=_chronological)
+
+    def latest_action(self, board_id: str) -> Json | None:
+        """The board's newest action, if it has any."""
+        page = cast(list[Json], self._call(f"/boards/{board_id}/actions", params={"limit": 1}))
+        return page[0] if page else None
+
+    # -- cards ----------------------------------------------------------------------------
+
+    def card(self, card_id: str) -> Json:
+        """A card (by id or short link) with its checklists."""
+        return cast(
+            Json,
+            self._call(f"/cards/{card_id}", params={"fields": CARD_FIELDS, "checklists": "all"}),
+        )
+
+    def cards(self, board_id: str) -> list[Json]:
+        """The board's open cards, with their checklists, in one request."""
+        return cast(
+            list[Json],
+            self._call(
+                f"/boards/{board_id}/cards",
+                params={"fields": CARD_FIELDS, "checklists": "all"},
+            ),
+        )
+
+    def card_actions(self, card_id: str, *, action_filter: str = "all") -> list[Json]:
+        """A card's history, oldest first (up to Trello's page of 1000)."""
+        actions = cast(
+            list[Json],
+            self._call(
+                f"/cards/{card_id}/actions",
+                params={"filter": action_filter, "limit": MAX_ACTIONS_PAGE},
+            ),
+        )
+        return sorted((a for a in actions if isinstance(a, dict)), key=_chronological)
+
+    def create_card(
+        self,
+        list_id: str,
+        name: str,
+        *,
+        desc: str = "",
+        label_ids: Iterable[str] = (),
+        source_card_id: str | None = None,
+    ) -> Json:
+        body: dict[str, Any] = {"idList": list_id, "name": name, "desc": desc}
+        labels = ",".join(label_ids)
+        if labels:
+            body["idLabels"] = labels
+        if source_card_id:
+            body["idCardSource"] = source_card_id
+            body["keepFromSource"] = "checklists"
+        return cast(Json, self._call("/cards", "POST", body=body))
+
+    def set_description(self, card_id: str, desc: str) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"desc": desc})
+
+    def set_due(self, card_id: str, due: str | None) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"due": due or ""})
+
+    def archive_card(self, card_id: str) -> None:
+        self._call(f"/cards/{card_id}", "PUT", body={"closed": True})
+
+    def add_label(self, card_id: str, label_id: str) -> None:
+        self._call(f"/cards/{card_id}/idLabels", "POST", body={"value": label_id})
+
+    def add_member(self, card_id: str, member_id: str) -> None:
+        self._call(f"/cards/{card_id}/idMembers", "POST", body={"value": member_id})
+
+    def comment(self, card_id: str, text: str) -> Json:
+        return cast(
+            Json, self._call(f"/cards/{card_id}/actions/comments", "POST", body={"text": text})
+        )
+
+    def attachments(self, card_id: str) -> list[Json]:
+        return cast(list[Json], self._call(f"/cards/{card_id}/attachments"))
+
+    def attach_file(self, card_id: str, name: str, data: bytes, mime_type: str) -> Json:
+        """Upload `data` to the card as the file `name` (multipart, one request)."""
+        return cast(
+            Json,
+            self.client.fetch_json(
+                f"/cards/{card_id}/attachments",
+                http_method="POST",
+                query_params={"name": name, "mimeType": mime_type},
+                files={"file": (name, data, mime_type)},
+            ),
+        )
+
+    def attach_url(self, card_id: str, url: str, name: str) -> Json:
+        body = {"url": url, "name": name[:256]}
+        return cast(Json, self._call(f"/cards/{card_id}/attachments", "POST", body=body))
+
+    def delete_attachment(self, card_id: str, attachment_id: str) -> None:
+        self._call(f"/cards/{card_id}/attachments/{attachment_id}", "DELETE")
+
+    # -- checklists -------------------------------------------------------------------------
+
+    def copy_checklist(
+        self, card_id: str, source_checklist_id: str, *, name: str, pos: str | int = "bottom"
+    ) -> Json:
+        """Copy a whole checklist, items included, in one request."""
+        body = {
+            "idCard": card_id,
+            "idChecklistSource": source_checklist_id,
+            "name": name,
+            "pos": pos,
+        }
+        return cast(Json, self._call("/checklists", "POST", body=body))
+
+    def create_checklist(self, card_id: str, name: str, *, pos: str | int = "bottom") -> Json:
+        return cast(
+            Json,
+            self._call("/checklists", "POST", body={"idCard": card_id, "name": name, "pos": pos}),
+        )
+
+    def add_check_item(self, checklist_id: str, name: str, *, pos: str | int = "bottom") -> Json:
+        return cast(
+            Json,
+            self._call(
+                f"/checklists/{checklist_id}/checkItems", "POST", body={"name": name, "pos": pos}
+            ),
+        )
+
+    # -- set-up (`incident-worker setup`) -----------------------------------------------------
+
+    def create_label(self, board_id: str, name: str, color: str | None) -> Json:
+        """Create a label on the board (one request)."""
+        body: dict[str, Any] = {"name": name}
+        if color:
+            body["color"] = color
+        return cast(Json, self._call(f"/boards/{board_id}/labels", "POST", body=body))
+
+    def card_links(self, board_id: str) -> list[Json]:
+        """The board's open cards, with only their id, name and short link (one light request)."""
+        return cast(
+            list[Json],
+            self._call(f"/boards/{board_id}/cards", params={"fields": "id,name,shortLink"}),
+        )
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def webhooks(self) -> list[Json]:
+        """The token's webhooks (Trello lists them under the token itself)."""
+        token = (
+            self.session.credentials.token.get_secret_value() if self.session.credentials else ""
+        )
+        return cast(list[Json], self._call(f"/tokens/{token}/webhooks"))
+
+    def create_webhook(self, callback_url: str, model_id: str, description: str) -> Json:
+        body = {"callbackURL": callback_url, "idModel": model_id, "description": description}
+        return cast(Json, self._call("/webhooks", "POST", body=body))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call(f"/webhooks/{webhook_id}", "DELETE")
+
+
+def _no_board(board_id: str, exc: TrelloError) -> TrelloError:
+    """A board that is gone (404) or an id Trello cannot read (400): name the setting."""
+    if isinstance(exc, RequestRejected) and exc.status != 400:
+        return exc
+    return NotFoundError(
+        f"Board {board_id!r} (in TRELLO_BOARD_ID) does not exist or the token's member "
+        "cannot see it.",
+        method=exc.method,
+        path=exc.path,
+        status=exc.status,
+    )
+
+
+def _chronological(action: Json) -> tuple[str, str]:
+    return (str(action.get("date", "")), str(action.get("id", "")))

@@ -1,0 +1,1 @@
+"""The worker's HTTP server: Trello's webhook deliveries and the health check."""
