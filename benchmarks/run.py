@@ -43,7 +43,8 @@ from trello import TrelloClient  # noqa: E402
 from worker.demo import Person, Stage, stage, wait_for  # noqa: E402
 from worker.sandbox import LoggedRequest  # noqa: E402
 from worker.store.database import Store  # noqa: E402
-from worker.template import Phase, load_template  # noqa: E402
+from worker.template import Stage as ChecklistStage  # noqa: E402
+from worker.template import load_template  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "benchmark.json"
 TEMPLATE = ROOT / "config" / "incident-template.md"
@@ -246,7 +247,7 @@ def wait_declared(scene: Stage, card_ids: Sequence[str], timeout: float) -> dict
 
 def measure_declaration(report: Report) -> None:
     template = load_template(TEMPLATE)
-    checklists = template.for_phase(Phase.DECLARED)
+    checklists = template.for_stage(ChecklistStage.DECLARED)
     with slow_stage() as scene:
         board = scene.board_ids[0]
         first = scene.run("run", "--once")  # makes the template card
@@ -684,7 +685,7 @@ def measure_replicas(report: Report) -> None:
         def shared_out() -> bool:
             store = Store.open(url)
             try:
-                held = [lease for lease in store.leases() if lease.live]
+                held = [lease for lease in store.replicas.leases() if lease.live]
             finally:
                 store.close()
             holders = Counter(lease.holder for lease in held)

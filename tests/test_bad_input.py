@@ -19,14 +19,15 @@ import responses
 from pydantic import SecretStr
 
 from tests.conftest import live_markup
+from tests.factories import a_policy
 from worker.cli import default_template_path, main
 from worker.core import rules
 from worker.core import trello_json as ev
-from worker.core.model import Comment, Config, Incident, Phase
-from worker.core.trello_json import UnexpectedAction, parse_action
+from worker.core.model import Comment, Incident, Phase
+from worker.core.trello_json import Board, UnexpectedAction, parse_action
 from worker.demo import Person
 from worker.errors import ConfigError, TrelloError
-from worker.runtime.worker import Board, Worker
+from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox, SandboxServer
 from worker.sandbox.model import Action as SandboxAction
 from worker.settings import Settings, load_settings
@@ -385,9 +386,9 @@ def worker(
     store = Store.open(settings.database_url)
     running = Worker(settings, trello, store, load_template(default_template_path()))
     running.start()
-    running.take_share()
+    running.boards.take_share()
     for board_id in running.leases.boards():
-        running.ready_board(board_id)
+        running.boards.ready(board_id)
     try:
         yield running, sb
     finally:
@@ -396,7 +397,7 @@ def worker(
 
 
 def board_of(running: Worker) -> Board:
-    (board,) = running.boards.values()
+    (board,) = running.boards.held()
     return board
 
 
@@ -415,11 +416,11 @@ def test_the_worker_skips_an_unreadable_action_with_one_warning(
 ) -> None:
     running, _ = worker
     caplog.set_level(logging.INFO)
-    running.handle(board_of(running), raw)
+    running.handler.handle(board_of(running), raw, running.policy)
     warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warned) == 1
     assert "skipping an action I cannot read" in warned[0].getMessage()
-    assert running.store.open_incidents() == []
+    assert running.store.incidents.open() == []
 
 
 def test_odd_actions_in_the_feed_are_skipped_and_the_loop_goes_on(
@@ -433,7 +434,7 @@ def test_odd_actions_in_the_feed_are_skipped_and_the_loop_goes_on(
         card = person.create_card(board.id, "Checkout is down")
         person.label(card.id, "Incident")
         running.cycle(reconcile=False)
-        (incident,) = running.store.open_incidents()
+        (incident,) = running.store.incidents.open()
         caplog.set_level(logging.INFO)
         with state.lock:
             ref = {"id": card.id, "name": card.name}
@@ -459,15 +460,15 @@ def test_odd_actions_in_the_feed_are_skipped_and_the_loop_goes_on(
         person.close()
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warned) == 2 and all("cannot read" in w for w in warned), warned
-    (after,) = running.store.open_incidents()
+    (after,) = running.store.incidents.open()
     assert after.communicator == "bob"  # the action after the odd ones was handled
-    assert after.declared_at == incident.declared_at and not board.failing
+    assert after.declared_at == incident.declared_at and not running.failing_boards()
 
 
 # -- role commands and people's markup ------------------------------------------------------
 
 TEMPLATE = load_template(default_template_path())
-CONFIG = Config(template=TEMPLATE, worker_member_id="w0", meeting_url="https://meet.example/x")
+POLICY = a_policy(TEMPLATE, "w0", meeting_url="https://meet.example/x")
 MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3"}
 AT = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -501,7 +502,7 @@ def commented(text: str, by: str = "alice") -> ev.Commented:
 
 
 def comments(text: str, incident: Incident | None = None) -> tuple[Incident, list[str]]:
-    new, actions = rules.on_event(incident or open_incident(), commented(text), CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident or open_incident(), commented(text), POLICY, MEMBERS)
     assert new is not None
     return new, [a.text for a in actions if isinstance(a, Comment)]
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import ROOT, TEMPLATE
+from tests.factories import ROOT, TEMPLATE, a_policy
 from worker import ops
-from worker.core.model import CommItem, Config, Incident, Phase
+from worker.core.keys import comment_key
+from worker.core.model import CommItem, Incident, Phase
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
 from worker.ops import (
     BoardSeen,
@@ -24,7 +25,6 @@ from worker.ops import (
     TemplateSeen,
     Wanted,
 )
-from worker.runtime.executor import comment_key
 from worker.store import schema
 from worker.template import Moment
 
@@ -344,9 +344,7 @@ def test_one_label_named_by_two_settings_is_created_once() -> None:
 # -- status ---------------------------------------------------------------------------------
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-CONFIG = Config(
-    template=TEMPLATE, worker_member_id="w0", reminder_seconds=900, role_reminder_seconds=300
-)
+POLICY = a_policy(TEMPLATE, "w0", reminder_seconds=900, role_reminder_seconds=300)
 
 
 @pytest.mark.parametrize(
@@ -397,12 +395,12 @@ def test_overdue_reminders(minutes: int, sent: dict[str, str], overdue: list[str
     now = T0 + timedelta(minutes=minutes)
     case = incident()
     states = {comment_key(case, key): state for key, state in sent.items()}
-    assert ops.overdue_reminders(case, now, CONFIG, states) == overdue
+    assert ops.overdue_reminders(case, now, POLICY, states) == overdue
 
 
 def test_no_communicator_is_an_overdue_role_reminder() -> None:
     case = incident(communicator=None, comm_items={})
-    assert ops.overdue_reminders(case, T0 + timedelta(minutes=6), CONFIG, {}) == [
+    assert ops.overdue_reminders(case, T0 + timedelta(minutes=6), POLICY, {}) == [
         "role-communicator-1"
     ]
 

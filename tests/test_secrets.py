@@ -134,7 +134,7 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
         "repr(trello)": repr(trello),
         "repr(trello.session)": repr(trello.session),
         "repr(vars(trello.client))": repr(vars(trello.client)),
-        "repr(worker.runtime.executor)": repr(vars(worker.runtime.executor)),
+        "repr(worker.handler.executor)": repr(vars(worker.handler.executor)),
     }
     for number, error in enumerate(errors):
         places[f"str(error {number})"] = str(error)

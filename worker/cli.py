@@ -169,7 +169,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     from worker.runtime.worker import Worker
-    from worker.store.database import Store
+    from worker.store.database import Replica, Store
     from worker.template import load_template
     from worker.trello.client import Trello
 
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
         args.overrides.append("INCIDENT_WEBHOOK=true")
     settings = settings_from(args)
     template = load_template(settings.template_path or default_template_path())
-    store = Store.open(settings.database_url)
+    store = Store.open(settings.database_url, replica=Replica.new(settings.lease_seconds))
     try:
         store.lock()
     except AlreadyRunning:
@@ -234,8 +234,8 @@ def _declare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from worker.report.timeline import build_report, render_markdown
-    from worker.runtime.worker import config_from
+    from worker.report import draft
+    from worker.settings import build_policy
     from worker.store.database import Store
     from worker.template import load_template
     from worker.trello.client import Trello
@@ -251,7 +251,7 @@ def _report(args: argparse.Namespace) -> int:
             raise NotFoundError(
                 f"Card {args.card!r} does not exist or the token's member cannot see it."
             ) from None
-        incident = store.incident(card["id"])
+        incident = store.incidents.get(card["id"])
         if incident is None:
             print(
                 f"incident-worker: card {args.card!r} ({card.get('name', '')!r}) is not an "
@@ -259,18 +259,12 @@ def _report(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        config = config_from(settings, template, trello.me()["id"])
+        policy = build_policy(settings, template, trello.me()["id"])
         history = trello.card_actions(card["id"])
     finally:
         trello.close()
         store.close()
-    report = build_report(
-        history,
-        card_name=incident.name,
-        template_version=incident.template_version,
-        config=config,
-    )
-    print(render_markdown(report, template, config.timezone))
+    print(draft.markdown(incident, history, policy))
     return 0
 
 

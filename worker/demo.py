@@ -24,7 +24,7 @@ from typing import Any, TextIO, TypeVar
 from pydantic import SecretStr
 from trello import TrelloClient
 
-from worker.runtime.executor import REPORT_NAME
+from worker.report.draft import REPORT_NAME
 from worker.runtime.worker import READY
 from worker.sandbox import Sandbox, SandboxServer, render
 from worker.trello.client import Json

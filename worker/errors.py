@@ -4,6 +4,7 @@
      ├── ConfigError            a setting, the template or a file is wrong; the message names it
      ├── AlreadyRunning         another worker holds the database file
      ├── DatabaseUnavailable    the database cannot be reached (or answered with an error)
+     ├── PictureError           the post mortem's timeline picture could not be drawn
      └── TrelloError            a request to Trello failed; the message names the request
           ├── AuthError           401: the API key or token was refused
           ├── NotFoundError       404: a board, list, card or checklist that does not exist
@@ -31,6 +32,10 @@ class AlreadyRunning(IncidentWorkerError):
 
 class DatabaseUnavailable(IncidentWorkerError):
     """The database at INCIDENT_DATABASE_URL cannot be reached now; the message names it."""
+
+
+class PictureError(IncidentWorkerError):
+    """Drawing the timeline picture failed (its process exited or printed no PNG)."""
 
 
 class TrelloError(IncidentWorkerError):

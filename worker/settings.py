@@ -19,9 +19,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from worker.core.model import Policy, name_key
 from worker.errors import ConfigError
+from worker.template import Template
 
 SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
+
+#: How often the communicator is reminded of an unticked communication item, when neither
+#: INCIDENT_REMINDER_SECONDS nor the template's front matter says.
+DEFAULT_REMINDER_SECONDS = 900.0
+#: How long the incident may go without a person's comment before the lead is asked for a status
+#: update, when neither INCIDENT_STATUS_UPDATE_SECONDS nor the template says.
+DEFAULT_STATUS_UPDATE_SECONDS = 1800.0
+#: How often the worker asks for a lead and a communicator while there is none, when neither
+#: INCIDENT_ROLE_REMINDER_SECONDS nor the template says.
+DEFAULT_ROLE_REMINDER_SECONDS = 300.0
 
 
 def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
@@ -244,3 +256,32 @@ def _lower_first(text: str) -> str:
     if text.startswith("Input should be"):
         return "must be" + text.removeprefix("Input should be")
     return text[:1].lower() + text[1:]
+
+
+def build_policy(settings: Settings, template: Template, worker_member_id: str) -> Policy:
+    """The core's policy: the settings, else the template's front matter, else the defaults."""
+    cadence = template.cadence
+    return Policy(
+        template=template,
+        worker_member_id=worker_member_id,
+        incident_label=settings.incident_label,
+        workaround_label=settings.workaround_label,
+        resolved_label=settings.resolved_label,
+        resolved_lists=frozenset(name_key(name) for name in settings.resolved_lists),
+        reminder_seconds=settings.reminder_seconds
+        or cadence.reminder_seconds
+        or DEFAULT_REMINDER_SECONDS,
+        status_update_seconds=settings.status_update_seconds
+        or cadence.status_update_seconds
+        or DEFAULT_STATUS_UPDATE_SECONDS,
+        role_reminder_seconds=settings.role_reminder_seconds
+        or cadence.role_reminder_seconds
+        or DEFAULT_ROLE_REMINDER_SECONDS,
+        meeting_url=settings.meeting_url,
+        postmortem_days=settings.postmortem_days,
+        timezone=settings.tz,
+        postmortem_attendees=tuple(settings.postmortem_attendees),
+        postmortem_facilitator=settings.postmortem_facilitator,
+        template_url=settings.template_url,
+        incident_board_id=settings.incident_board_id,
+    )

@@ -73,7 +73,7 @@ class Moment(str, Enum):  # noqa: UP042 (house style: str, Enum)
     RESOLUTION = "resolution"
 
 
-class Phase(str, Enum):  # noqa: UP042 (house style: str, Enum)
+class Stage(str, Enum):  # noqa: UP042 (house style: str, Enum)
     DECLARED = "declared"
     RESOLVED = "resolved"
 
@@ -88,7 +88,7 @@ _MOMENT_WORDS = {
     Moment.WORKAROUND: "that there is a workaround",
     Moment.RESOLUTION: "that the problem is resolved",
 }
-_MARKER_VALUES: dict[str, type[Enum]] = {"phase": Phase, "communicate": Moment}
+_MARKER_VALUES: dict[str, type[Enum]] = {"phase": Stage, "communicate": Moment}
 
 
 class TemplateError(ConfigError):
@@ -114,7 +114,7 @@ class Item:
 @dataclass(frozen=True)
 class Checklist:
     name: str
-    phase: Phase
+    stage: Stage
     items: tuple[Item, ...]
     guidance: tuple[str, ...]
     line: int
@@ -135,8 +135,8 @@ class Template:
     checklists: tuple[Checklist, ...]
     cadence: Cadence
 
-    def for_phase(self, phase: Phase) -> tuple[Checklist, ...]:
-        return tuple(c for c in self.checklists if c.phase is phase)
+    def for_stage(self, phase: Stage) -> tuple[Checklist, ...]:
+        return tuple(c for c in self.checklists if c.stage is phase)
 
     def communication(self, moment: Moment) -> tuple[Checklist, Item]:
         """The checklist and item that mean "communicated at `moment`"."""
@@ -182,7 +182,7 @@ def render_template(template: Template) -> str:
         chunks.append("---\n" + "".join(f"{k}: {v}\n" for k, v in values if v is not None) + "---")
     chunks.append(f"# {template.title}")
     for checklist in template.checklists:
-        chunks.append(f"## {checklist.name} <!-- incident: phase={checklist.phase.value} -->")
+        chunks.append(f"## {checklist.name} <!-- incident: phase={checklist.stage.value} -->")
         for text in checklist.guidance:
             bullet = text.startswith("- ")
             chunks.append(text.replace("\n", "\n  ") if bullet else text)
@@ -255,19 +255,19 @@ class _Section:
     line: int
     level: int
     parent: _Section | None
-    phase: Phase | None = None
+    stage: Stage | None = None
     items: list[Item] = field(default_factory=list)
     guidance: list[str] = field(default_factory=list)
 
-    def resolved_phase(self) -> Phase:
+    def resolved_stage(self) -> Stage:
         section: _Section | None = self
         while section is not None:
-            if section.phase is not None:
-                return section.phase
+            if section.stage is not None:
+                return section.stage
             if _POST_MORTEM.search(section.name):
-                return Phase.RESOLVED
+                return Stage.RESOLVED
             section = section.parent
-        return Phase.DECLARED
+        return Stage.DECLARED
 
 
 class _Parser:
@@ -301,7 +301,7 @@ class _Parser:
                         line, "a marker on its own line must come right after a heading"
                     )
                 found = self.markers([node.content.strip()], line, allowed="phase")
-                self.sections[-1].phase = Phase(found["phase"])
+                self.sections[-1].stage = Stage(found["phase"])
             elif node.type == "paragraph":
                 text, _ = self.inline(node, line, allowed="")
                 self.add_guidance(text)
@@ -316,8 +316,8 @@ class _Parser:
         level = int(node.tag[1:])
         if level == 1 and self.title is None:
             self.title = name
-        phase = Phase(found["phase"]) if "phase" in found else None
-        self.sections.append(_Section(name, line, level, self._ancestor(level), phase))
+        stage = Stage(found["phase"]) if "phase" in found else None
+        self.sections.append(_Section(name, line, level, self._ancestor(level), stage))
 
     def _ancestor(self, level: int) -> _Section | None:
         section = self.sections[-1] if self.sections else None
@@ -424,10 +424,10 @@ class _Parser:
                 )
             seen[s.name] = s.line
         result = tuple(
-            Checklist(s.name, s.resolved_phase(), tuple(s.items), tuple(s.guidance), s.line)
+            Checklist(s.name, s.resolved_stage(), tuple(s.items), tuple(s.guidance), s.line)
             for s in sections
         )
-        if not any(c.phase is Phase.DECLARED for c in result):
+        if not any(c.stage is Stage.DECLARED for c in result):
             raise self.error(result[0].line, "no checklist is in the declared phase")
         lines: dict[Moment, int] = {}
         for item in (i for c in result for i in c.items if i.moment is not None):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import TEMPLATE
+from tests.factories import TEMPLATE, a_policy
 from worker.core import aftercare, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
@@ -14,16 +14,15 @@ from worker.core.model import (
     AttachReport,
     CardView,
     Comment,
-    Config,
     Incident,
     Phase,
     SetDue,
 )
-from worker.template import Phase as TemplatePhase
+from worker.template import Stage
 
-CONFIG = Config(
-    template=TEMPLATE,
-    worker_member_id="w0",
+POLICY = a_policy(
+    TEMPLATE,
+    "w0",
     postmortem_attendees=("cto", "po"),
     template_url="https://git.example.com/ops/incident-template.md",
 )
@@ -49,14 +48,14 @@ def event(kind: type[ev.Event], at: datetime, who: str = "bob", **extra: object)
 
 def investigating() -> Incident:
     new, _ = rules.declare(
-        "c1", "Checkout is down", "b1", by="alice", at=FRIDAY - timedelta(hours=3), config=CONFIG
+        "c1", "Checkout is down", "b1", by="alice", at=FRIDAY - timedelta(hours=3), policy=POLICY
     )
     return new.model_copy(update={"communicator": "bob"})
 
 
 def resolved(**update: object) -> Incident:
     new, _ = rules.on_event(
-        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), CONFIG, MEMBERS
+        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), POLICY, MEMBERS
     )
     assert new is not None
     checklists = {PM: "pm", MEETING: "meet", "Until the problem is resolved": "main"}
@@ -70,12 +69,12 @@ def keys(actions: list[object]) -> list[str]:
 
 def test_resolving_sets_the_deadline_and_asks_for_the_meeting() -> None:
     new, actions = rules.on_event(
-        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), CONFIG, MEMBERS
+        investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), POLICY, MEMBERS
     )
     assert new is not None
     assert new.postmortem_due == TUESDAY and new.resolutions == 1
     assert SetDue("c1", TUESDAY) in actions
-    assert AddChecklists("c1", TemplatePhase.RESOLVED) in actions
+    assert AddChecklists("c1", Stage.RESOLVED) in actions
     assert AttachReport("c1") in actions
     assert keys(actions) == ["phase-resolved", "postmortem"]
     (ask,) = [a for a in actions if isinstance(a, Comment) and a.key == "postmortem"]
@@ -98,14 +97,14 @@ def test_resolving_sets_the_deadline_and_asks_for_the_meeting() -> None:
     ],
 )
 def test_postmortem_reminders(now: datetime, expected: list[str]) -> None:
-    reminders = aftercare.postmortem_reminders(resolved(), now, CONFIG)
+    reminders = aftercare.postmortem_reminders(resolved(), now, POLICY)
     assert [c.key for c in reminders] == expected
     assert all("@alice" in c.text for c in reminders)
 
 
 def test_no_postmortem_reminders_once_its_checklist_is_complete() -> None:
     done = resolved(items={"pm": {"p1": True, "p2": True}, "meet": {}})
-    assert aftercare.postmortem_reminders(done, TUESDAY + timedelta(days=3), CONFIG) == []
+    assert aftercare.postmortem_reminders(done, TUESDAY + timedelta(days=3), POLICY) == []
 
 
 def tick(
@@ -114,7 +113,7 @@ def tick(
     happening = event(
         ev.CheckItemChanged, at, checklist_id=checklist, item_id=item, item_name="x", complete=True
     )
-    new, actions = rules.on_event(incident, happening, CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident, happening, POLICY, MEMBERS)
     assert new is not None
     return new, list(actions)
 
@@ -135,8 +134,8 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
     assert current.phase is Phase.CLOSED and current.phase_started[Phase.CLOSED] == TUESDAY
     (thanks,) = [a for a in actions if isinstance(a, Comment)]
     assert thanks.key == "closed"
-    assert "thank you" in thanks.text and CONFIG.template_url in (thanks.text or "")
-    assert rules.due_reminders(current, TUESDAY + timedelta(days=10), CONFIG) == []
+    assert "thank you" in thanks.text and POLICY.template_url in (thanks.text or "")
+    assert rules.due_reminders(current, TUESDAY + timedelta(days=10), POLICY) == []
 
 
 @pytest.mark.parametrize(
@@ -149,7 +148,7 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
 def test_reopening_goes_back_and_resolving_again_starts_afresh(
     happening: ev.Event, back: Phase
 ) -> None:
-    current, actions = rules.on_event(resolved(), happening, CONFIG, MEMBERS)
+    current, actions = rules.on_event(resolved(), happening, POLICY, MEMBERS)
     assert current is not None
     assert current.phase is back and not current.reached(Phase.RESOLVED)
     assert current.postmortem_due is None and SetDue("c1", None) in actions
@@ -157,7 +156,7 @@ def test_reopening_goes_back_and_resolving_again_starts_afresh(
     again, actions = rules.on_event(
         current,
         event(ev.LabelAdded, TUESDAY + timedelta(hours=1), label="Resolved"),
-        CONFIG,
+        POLICY,
         MEMBERS,
     )
     assert again is not None and again.resolutions == 2
@@ -167,7 +166,7 @@ def test_reopening_goes_back_and_resolving_again_starts_afresh(
 def test_a_move_between_other_lists_reopens_nothing() -> None:
     current = resolved()
     happening = event(ev.CardMoved, TUESDAY, list_before="To Do", list_after="Doing")
-    assert rules.on_event(current, happening, CONFIG, MEMBERS) == (current, [])
+    assert rules.on_event(current, happening, POLICY, MEMBERS) == (current, [])
 
 
 def test_reconcile_closes_from_the_ticks_it_reads_off_the_card() -> None:
@@ -178,6 +177,6 @@ def test_reconcile_closes_from_the_ticks_it_reads_off_the_card() -> None:
         frozenset({"pm", "meet", "main"}),
         {"pm": {"p1": True, "p2": True}, "meet": {"m1": True, "m2": True}},
     )
-    current, actions = rules.reconcile(resolved(), view, TUESDAY, CONFIG)
+    current, actions = rules.reconcile(resolved(), view, TUESDAY, POLICY)
     assert current.phase is Phase.CLOSED and current.meeting_done
     assert AttachReport("c1") in actions and "closed" in keys(actions)

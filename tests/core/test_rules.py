@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import TEMPLATE
-from worker.core import rules
+from tests.factories import TEMPLATE, a_policy
+from worker.core import observe, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
     AddChecklists,
@@ -15,21 +15,19 @@ from worker.core.model import (
     CardView,
     Comment,
     CommItem,
-    Config,
     Ended,
     Incident,
     Phase,
     RefreshHeader,
 )
-from worker.template import Moment
-from worker.template import Phase as TemplatePhase
+from worker.template import Moment, Stage
 
 WORKER = "w0"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3", "incident-worker": WORKER}
-CONFIG = Config(
-    template=TEMPLATE,
-    worker_member_id=WORKER,
+POLICY = a_policy(
+    TEMPLATE,
+    WORKER,
     reminder_seconds=900,
     status_update_seconds=1800,
     role_reminder_seconds=300,
@@ -66,7 +64,7 @@ def comm(moment: Moment, *, ticked: bool = False, gone: bool = False) -> CommIte
 
 
 def incident(**update: object) -> Incident:
-    base, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=T0, config=CONFIG)
+    base, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=T0, policy=POLICY)
     base = base.model_copy(update={"comm_items": {m: comm(m) for m in Moment}})
     return base.model_copy(update=update)
 
@@ -80,13 +78,13 @@ def comment_keys(actions: list[object]) -> list[str]:
 
 def test_the_incident_label_declares_with_whoever_added_it_as_lead() -> None:
     new, actions = rules.on_event(
-        None, event(ev.LabelAdded, 0, "alice", label="incident"), CONFIG, MEMBERS
+        None, event(ev.LabelAdded, 0, "alice", label="incident"), POLICY, MEMBERS
     )
     assert new is not None
     assert (new.lead, new.declared_by, new.phase) == ("alice", "alice", Phase.INVESTIGATING)
     assert new.phase_started == {Phase.INVESTIGATING: T0}
     assert new.template_version == TEMPLATE.version
-    assert actions[:2] == [AddChecklists("c1", TemplatePhase.DECLARED), RefreshHeader("c1")]
+    assert actions[:2] == [AddChecklists("c1", Stage.DECLARED), RefreshHeader("c1")]
     (first,) = [a for a in actions if isinstance(a, Comment)]
     assert first.key == "declared"
     assert "Lead: @alice" in first.text
@@ -97,7 +95,7 @@ def test_the_incident_label_declares_with_whoever_added_it_as_lead() -> None:
 
 def test_the_workers_own_label_declares_without_a_lead() -> None:
     new, _ = rules.on_event(
-        None, event(ev.LabelAdded, 0, "incident-worker", label="Incident"), CONFIG, MEMBERS
+        None, event(ev.LabelAdded, 0, "incident-worker", label="Incident"), POLICY, MEMBERS
     )
     assert new is not None and new.lead is None and new.declared_by == ""
 
@@ -111,7 +109,7 @@ def test_the_workers_own_label_declares_without_a_lead() -> None:
     ],
 )
 def test_other_events_on_a_plain_card_do_nothing(happening: ev.Event) -> None:
-    assert rules.on_event(None, happening, CONFIG, MEMBERS) == (None, [])
+    assert rules.on_event(None, happening, POLICY, MEMBERS) is None
 
 
 def test_the_workers_own_actions_are_never_peoples() -> None:
@@ -121,7 +119,7 @@ def test_the_workers_own_actions_are_never_peoples() -> None:
         event(ev.LabelAdded, who="incident-worker", label="Resolved"),
         event(ev.LabelRemoved, who="incident-worker", label="Incident"),
     ):
-        assert rules.on_event(current, happening, CONFIG, MEMBERS) == (current, [])
+        assert rules.on_event(current, happening, POLICY, MEMBERS) == (current, [])
 
 
 # -- phases -----------------------------------------------------------------------------------
@@ -143,7 +141,7 @@ def test_the_workers_own_actions_are_never_peoples() -> None:
     ],
 )
 def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
-    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.phase is phase
     assert new.phase_started[phase] == at(120)
     announce = [a for a in actions if isinstance(a, Comment) and a.key == f"phase-{phase.value}"]
@@ -152,7 +150,7 @@ def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
     moment = {Phase.WORKAROUND: Moment.WORKAROUND, Phase.RESOLVED: Moment.RESOLUTION}[phase]
     assert TEMPLATE.communication(moment)[1].text in announce[0].text
     assert RefreshHeader("c1") in actions
-    assert (AddChecklists("c1", TemplatePhase.RESOLVED) in actions) is (phase is Phase.RESOLVED)
+    assert (AddChecklists("c1", Stage.RESOLVED) in actions) is (phase is Phase.RESOLVED)
 
 
 @pytest.mark.parametrize(
@@ -164,21 +162,21 @@ def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
     ],
 )
 def test_non_signals_change_no_phase(happening: ev.Event) -> None:
-    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.phase is Phase.INVESTIGATING
     assert [a for a in actions if isinstance(a, Comment)] == []
 
 
 def test_phases_never_go_back_or_repeat() -> None:
     resolved, _ = rules.on_event(
-        incident(), event(ev.LabelAdded, 100, label="Resolved"), CONFIG, MEMBERS
+        incident(), event(ev.LabelAdded, 100, label="Resolved"), POLICY, MEMBERS
     )
     assert resolved is not None
     for happening in (
         event(ev.LabelAdded, 200, label="Workaround"),
         event(ev.Commented, 300, text="/resolved again"),
     ):
-        again, actions = rules.on_event(resolved, happening, CONFIG, MEMBERS)
+        again, actions = rules.on_event(resolved, happening, POLICY, MEMBERS)
         assert again is not None and again.phase is Phase.RESOLVED
         assert again.phase_started == resolved.phase_started
         assert comment_keys(actions) == []
@@ -186,7 +184,7 @@ def test_phases_never_go_back_or_repeat() -> None:
 
 def test_removing_the_label_stands_down_and_says_so() -> None:
     new, actions = rules.on_event(
-        incident(), event(ev.LabelRemoved, 500, label="Incident"), CONFIG, MEMBERS
+        incident(), event(ev.LabelRemoved, 500, label="Incident"), POLICY, MEMBERS
     )
     assert new is not None and new.ended is Ended.STOOD_DOWN and new.ended_at == at(500)
     assert comment_keys(actions) == ["stood-down"]
@@ -200,9 +198,9 @@ def test_removing_the_label_stands_down_and_says_so() -> None:
     ],
 )
 def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None:
-    new, actions = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.ended is why and actions == []
-    assert rules.due_reminders(new, at(100_000), CONFIG) == []
+    assert rules.due_reminders(new, at(100_000), POLICY) == []
 
 
 # -- roles and comments -------------------------------------------------------------------------
@@ -210,18 +208,18 @@ def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None
 
 def test_role_commands_set_roles_add_members_and_acknowledge_once() -> None:
     text = "/lead @bob\n/communicator @carol\n/delvers @alice @bob\n/quickfixers @carol"
-    new, actions = rules.on_event(incident(), event(ev.Commented, 42, text=text), CONFIG, MEMBERS)
+    new, actions = rules.on_event(incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS)
     assert new is not None
     assert (new.lead, new.communicator) == ("bob", "carol")
     assert (new.delvers, new.quickfixers) == (("alice", "bob"), ("carol",))
     assert new.last_human_comment_at == at(42)
-    assert AddMembers("c1", ("bob", "carol", "alice")) in actions
+    assert AddMembers("c1", ("m2", "m3", "m1")) in actions
     assert comment_keys(actions) == ["reply-a42"]
 
 
 def test_an_unknown_user_gets_a_reply_and_nothing_changes() -> None:
     new, actions = rules.on_event(
-        incident(), event(ev.Commented, 42, text="/communicator @zed"), CONFIG, MEMBERS
+        incident(), event(ev.Commented, 42, text="/communicator @zed"), POLICY, MEMBERS
     )
     assert new is not None and new.communicator is None
     (reply,) = [a for a in actions if isinstance(a, Comment)]
@@ -237,7 +235,7 @@ def test_ticking_the_communication_item_is_noted() -> None:
         item_name="x",
         complete=True,
     )
-    new, _ = rules.on_event(incident(), happening, CONFIG, MEMBERS)
+    new, _ = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.comm_items[Moment.DETECTION].ticked
 
 
@@ -317,16 +315,16 @@ RECENT_TALK = {"last_human_comment_at": at(86_400)}  # keeps status reminders ou
     ],
 )
 def test_reminders_due(update: dict[str, object], now: float, keys: list[str]) -> None:
-    due = rules.due_reminders(incident(**update), at(now), CONFIG)
+    due = rules.due_reminders(incident(**update), at(now), POLICY)
     assert [c.key for c in due] == keys
 
 
 def test_communication_reminders_mention_the_communicator_else_the_lead() -> None:
     (lead_asked,) = rules.due_reminders(
-        incident(**RECENT_TALK, communicator=None), at(900), CONFIG
+        incident(**RECENT_TALK, communicator=None), at(900), POLICY
     )[:1]
     assert "@alice" in lead_asked.text
-    (asked,) = rules.due_reminders(incident(**RECENT_TALK, **COMMUNICATOR), at(900), CONFIG)
+    (asked,) = rules.due_reminders(incident(**RECENT_TALK, **COMMUNICATOR), at(900), POLICY)
     assert "@carol" in asked.text and "When we first notice the problems." in asked.text
 
 
@@ -346,20 +344,20 @@ DECLARED = {"checklists": {"Until the problem is resolved": "cl1"}}
 
 def test_reconcile_with_nothing_missed_only_checks_the_header() -> None:
     current = incident(**DECLARED)
-    assert rules.reconcile(current, view("Incident"), at(10), CONFIG) == (
+    assert rules.reconcile(current, view("Incident"), at(10), POLICY) == (
         current,
         [RefreshHeader("c1")],
     )
 
 
 def test_reconcile_stands_down_when_the_label_is_gone() -> None:
-    new, actions = rules.reconcile(incident(**DECLARED), view("Bug"), at(10), CONFIG)
+    new, actions = rules.reconcile(incident(**DECLARED), view("Bug"), at(10), POLICY)
     assert new.ended is Ended.STOOD_DOWN and "stood-down" in comment_keys(actions)
 
 
 def test_reconcile_follows_signals_it_missed() -> None:
     new, actions = rules.reconcile(
-        incident(**DECLARED), view("Incident", "Workaround", list_name="Done"), at(10), CONFIG
+        incident(**DECLARED), view("Incident", "Workaround", list_name="Done"), at(10), POLICY
     )
     assert new.phase is Phase.RESOLVED and new.reached(Phase.WORKAROUND)
     assert comment_keys(actions) == ["phase-workaround", "phase-resolved", "postmortem"]
@@ -367,24 +365,24 @@ def test_reconcile_follows_signals_it_missed() -> None:
 
 def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() -> None:
     fresh = incident()  # declared, checklists never recorded
-    _, actions = rules.reconcile(fresh, view("Incident", checklists=()), at(10), CONFIG)
-    assert actions[0] == AddChecklists("c1", TemplatePhase.DECLARED)
+    _, actions = rules.reconcile(fresh, view("Incident", checklists=()), at(10), POLICY)
+    assert actions[0] == AddChecklists("c1", Stage.DECLARED)
 
     removed, actions = rules.reconcile(
-        incident(**DECLARED), view("Incident", checklists=()), at(10), CONFIG
+        incident(**DECLARED), view("Incident", checklists=()), at(10), POLICY
     )
     assert removed.removed_checklists == ("Until the problem is resolved",)
     assert not any(isinstance(a, AddChecklists) for a in actions)
     assert all(item.gone for item in removed.comm_items.values())
-    later = rules.due_reminders(removed, at(100_000), CONFIG)
+    later = rules.due_reminders(removed, at(100_000), POLICY)
     assert not any(c.key.startswith("remind-") for c in later)
 
 
 def test_a_removed_communication_item_is_gone_for_good() -> None:
     current = incident()
-    seen = rules.observe_comm_items(current, {Moment.DETECTION: None})
+    seen = observe.observe_comm_items(current, {Moment.DETECTION: None})
     assert seen.comm_items[Moment.DETECTION].gone
-    assert rules.observe_comm_items(seen, {Moment.DETECTION: None}) == seen
+    assert observe.observe_comm_items(seen, {Moment.DETECTION: None}) == seen
 
 
 @pytest.mark.parametrize(
@@ -394,7 +392,7 @@ def test_a_removed_communication_item_is_gone_for_good() -> None:
 def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool) -> None:
     current = incident(communicator="carol")
     _, actions = rules.on_event(
-        current, event(ev.Commented, 77, who, text="/allhands DB is gone"), CONFIG, MEMBERS
+        current, event(ev.Commented, 77, who, text="/allhands DB is gone"), POLICY, MEMBERS
     )
     (said,) = [a for a in actions if isinstance(a, Comment)]
     assert said.key == "allhands-a77"

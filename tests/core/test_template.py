@@ -16,7 +16,7 @@ from worker.errors import ConfigError
 from worker.template import (
     Cadence,
     Moment,
-    Phase,
+    Stage,
     Template,
     TemplateError,
     load_template,
@@ -40,7 +40,7 @@ def shape(template: Template) -> tuple[Any, ...]:
         [
             (
                 c.name,
-                c.phase,
+                c.stage,
                 c.guidance,
                 [(i.name, i.text, i.moment, i.depth, i.context) for i in c.items],
             )
@@ -60,13 +60,13 @@ def default() -> Template:
 
 def test_default_checklists_and_phases(default: Template) -> None:
     assert default.title == "Incident response"
-    assert [(c.name, c.phase, len(c.items)) for c in default.checklists] == [
-        ("Until the problem is resolved", Phase.DECLARED, 12),
-        ("Post mortem", Phase.RESOLVED, 2),
-        ("Meeting agenda", Phase.RESOLVED, 3),
+    assert [(c.name, c.stage, len(c.items)) for c in default.checklists] == [
+        ("Until the problem is resolved", Stage.DECLARED, 12),
+        ("Post mortem", Stage.RESOLVED, 2),
+        ("Meeting agenda", Stage.RESOLVED, 3),
     ]
-    assert [c.name for c in default.for_phase(Phase.DECLARED)] == ["Until the problem is resolved"]
-    assert [c.name for c in default.for_phase(Phase.RESOLVED)] == ["Post mortem", "Meeting agenda"]
+    assert [c.name for c in default.for_stage(Stage.DECLARED)] == ["Until the problem is resolved"]
+    assert [c.name for c in default.for_stage(Stage.RESOLVED)] == ["Post mortem", "Meeting agenda"]
     assert default.cadence == Cadence()
 
 
@@ -175,13 +175,13 @@ def test_post_mortem_heading_makes_the_resolved_phase_and_is_inherited() -> None
         COMMUNICATE + "\n## Post-mortem\n\n- [ ] meet\n\n### Agenda\n\n- [ ] timeline\n\n"
         "## Later\n\n- [ ] tidy\n\n## POSTMORTEM notes\n\n- [ ] write\n"
     )
-    phases = {c.name: c.phase for c in parse_template(text).checklists}
+    phases = {c.name: c.stage for c in parse_template(text).checklists}
     assert phases == {
-        "Talk": Phase.DECLARED,
-        "Post-mortem": Phase.RESOLVED,
-        "Agenda": Phase.RESOLVED,
-        "Later": Phase.DECLARED,
-        "POSTMORTEM notes": Phase.RESOLVED,
+        "Talk": Stage.DECLARED,
+        "Post-mortem": Stage.RESOLVED,
+        "Agenda": Stage.RESOLVED,
+        "Later": Stage.DECLARED,
+        "POSTMORTEM notes": Stage.RESOLVED,
     }
 
 
@@ -193,14 +193,14 @@ def test_phase_markers_override_and_inherit() -> None:
         "### Still after\n\n- [ ] d\n\n"
         "### Back <!-- incident: phase=declared -->\n\n- [ ] e\n"
     )
-    phases = [(c.name, c.phase) for c in parse_template(text).checklists]
+    phases = [(c.name, c.stage) for c in parse_template(text).checklists]
     assert phases == [
-        ("Talk", Phase.DECLARED),
-        ("Post mortem", Phase.DECLARED),
-        ("Under it", Phase.DECLARED),
-        ("Afterwards", Phase.RESOLVED),
-        ("Still after", Phase.RESOLVED),
-        ("Back", Phase.DECLARED),
+        ("Talk", Stage.DECLARED),
+        ("Post mortem", Stage.DECLARED),
+        ("Under it", Stage.DECLARED),
+        ("Afterwards", Stage.RESOLVED),
+        ("Still after", Stage.RESOLVED),
+        ("Back", Stage.DECLARED),
     ]
 
 

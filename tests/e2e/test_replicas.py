@@ -63,7 +63,7 @@ def takeover_seconds(url: str, gone: str, boards: list[str]) -> float:
             seen = conn.execute(
                 select(replica_rows.c.seen_at).where(replica_rows.c.replica_id == gone)
             ).scalar_one()
-        taken = [lease.since for lease in store.leases() if lease.unit in boards]
+        taken = [lease.since for lease in store.replicas.leases() if lease.unit in boards]
     finally:
         store.close()
     assert len(taken) == len(boards)
@@ -83,7 +83,7 @@ def holders(url: str) -> dict[str, str]:
     """Board -> the name of the replica holding it (leases not run out), from the database."""
     store = Store.open(url)
     try:
-        return {lease.unit: lease.holder for lease in store.leases() if lease.live}
+        return {lease.unit: lease.holder for lease in store.replicas.leases() if lease.live}
     finally:
         store.close()
 
@@ -326,7 +326,9 @@ def test_replicas_started_and_stopped_share_the_boards_out_again(tmp_path: Path)
         # heartbeat was at most a third of the lease before it stopped)
         store = Store.open(url)
         try:
-            moved = [lease for lease in store.leases() if held[lease.unit] != after[lease.unit]]
+            moved = [
+                lease for lease in store.replicas.leases() if held[lease.unit] != after[lease.unit]
+            ]
         finally:
             store.close()
         assert moved

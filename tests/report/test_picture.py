@@ -104,7 +104,7 @@ def test_the_worker_draws_it_in_a_process_of_its_own_with_the_same_result() -> N
     # and the calling process never loads matplotlib (checked in a fresh interpreter)
     probe = (
         "import sys; from tests.report.test_picture import incident, STOCKHOLM; "
-        "from worker import picture; picture.render_png(incident(), STOCKHOLM); "
+        "from worker.report import picture; picture.render_png(incident(), STOCKHOLM); "
         "print(any(m.startswith('matplotlib') for m in sys.modules))"
     )
     root = ROOT

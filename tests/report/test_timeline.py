@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.factories import TEMPLATE
-from worker.core.model import Config
+from tests.factories import TEMPLATE, a_policy
 from worker.report import timeline as pm
 from worker.template import Moment, parse_template
 
 WORKER = "w0"
-CONFIG = Config(template=TEMPLATE, worker_member_id=WORKER)
+POLICY = a_policy(TEMPLATE, WORKER)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday; 10:00 in Stockholm
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UTC_ = ZoneInfo("UTC")
@@ -79,7 +78,7 @@ def move(minutes: float, before: str, after: str, who: str = "alice") -> dict[st
 
 
 def report(history: list[dict[str, Any]], name: str = "Checkout is down") -> pm.Report:
-    return pm.build_report(history, card_name=name, template_version="abc123", config=CONFIG)
+    return pm.build_report(history, card_name=name, template_version="abc123", policy=POLICY)
 
 
 def lines(history: list[dict[str, Any]]) -> list[str]:
@@ -365,8 +364,8 @@ def test_the_timeline_gets_its_own_section_when_no_item_asks_what_happened() -> 
         "- [ ] Book the meeting.\n"
     )
     template = parse_template(source)
-    config = Config(template=template, worker_member_id=WORKER)
-    r = pm.build_report([label(0, "Incident")], card_name="x", template_version="v", config=config)
+    policy = a_policy(template, WORKER)
+    r = pm.build_report([label(0, "Incident")], card_name="x", template_version="v", policy=policy)
     text = pm.render_markdown(r, template, UTC_)
     assert (
         "- [ ] Book the meeting.\n\n## Timeline\n\n- 09:00 @alice declared the incident\n" in text

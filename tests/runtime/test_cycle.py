@@ -79,7 +79,7 @@ def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
     card = alice.create_card(sb.board_ids[0], "Checkout is down")
     alice.label(card.id, "Incident")
     worker.cycle(reconcile=False)
-    assert worker.store.incident(card.id) is not None
+    assert worker.store.incidents.get(card.id) is not None
     alice.delete_checklist(card.id, "Until the problem is resolved")
     for _ in range(4):
         clock.now += timedelta(hours=1)  # a reminder is due at every cycle

@@ -10,23 +10,24 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from tests.factories import TEMPLATE
-from worker.core import header, rules
+from tests.factories import TEMPLATE, a_policy
+from worker.core import header, observe, rules
+from worker.core.keys import comment_key, marker
 from worker.core.model import (
     AddChecklists,
     AddMembers,
     Comment,
-    CommItem,
-    Config,
+    Effect,
     Incident,
+    Policy,
     RefreshHeader,
 )
 from worker.errors import TrelloUnavailable
-from worker.runtime.executor import Executor, comm_items_on_card, comment_key, marker
+from worker.report import draft
+from worker.runtime.executor import Executor
 from worker.sandbox import Sandbox, SandboxServer
 from worker.store.database import Store, TemplateCard
-from worker.template import Moment, Template
-from worker.template import Phase as TemplatePhase
+from worker.template import Stage, Template
 from worker.trello.client import Json, Trello
 from worker.trello.session import Credentials, RetryPolicy, TrelloSession
 
@@ -42,17 +43,25 @@ class Scene:
     executor: Executor
     board_id: str
     template_card: TemplateCard
+    policy: Policy
 
     def new_card(self, name: str = "Checkout is down", desc: str = "") -> Json:
         (doing,) = [item for item in self.trello.lists(self.board_id) if item["name"] == "Doing"]
         return self.trello.create_card(doing["id"], name, desc=desc)
 
-    def declare(self, card: Json) -> tuple[Incident, list[object]]:
-        config = Config(template=TEMPLATE, worker_member_id=self.sb.members["worker"].id)
-        found, actions = rules.declare(
-            card["id"], card["name"], self.board_id, by="alice", at=T0, config=config
+    def declare(self, card: Json) -> tuple[Incident, list[Effect]]:
+        return rules.declare(
+            card["id"], card["name"], self.board_id, by="alice", at=T0, policy=self.policy
         )
-        return found, list(actions)
+
+    def run(self, incident: Incident, effects: list[Effect]) -> Incident:
+        """Settle, carry out and fold in, as the worker does."""
+        outcome = self.executor.run(
+            incident, rules.settle(incident, effects, self.policy), self.policy
+        )
+        if outcome.on_card is None:
+            return incident
+        return observe.checklists_found(incident, outcome.checklists, outcome.on_card, self.policy)
 
     def comments(self, card_id: str) -> list[str]:
         """The card's comment texts, straight from the sandbox's state (costs no request)."""
@@ -100,22 +109,18 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         store = Store.open(f"sqlite:///{tmp_path}/w.sqlite3")
         board_id = sb.board_ids[0]
         template_card = make_template_card(trello, board_id, TEMPLATE)
-        members = {m.username: m.id for m in sb.members.values()}
         executor = Executor(
-            trello,
-            store,
-            Config(template=TEMPLATE, worker_member_id=sb.members["worker"].id),
-            template_card=lambda board: template_card,
-            members=lambda board: members,
+            trello, store, template_card=lambda board: template_card, draft=draft.compose
         )
+        policy = a_policy(TEMPLATE, sb.members["worker"].id)
         try:
-            yield Scene(sb, server, trello, store, executor, board_id, template_card)
+            yield Scene(sb, server, trello, store, executor, board_id, template_card, policy)
         finally:
             trello.close()
             store.close()
 
 
-def declared_comment(actions: list[object]) -> Comment:
+def declared_comment(actions: list[Effect]) -> Comment:
     (comment,) = [a for a in actions if isinstance(a, Comment)]
     return comment
 
@@ -133,7 +138,7 @@ def test_a_comment_is_posted_once_however_often_it_is_asked_for(scene: Scene) ->
     assert text.startswith("**Incident declared** by @alice")
     key = comment_key(incident, comment.key)
     assert text.endswith(f"`{marker(key)}`")
-    assert scene.store.send_state(key) == "sent"
+    assert scene.store.claims.state(key) == "sent"
 
 
 def test_different_comments_each_get_their_own_marker(scene: Scene) -> None:
@@ -159,14 +164,14 @@ def test_applied_then_dropped_is_found_by_its_marker_and_not_posted_again(scene:
     with pytest.raises(TrelloUnavailable) as caught:
         scene.executor.comment(incident, comment)
     assert caught.value.applied_unknown
-    assert scene.store.send_state(key) == "sending"
+    assert scene.store.claims.state(key) == "sending"
     assert len(scene.comments(card["id"])) == 1  # Trello did act
 
     scene.sb.faults.reset()
     scene.executor.comment(incident, comment)
     assert len(scene.comments(card["id"])) == 1
     assert len(scene.trello.card_actions(card["id"], action_filter="commentCard")) == 1
-    assert scene.store.send_state(key) == "sent"
+    assert scene.store.claims.state(key) == "sent"
 
 
 def test_dropped_before_applying_is_posted_exactly_once_on_the_next_try(scene: Scene) -> None:
@@ -179,14 +184,14 @@ def test_dropped_before_applying_is_posted_exactly_once_on_the_next_try(scene: S
     with pytest.raises(TrelloUnavailable) as caught:
         scene.executor.comment(incident, comment)
     assert caught.value.applied_unknown
-    assert scene.store.send_state(key) == "sending"
+    assert scene.store.claims.state(key) == "sending"
     assert scene.comments(card["id"]) == []
 
     scene.sb.faults.reset()
     scene.executor.comment(incident, comment)
     (text,) = scene.comments(card["id"])
     assert text.endswith(f"`{marker(key)}`")
-    assert scene.store.send_state(key) == "sent"
+    assert scene.store.claims.state(key) == "sent"
 
 
 @pytest.mark.parametrize(
@@ -208,21 +213,21 @@ def test_a_failed_post_keeps_its_claim_only_when_trello_may_have_acted(
     with pytest.raises(TrelloUnavailable) as caught:
         scene.executor.comment(incident, comment)
     assert caught.value.applied_unknown is maybe_applied
-    assert scene.store.send_state(key) == state
+    assert scene.store.claims.state(key) == state
     posts = [r for r in scene.sb.request_log if r.method == "POST" and r.path.endswith("/comments")]
     assert [r.status for r in posts] == tries
 
     scene.sb.faults.reset()
     scene.executor.comment(incident, comment)
     assert len(scene.comments(card["id"])) == 1
-    assert scene.store.send_state(key) == "sent"
+    assert scene.store.claims.state(key) == "sent"
 
 
 def test_run_posts_the_comments_it_is_given_once(scene: Scene) -> None:
     card = scene.new_card()
     incident, actions = scene.declare(card)
-    scene.executor.run(incident, [a for a in actions if isinstance(a, Comment)])
-    scene.executor.run(incident, [a for a in actions if isinstance(a, Comment)])
+    scene.run(incident, [a for a in actions if isinstance(a, Comment)])
+    scene.run(incident, [a for a in actions if isinstance(a, Comment)])
     assert len(scene.comments(card["id"])) == 1
 
 
@@ -232,15 +237,15 @@ def test_run_posts_the_comments_it_is_given_once(scene: Scene) -> None:
 def test_add_checklists_twice_puts_each_checklist_on_the_card_once(scene: Scene) -> None:
     card = scene.new_card()
     incident, _ = scene.declare(card)
-    wanted = [c.name for c in TEMPLATE.for_phase(TemplatePhase.DECLARED)]
+    wanted = [c.name for c in TEMPLATE.for_stage(Stage.DECLARED)]
     assert wanted  # the default template declares with at least one checklist
-    action = AddChecklists(card["id"], TemplatePhase.DECLARED)
+    action = AddChecklists(card["id"], Stage.DECLARED)
 
-    after = scene.executor.run(incident, [action])
+    after = scene.run(incident, [action])
     # again from the incident as it was, as after a crash before it was saved
-    again = scene.executor.run(incident, [action])
+    again = scene.run(incident, [action])
     # and again from the incident as it was saved
-    scene.executor.run(after, [action])
+    scene.run(after, [action])
 
     assert scene.checklist_names(card["id"]) == wanted
     assert after.checklists == again.checklists
@@ -254,10 +259,10 @@ def test_add_checklists_twice_puts_each_checklist_on_the_card_once(scene: Scene)
 def test_added_checklists_bring_the_template_items_and_the_comm_items(scene: Scene) -> None:
     card = scene.new_card()
     incident, _ = scene.declare(card)
-    after = scene.executor.run(incident, [AddChecklists(card["id"], TemplatePhase.DECLARED)])
+    after = scene.run(incident, [AddChecklists(card["id"], Stage.DECLARED)])
     fetched = scene.trello.card(card["id"])
     by_name = {c["name"]: c for c in fetched["checklists"]}
-    for checklist in TEMPLATE.for_phase(TemplatePhase.DECLARED):
+    for checklist in TEMPLATE.for_stage(Stage.DECLARED):
         items = [i["name"] for i in by_name[checklist.name]["checkItems"]]
         assert items == [item.name for item in checklist.items]
     assert after.comm_items  # the communication items were found on the card
@@ -268,9 +273,9 @@ def test_added_checklists_bring_the_template_items_and_the_comm_items(scene: Sce
 def test_a_checklist_a_person_removed_is_not_added_again(scene: Scene) -> None:
     card = scene.new_card()
     incident, _ = scene.declare(card)
-    (first, *_rest) = [c.name for c in TEMPLATE.for_phase(TemplatePhase.DECLARED)]
+    (first, *_rest) = [c.name for c in TEMPLATE.for_stage(Stage.DECLARED)]
     removed = incident.model_copy(update={"removed_checklists": (first,)})
-    scene.executor.run(removed, [AddChecklists(card["id"], TemplatePhase.DECLARED)])
+    scene.run(removed, [AddChecklists(card["id"], Stage.DECLARED)])
     assert first not in scene.checklist_names(card["id"])
 
 
@@ -283,18 +288,18 @@ def test_refresh_header_keeps_what_people_wrote_and_writes_only_on_change(scene:
     incident, _ = scene.declare(card)
     refresh = RefreshHeader(card["id"])
 
-    scene.executor.run(incident, [refresh])
+    scene.run(incident, [refresh])
     desc = scene.description(card["id"])
     assert header.split(desc) == (header.render(incident), notes)
     assert scene.puts_to(card["id"]) == 1
 
-    scene.executor.run(incident, [refresh])
-    scene.executor.run(incident, [refresh, refresh])
+    scene.run(incident, [refresh])
+    scene.run(incident, [refresh, refresh])
     assert scene.puts_to(card["id"]) == 1  # nothing changed, nothing written
     assert scene.description(card["id"]) == desc
 
     led = incident.model_copy(update={"lead": "carol", "communicator": "bob"})
-    scene.executor.run(led, [refresh])
+    scene.run(led, [refresh])
     assert scene.puts_to(card["id"]) == 2
     current, rest = header.split(scene.description(card["id"]))
     assert current == header.render(led)
@@ -305,12 +310,12 @@ def test_refresh_header_keeps_what_people_wrote_and_writes_only_on_change(scene:
 def test_refresh_header_keeps_what_a_person_added_below_it_later(scene: Scene) -> None:
     card = scene.new_card()
     incident, _ = scene.declare(card)
-    scene.executor.run(incident, [RefreshHeader(card["id"])])
+    scene.run(incident, [RefreshHeader(card["id"])])
     edited = scene.description(card["id"]) + "\n\nUpdate: rolled back the deploy."
     scene.trello.set_description(card["id"], edited)
     puts = scene.puts_to(card["id"])
 
-    scene.executor.run(incident, [RefreshHeader(card["id"])])
+    scene.run(incident, [RefreshHeader(card["id"])])
     assert scene.puts_to(card["id"]) == puts
     assert scene.description(card["id"]) == edited
 
@@ -318,37 +323,11 @@ def test_refresh_header_keeps_what_a_person_added_below_it_later(scene: Scene) -
 # -- members --------------------------------------------------------------------------------
 
 
-def test_add_members_twice_adds_each_known_person_once(scene: Scene) -> None:
+def test_add_members_twice_adds_each_person_once(scene: Scene) -> None:
     card = scene.new_card()
     incident, _ = scene.declare(card)
-    action = AddMembers(card["id"], ("bob", "carol", "nobody-we-know"))
-    scene.executor.run(incident, [action])
-    scene.executor.run(incident, [action])
+    action = AddMembers(card["id"], (scene.sb.members["bob"].id, scene.sb.members["carol"].id))
+    scene.run(incident, [action])
+    scene.run(incident, [action])
     ids = scene.sb.state.card(card["id"]).member_ids
     assert sorted(ids) == sorted([scene.sb.members["bob"].id, scene.sb.members["carol"].id])
-
-
-def test_known_communication_items_are_followed_by_id_not_by_name() -> None:
-    template = TEMPLATE
-    name = template.communication(Moment.DETECTION)[1].name
-    card = [
-        {
-            "id": "cl1",
-            "name": "Until the problem is resolved",
-            "checkItems": [
-                {"id": "i1", "name": "Tell everyone (renamed by a person)", "state": "complete"},
-                {"id": "i2", "name": name, "state": "incomplete"},
-            ],
-        }
-    ]
-    known = {
-        Moment.DETECTION: CommItem(checklist_id="cl1", item_id="i1", name=name),
-        Moment.WORKAROUND: CommItem(checklist_id="cl1", item_id="gone", name="x"),
-    }
-    found = comm_items_on_card(template, card, known)
-    assert found[Moment.DETECTION] == CommItem(
-        checklist_id="cl1", item_id="i1", name="Tell everyone (renamed by a person)", ticked=True
-    )
-    assert found[Moment.WORKAROUND] is None  # removed by a person
-    assert found[Moment.RESOLUTION] is None  # never known, and not on the card by its name
-    assert comm_items_on_card(template, [], {}) == {}

@@ -13,7 +13,7 @@ from tests import postgres
 from tests.conftest import FakeClock
 from worker.errors import DatabaseUnavailable
 from worker.runtime.leases import ALL_BOARDS, Leases, Plan, plan, preference, share, units_of
-from worker.store.database import Store
+from worker.store.database import Replica, Store
 
 # -- the plan (pure) ------------------------------------------------------------------------
 
@@ -130,12 +130,9 @@ def replica(url: str, time_: Time) -> Iterator[ReplicaFactory]:
     stores: list[Store] = []
 
     def make(name: str, units: list[str] = BOARDS) -> Leases:
-        store = Store.open(url)
-        store.clock = time_.db
+        store = Store.open(url, replica=Replica.new(LEASE, name), clock=time_.db)
         stores.append(store)
-        return Leases(
-            store, units_of(units, together=False), LEASE, monotonic=time_.mono, name=name
-        )
+        return Leases(store, units_of(units, together=False), monotonic=time_.mono)
 
     yield make
     for store in stores:
@@ -143,7 +140,7 @@ def replica(url: str, time_: Time) -> Iterator[ReplicaFactory]:
 
 
 def holders(leases: Leases) -> dict[str, str]:
-    return {lease.unit: lease.holder_name for lease in leases.store.leases() if lease.live}
+    return {lease.unit: lease.holder_name for lease in leases.store.replicas.leases() if lease.live}
 
 
 def test_three_replicas_each_hold_their_share_and_no_board_twice(replica: ReplicaFactory) -> None:
@@ -238,7 +235,7 @@ def test_a_replica_cut_off_from_the_database_stops_working_when_its_lease_ends(
     def cut_off(*_: object) -> frozenset[str]:
         raise DatabaseUnavailable("The database (INCIDENT_DATABASE_URL, x) cannot be reached: y")
 
-    a.store.heartbeat = cut_off  # type: ignore[method-assign]
+    a.store.replicas.heartbeat = cut_off  # type: ignore[method-assign]
     caplog.set_level(logging.INFO)
     for _ in range(3):
         time_.pass_(LEASE / 3 - 1)

@@ -72,10 +72,9 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
 ) -> None:
     first, second, alice, sb = two_replicas
     sb.faults.configure(latency=LATENCY, seed=8, only_tokens=[sb.members["worker"].token])
-    first.take_share()  # the first holds the board; the second works on it all the same
+    first.boards.take_share()  # the first holds the board; the second works on it all the same
     (held,) = first.leases.boards()
-    board = first.ready_board(held)
-    assert board is not None
+    board = first.boards.ready(held)
     for worker in (first, second):
         worker.leases.heartbeat()  # both alive: neither's claim is the other's to take over
     barrier = threading.Barrier(2)
@@ -86,18 +85,18 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
         now = datetime.now(UTC)
         declared_at = now - timedelta(minutes=6)
         incident, _ = rules.declare(
-            card.id, card.name, board.id, by="alice", at=declared_at, config=first.config
+            card.id, card.name, board.id, by="alice", at=declared_at, policy=first.policy
         )
-        assert [c.key for c in rules.due_reminders(incident, now, first.config)] == [
+        assert [c.key for c in rules.due_reminders(incident, now, first.policy)] == [
             "role-communicator-1"
         ]
-        first.store.save(incident)
+        first.store.incidents.save(incident)
 
         def race(worker: Worker, later: float) -> None:
             try:
                 barrier.wait(timeout=10)
                 time.sleep(later)
-                worker.remind(board)
+                worker.handler.remind(board, worker.policy)
             except BaseException as exc:  # surfaced below: a thread's failure fails the test
                 errors.append(exc)
                 barrier.abort()
@@ -119,5 +118,5 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
                 if a.type == "commentCard" and a.member_id == worker_id
             ]
         posted.append(len(comments))
-        first.store.save(rules.end(incident, Ended.ARCHIVED, now))
+        first.store.incidents.save(rules.end(incident, Ended.ARCHIVED, now))
     assert posted == [1] * ROUNDS

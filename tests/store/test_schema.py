@@ -63,7 +63,7 @@ def test_a_database_made_before_revisions_existed_is_taken_up_with_its_data(empt
             conn.execute(text("INSERT INTO cursors VALUES ('b1', 'a1', 'd1')"))
         assert schema.revision(store.engine).current == schema.BASELINE
         assert schema.upgrade(store.engine) == (schema.BASELINE, schema.head())
-        assert store.cursor("b1") == ("a1", "d1")
+        assert store.cursors.get("b1") == ("a1", "d1")
         assert {"replicas", "leases"} <= set(inspect(store.engine).get_table_names())
     finally:
         store.close()
@@ -81,6 +81,33 @@ def test_the_worker_brings_a_sqlite_file_up_to_date_itself(tmp_path: Path) -> No
         assert not opened.created  # it had the first schema: not a new database
     finally:
         opened.close()
+
+
+def test_incident_card_links_move_out_of_the_comments_claims(empty: str) -> None:
+    """Revision 0003: links kept among the comments' claims (`incident-card:<id>`) move to
+    their own table; the comments' claims stay."""
+    store = Store.connect(empty)
+    try:
+        with store.engine.begin() as conn:
+            command_upgrade_to(conn, "0002")
+            for key, card, made in [
+                ("incident-card:src1", "src1", "inc1"),
+                ("c9:1:declared", "c9", "x"),
+            ]:
+                conn.execute(
+                    text(
+                        "INSERT INTO sent (key, card_id, state, comment_id, at, owner) "
+                        "VALUES (:key, :card, 'sent', :made, CURRENT_TIMESTAMP, NULL)"
+                    ),
+                    {"key": key, "card": card, "made": made},
+                )
+        assert schema.upgrade(store.engine) == ("0002", schema.head())
+        assert store.links.recorded("src1") == "inc1"
+        assert store.claims.state("incident-card:src1") is None
+        assert store.claims.recorded("c9:1:declared") == "x"
+        assert store.links.recorded("c9:1:declared") is None
+    finally:
+        store.close()
 
 
 def command_upgrade_to(conn: object, revision: str) -> None:

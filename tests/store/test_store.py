@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests import postgres
-from tests.factories import TEMPLATE
+from tests.factories import TEMPLATE, a_policy
 from worker.core import rules
-from worker.core.model import CommItem, Config, Ended, Incident, Phase
+from worker.core.model import CommItem, Ended, Incident, Phase
 from worker.errors import AlreadyRunning, ConfigError
 from worker.store.database import Store, TemplateCard
 from worker.template import Moment
 
-CONFIG = Config(template=TEMPLATE, worker_member_id="w0")
+POLICY = a_policy(TEMPLATE, "w0")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 StoreFactory = Callable[[], Store]
@@ -54,7 +54,7 @@ def store(open_store: StoreFactory) -> Store:
 
 
 def incident(card_id: str = "c1", board_id: str = "b1", **update: object) -> Incident:
-    base, _ = rules.declare(card_id, "Checkout is down", board_id, by="alice", at=T0, config=CONFIG)
+    base, _ = rules.declare(card_id, "Checkout is down", board_id, by="alice", at=T0, policy=POLICY)
     return base.model_copy(update=update)
 
 
@@ -89,8 +89,8 @@ def full_incident() -> Incident:
 
 def test_an_incident_round_trips_with_every_field(store: Store) -> None:
     saved = full_incident()
-    store.save(saved)
-    loaded = store.incident("c1")
+    store.incidents.save(saved)
+    loaded = store.incidents.get("c1")
     assert loaded == saved
     assert loaded is not None
     assert loaded.phase_started[Phase.WORKAROUND] == T0 + timedelta(minutes=42)
@@ -99,16 +99,16 @@ def test_an_incident_round_trips_with_every_field(store: Store) -> None:
 
 
 def test_an_unknown_card_has_no_incident(store: Store) -> None:
-    assert store.incident("nope") is None
-    assert store.all_incidents() == []
+    assert store.incidents.get("nope") is None
+    assert store.incidents.all() == []
 
 
 def test_saving_again_updates_in_place(store: Store) -> None:
-    store.save(incident())
+    store.incidents.save(incident())
     changed = incident(lead="carol", phase=Phase.RESOLVED)
-    store.save(changed)
-    assert store.incident("c1") == changed
-    assert store.all_incidents() == [changed]
+    store.incidents.save(changed)
+    assert store.incidents.get("c1") == changed
+    assert store.incidents.all() == [changed]
 
 
 def test_open_incidents_by_board_leave_out_ended_ones(store: Store) -> None:
@@ -116,18 +116,18 @@ def test_open_incidents_by_board_leave_out_ended_ones(store: Store) -> None:
     ended_b1 = rules.end(incident("c2", "b1"), Ended.STOOD_DOWN, T0 + timedelta(hours=1))
     open_b2 = incident("c3", "b2")
     for each in (open_b1, ended_b1, open_b2):
-        store.save(each)
-    assert [i.card_id for i in store.open_incidents("b1")] == ["c1"]
-    assert [i.card_id for i in store.open_incidents("b2")] == ["c3"]
-    assert [i.card_id for i in store.open_incidents()] == ["c1", "c3"]
-    assert [i.card_id for i in store.all_incidents()] == ["c1", "c2", "c3"]
+        store.incidents.save(each)
+    assert [i.card_id for i in store.incidents.open("b1")] == ["c1"]
+    assert [i.card_id for i in store.incidents.open("b2")] == ["c3"]
+    assert [i.card_id for i in store.incidents.open()] == ["c1", "c3"]
+    assert [i.card_id for i in store.incidents.all()] == ["c1", "c2", "c3"]
 
 
 def test_ending_a_saved_incident_takes_it_out_of_the_open_ones(store: Store) -> None:
-    store.save(incident("c1"))
-    store.save(rules.end(incident("c1"), Ended.ARCHIVED, T0))
-    assert store.open_incidents("b1") == []
-    loaded = store.incident("c1")
+    store.incidents.save(incident("c1"))
+    store.incidents.save(rules.end(incident("c1"), Ended.ARCHIVED, T0))
+    assert store.incidents.open("b1") == []
+    loaded = store.incidents.get("c1")
     assert loaded is not None and loaded.ended is Ended.ARCHIVED
 
 
@@ -135,57 +135,57 @@ def test_ending_a_saved_incident_takes_it_out_of_the_open_ones(store: Store) -> 
 
 
 def test_cursor_per_board_set_get_and_overwrite(store: Store) -> None:
-    assert store.cursor("b1") is None
-    store.set_cursor("b1", "a1", "2026-03-02T09:00:00.000Z")
-    store.set_cursor("b2", "x9", "2026-03-01T00:00:00.000Z")
-    assert store.cursor("b1") == ("a1", "2026-03-02T09:00:00.000Z")
-    store.set_cursor("b1", "a2", "2026-03-02T09:05:00.000Z")
-    assert store.cursor("b1") == ("a2", "2026-03-02T09:05:00.000Z")
-    assert store.cursor("b2") == ("x9", "2026-03-01T00:00:00.000Z")
+    assert store.cursors.get("b1") is None
+    store.cursors.set("b1", "a1", "2026-03-02T09:00:00.000Z")
+    store.cursors.set("b2", "x9", "2026-03-01T00:00:00.000Z")
+    assert store.cursors.get("b1") == ("a1", "2026-03-02T09:00:00.000Z")
+    store.cursors.set("b1", "a2", "2026-03-02T09:05:00.000Z")
+    assert store.cursors.get("b1") == ("a2", "2026-03-02T09:05:00.000Z")
+    assert store.cursors.get("b2") == ("x9", "2026-03-01T00:00:00.000Z")
 
 
 # -- the comment-claim protocol -------------------------------------------------------------
 
 
 def test_a_key_is_claimed_once(store: Store) -> None:
-    assert store.send_state("k1") is None
-    assert store.claim("k1", "c1") is True
-    assert store.claim("k1", "c1") is False
-    assert store.send_state("k1") == "sending"
+    assert store.claims.state("k1") is None
+    assert store.claims.claim("k1", "c1") is True
+    assert store.claims.claim("k1", "c1") is False
+    assert store.claims.state("k1") == "sending"
 
 
 def test_send_state_goes_from_nothing_to_sending_to_sent(store: Store) -> None:
-    assert store.send_state("k1") is None
-    store.claim("k1", "c1")
-    assert store.send_state("k1") == "sending"
-    store.mark_sent("k1", "comment-1")
-    assert store.send_state("k1") == "sent"
-    assert store.claim("k1", "c1") is False
+    assert store.claims.state("k1") is None
+    store.claims.claim("k1", "c1")
+    assert store.claims.state("k1") == "sending"
+    store.claims.mark_sent("k1", "comment-1")
+    assert store.claims.state("k1") == "sent"
+    assert store.claims.claim("k1", "c1") is False
 
 
 def test_release_forgets_a_sending_claim_so_it_can_be_claimed_again(store: Store) -> None:
-    store.claim("k1", "c1")
-    store.release("k1")
-    assert store.send_state("k1") is None
-    assert store.claim("k1", "c1") is True
+    store.claims.claim("k1", "c1")
+    store.claims.release("k1")
+    assert store.claims.state("k1") is None
+    assert store.claims.claim("k1", "c1") is True
 
 
 def test_release_never_forgets_a_sent_comment(store: Store) -> None:
-    store.claim("k1", "c1")
-    store.mark_sent("k1", "comment-1")
-    store.release("k1")
-    assert store.send_state("k1") == "sent"
-    assert store.claim("k1", "c1") is False
+    store.claims.claim("k1", "c1")
+    store.claims.mark_sent("k1", "comment-1")
+    store.claims.release("k1")
+    assert store.claims.state("k1") == "sent"
+    assert store.claims.claim("k1", "c1") is False
 
 
 def test_sent_keys_lists_one_cards_claims_with_their_state(store: Store) -> None:
-    store.claim("c1:1:declared", "c1")
-    store.mark_sent("c1:1:declared", "comment-1")
-    store.claim("c1:1:reminder-1", "c1")
-    store.claim("c2:1:declared", "c2")
-    assert store.sent_keys("c1") == {"c1:1:declared": "sent", "c1:1:reminder-1": "sending"}
-    assert store.sent_keys("c2") == {"c2:1:declared": "sending"}
-    assert store.sent_keys("c3") == {}
+    store.claims.claim("c1:1:declared", "c1")
+    store.claims.mark_sent("c1:1:declared", "comment-1")
+    store.claims.claim("c1:1:reminder-1", "c1")
+    store.claims.claim("c2:1:declared", "c2")
+    assert store.claims.of_card("c1") == {"c1:1:declared": "sent", "c1:1:reminder-1": "sending"}
+    assert store.claims.of_card("c2") == {"c2:1:declared": "sending"}
+    assert store.claims.of_card("c3") == {}
 
 
 def test_two_stores_racing_for_one_key_have_exactly_one_winner(open_store: StoreFactory) -> None:
@@ -199,7 +199,7 @@ def test_two_stores_racing_for_one_key_have_exactly_one_winner(open_store: Store
         try:
             for n in range(rounds):
                 barrier.wait(timeout=10)
-                wins[side].append(stores[side].claim(f"c1:1:key-{n}", "c1"))
+                wins[side].append(stores[side].claims.claim(f"c1:1:key-{n}", "c1"))
         except BaseException as exc:  # surfaced below: a thread's failure must fail the test
             errors.append(exc)
             barrier.abort()
@@ -212,24 +212,24 @@ def test_two_stores_racing_for_one_key_have_exactly_one_winner(open_store: Store
     assert errors == []
     assert len(wins[0]) == len(wins[1]) == rounds
     assert [a + b for a, b in zip(wins[0], wins[1], strict=True)] == [1] * rounds
-    assert set(stores[0].sent_keys("c1").values()) == {"sending"}
-    assert len(stores[1].sent_keys("c1")) == rounds
+    assert set(stores[0].claims.of_card("c1").values()) == {"sending"}
+    assert len(stores[1].claims.of_card("c1")) == rounds
 
 
 # -- template cards -------------------------------------------------------------------------
 
 
 def test_template_card_is_saved_and_replaced_per_board(store: Store) -> None:
-    assert store.template_card("b1") is None
+    assert store.template_cards.get("b1") is None
     first = TemplateCard("b1", "v1", "card-1", {"Checklist": "cl1", "Post mortem": "cl2"})
     other = TemplateCard("b2", "v1", "card-9", {"Checklist": "cl9"})
-    store.save_template_card(first)
-    store.save_template_card(other)
-    assert store.template_card("b1") == first
+    store.template_cards.save(first)
+    store.template_cards.save(other)
+    assert store.template_cards.get("b1") == first
     second = TemplateCard("b1", "v2", "card-2", {"Checklist": "cl3"})
-    store.save_template_card(second)
-    assert store.template_card("b1") == second
-    assert store.template_card("b2") == other
+    store.template_cards.save(second)
+    assert store.template_cards.get("b1") == second
+    assert store.template_cards.get("b2") == other
 
 
 # -- the file -------------------------------------------------------------------------------
@@ -238,22 +238,22 @@ def test_template_card_is_saved_and_replaced_per_board(store: Store) -> None:
 def test_everything_survives_closing_and_reopening(url: str, tmp_path: Path) -> None:
     store = Store.open(url)
     saved = full_incident()
-    store.save(saved)
-    store.set_cursor("b1", "a1", "2026-03-02T09:00:00.000Z")
-    store.claim("k1", "c1")
-    store.claim("k2", "c1")
-    store.mark_sent("k2", "comment-2")
+    store.incidents.save(saved)
+    store.cursors.set("b1", "a1", "2026-03-02T09:00:00.000Z")
+    store.claims.claim("k1", "c1")
+    store.claims.claim("k2", "c1")
+    store.claims.mark_sent("k2", "comment-2")
     card = TemplateCard("b1", "v1", "card-1", {"Checklist": "cl1"})
-    store.save_template_card(card)
+    store.template_cards.save(card)
     store.close()
 
     assert (tmp_path / "w.sqlite3").is_file() == url.startswith("sqlite")
     again = Store.open(url)
     try:
-        assert again.incident("c1") == saved
-        assert again.cursor("b1") == ("a1", "2026-03-02T09:00:00.000Z")
-        assert again.sent_keys("c1") == {"k1": "sending", "k2": "sent"}
-        assert again.template_card("b1") == card
+        assert again.incidents.get("c1") == saved
+        assert again.cursors.get("b1") == ("a1", "2026-03-02T09:00:00.000Z")
+        assert again.claims.of_card("c1") == {"k1": "sending", "k2": "sent"}
+        assert again.template_cards.get("b1") == card
     finally:
         again.close()
 
@@ -261,7 +261,7 @@ def test_everything_survives_closing_and_reopening(url: str, tmp_path: Path) -> 
 def test_open_makes_missing_parent_folders(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path}/deep/er/w.sqlite3")
     try:
-        store.set_cursor("b1", "a1", "d1")
+        store.cursors.set("b1", "a1", "d1")
     finally:
         store.close()
     assert (tmp_path / "deep" / "er" / "w.sqlite3").is_file()
@@ -302,8 +302,8 @@ def test_an_in_memory_database_works_or_is_refused() -> None:
     except ConfigError:
         return
     try:
-        store.set_cursor("b1", "a1", "d1")
-        assert store.cursor("b1") == ("a1", "d1")
+        store.cursors.set("b1", "a1", "d1")
+        assert store.cursors.get("b1") == ("a1", "d1")
     finally:
         store.close()
 

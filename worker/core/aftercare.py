@@ -23,19 +23,19 @@ from datetime import datetime
 
 from worker.core.business_days import add_business_days, business_days_since, previous_business_day
 from worker.core.model import (
-    Action,
     AddChecklists,
     AttachReport,
     Comment,
-    Config,
+    Decision,
+    Effect,
     Incident,
     Phase,
+    Policy,
     RefreshHeader,
     SetDue,
-    Step,
     mention,
 )
-from worker.template import Phase as TemplatePhase
+from worker.template import Stage
 
 
 def _numbered(key: str, incident: Incident) -> str:
@@ -43,13 +43,13 @@ def _numbered(key: str, incident: Incident) -> str:
     return key if incident.resolutions <= 1 else f"{key}-r{incident.resolutions}"
 
 
-def postmortem_checklist(config: Config) -> str | None:
-    resolved = config.template.for_phase(TemplatePhase.RESOLVED)
+def postmortem_checklist(policy: Policy) -> str | None:
+    resolved = policy.template.for_stage(Stage.RESOLVED)
     return resolved[0].name if resolved else None
 
 
-def meeting_checklist(config: Config) -> str | None:
-    resolved = config.template.for_phase(TemplatePhase.RESOLVED)
+def meeting_checklist(policy: Policy) -> str | None:
+    resolved = policy.template.for_stage(Stage.RESOLVED)
     for checklist in resolved:
         name = checklist.name.casefold()
         if "agenda" in name or "meeting" in name:
@@ -63,22 +63,22 @@ def _complete(incident: Incident, name: str | None) -> bool:
     return bool(items) and all(items.values())
 
 
-def _when(moment: datetime, config: Config) -> str:
-    return moment.astimezone(config.timezone).strftime("%a %d %b %H:%M %Z")
+def _when(moment: datetime, policy: Policy) -> str:
+    return moment.astimezone(policy.timezone).strftime("%a %d %b %H:%M %Z")
 
 
-def facilitator(incident: Incident, config: Config) -> str | None:
+def facilitator(incident: Incident, policy: Policy) -> str | None:
     """Who should run the meeting: the configured facilitator, else someone besides the lead."""
-    if config.postmortem_facilitator:
-        return config.postmortem_facilitator
+    if policy.postmortem_facilitator:
+        return policy.postmortem_facilitator
     if incident.communicator and incident.communicator != incident.lead:
         return incident.communicator
     return incident.lead
 
 
-def on_resolved(incident: Incident, at: datetime, config: Config) -> Step:
+def on_resolved(incident: Incident, at: datetime, policy: Policy) -> Decision:
     """Resolution's follow-up: the deadline, the checklists, the draft and the booking request."""
-    due = add_business_days(at, config.postmortem_days, config.timezone)
+    due = add_business_days(at, policy.postmortem_days, policy.timezone)
     incident = incident.model_copy(
         update={
             "resolutions": incident.resolutions + 1,
@@ -86,19 +86,19 @@ def on_resolved(incident: Incident, at: datetime, config: Config) -> Step:
             "meeting_done": False,
         }
     )
-    attendees = ", ".join(mention(name) for name in config.postmortem_attendees)
+    attendees = ", ".join(mention(name) for name in policy.postmortem_attendees)
     lines = [
         f"**Post mortem**: {mention(incident.lead)}, please book the post-mortem meeting "
-        f"before {_when(due, config)} (the card's due date).",
+        f"before {_when(due, policy)} (the card's due date).",
     ]
     if attendees:
         lines.append(f"Invite {attendees}, so we can decide what resources to allocate.")
     lines.append(
-        f"{mention(facilitator(incident, config))} facilitates, to keep the discussion on track."
+        f"{mention(facilitator(incident, policy))} facilitates, to keep the discussion on track."
     )
     lines.append("The draft (timeline and metrics from this card's history) is attached.")
-    actions: list[Action] = [
-        AddChecklists(incident.card_id, TemplatePhase.RESOLVED),
+    actions: list[Effect] = [
+        AddChecklists(incident.card_id, Stage.RESOLVED),
         SetDue(incident.card_id, due),
         AttachReport(incident.card_id),
         Comment(incident.card_id, _numbered("postmortem", incident), "\n".join(lines)),
@@ -106,7 +106,7 @@ def on_resolved(incident: Incident, at: datetime, config: Config) -> Step:
     return incident, actions
 
 
-def reopen(incident: Incident, at: datetime, by: str, why: str) -> Step:
+def reopen(incident: Incident, at: datetime, by: str, why: str) -> Decision:
     """Back to the phase before resolution; the deadline goes."""
     if incident.phase not in (Phase.RESOLVED, Phase.CLOSED):
         return incident, []
@@ -145,18 +145,18 @@ def tick_item(incident: Incident, checklist_id: str, item_id: str, complete: boo
     return incident.model_copy(update={"items": items})
 
 
-def progress(incident: Incident, at: datetime, config: Config) -> Step:
+def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
     """Refresh the draft when the meeting is done; close when the post mortem is complete."""
     if incident.phase is not Phase.RESOLVED:
         return incident, []
-    actions: list[Action] = []
-    if not incident.meeting_done and _complete(incident, meeting_checklist(config)):
+    actions: list[Effect] = []
+    if not incident.meeting_done and _complete(incident, meeting_checklist(policy)):
         incident = incident.model_copy(update={"meeting_done": True})
         actions.append(AttachReport(incident.card_id))
-    if _complete(incident, postmortem_checklist(config)):
+    if _complete(incident, postmortem_checklist(policy)):
         started = {**incident.phase_started, Phase.CLOSED: at}
         incident = incident.model_copy(update={"phase": Phase.CLOSED, "phase_started": started})
-        where = config.template_url or config.template.path
+        where = policy.template_url or policy.template.path
         text = (
             "**Closed.** The post mortem is done: thank you, everyone. "
             f"Learnings belong in the template, so the next incident gets them: {where}"
@@ -168,24 +168,24 @@ def progress(incident: Incident, at: datetime, config: Config) -> Step:
     return incident, actions
 
 
-def postmortem_reminders(incident: Incident, now: datetime, config: Config) -> list[Comment]:
+def postmortem_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:
     """The lead's post-mortem reminders due at `now` (one key per business day)."""
     due = incident.postmortem_due
     if incident.phase is not Phase.RESOLVED or due is None:
         return []
-    if _complete(incident, postmortem_checklist(config)):
+    if _complete(incident, postmortem_checklist(policy)):
         return []
     lead = mention(incident.lead)
-    when = _when(due, config)
+    when = _when(due, policy)
     if now >= due:
-        late = business_days_since(due, now, config.timezone)
+        late = business_days_since(due, now, policy.timezone)
         if late == 0:
             key, text = "pm-due", f"{lead}: the post mortem is due now ({when})."
         else:
             days = "business day" if late == 1 else "business days"
             key = f"pm-late-{late}"
             text = f"{lead}: the post mortem was due {when}, {late} {days} ago. Is it booked?"
-    elif now >= previous_business_day(due, config.timezone):
+    elif now >= previous_business_day(due, policy.timezone):
         key, text = "pm-eve", f"{lead}: the post mortem is due by {when}. Is the meeting booked?"
     else:
         return []

@@ -4,7 +4,7 @@ An `Incident` is the worker's memory of one labelled card: its phase and when ea
 began, the roles, the communication items on the card and whether they are ticked. It is a
 frozen pydantic model, so the store keeps it as JSON and the rules return changed copies.
 
-An `Action` is something the worker should do to Trello. The rules only describe actions;
+An `Effect` is something the worker should do to Trello. The rules only describe actions;
 the runner performs them and the store records them.
 """
 
@@ -17,8 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from worker.template import Moment, Template
-from worker.template import Phase as TemplatePhase
+from worker.template import Moment, Stage, Template
 
 
 class Phase(StrEnum):
@@ -121,18 +120,23 @@ class Comment:
 
 @dataclass(frozen=True)
 class AddChecklists:
-    """Copy the template's checklists for `phase` onto the card (those not yet there)."""
+    """Put the template's checklists for `stage` on the card.
+
+    The rules ask for a stage; `rules.settle` names the checklists it still needs (`names`),
+    and the executor copies each one that is not on the card already.
+    """
 
     card_id: str
-    phase: TemplatePhase
+    stage: Stage
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AddMembers:
-    """Add these people (usernames) to the card."""
+    """Add these people (member ids) to the card."""
 
     card_id: str
-    usernames: tuple[str, ...]
+    member_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ class RefreshHeader:
     card_id: str
 
 
-Action = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport | AttachLink
+Effect = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport | AttachLink
 
 
 @dataclass(frozen=True)
@@ -174,44 +178,59 @@ class CardView:
     """What a reconcile pass reads off a card: the level the incident is compared against."""
 
     card_id: str
-    labels: frozenset[str]  # label names, casefolded
+    labels: frozenset[str]  # label names, as `name_key` gives them
     list_name: str
     checklist_ids: frozenset[str]
     #: checklist id -> item id -> ticked
     items: dict[str, dict[str, bool]] = field(default_factory=dict)
+    #: the communication items as the card shows them (see `observe.comm_items_on_card`)
+    comm_items: dict[Moment, CommItem | None] = field(default_factory=dict)
 
 
 AUDIENCE = "the support team, auction houses and buyers/sellers"
 
 
 @dataclass(frozen=True)
-class Config:
-    """What the rules need to know besides the incident: names, cadences, the template."""
+class Policy:
+    """What the rules need to know besides the incident: names, cadences, the template.
+
+    It has no defaults of its own: `worker.settings.build_policy` makes it from the settings.
+    """
 
     template: Template
     worker_member_id: str
-    incident_label: str = "Incident"
-    workaround_label: str = "Workaround"
-    resolved_label: str = "Resolved"
-    resolved_lists: frozenset[str] = frozenset({"done", "resolved"})
-    reminder_seconds: float = 900.0
-    status_update_seconds: float = 1800.0
-    role_reminder_seconds: float = 300.0
-    meeting_url: str | None = None
-    postmortem_days: int = 2
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
-    postmortem_attendees: tuple[str, ...] = ()
-    postmortem_facilitator: str | None = None
-    template_url: str | None = None
+    incident_label: str
+    workaround_label: str
+    resolved_label: str
+    #: the lists that mean "resolved", as `name_key` gives them
+    resolved_lists: frozenset[str]
+    reminder_seconds: float
+    status_update_seconds: float
+    role_reminder_seconds: float
+    meeting_url: str | None
+    postmortem_days: int
+    timezone: ZoneInfo
+    postmortem_attendees: tuple[str, ...]
+    postmortem_facilitator: str | None
+    template_url: str | None
     #: the board where incidents get a card of their own (None: on the labelled card itself)
-    incident_board_id: str | None = None
+    incident_board_id: str | None
 
     def is_resolved_list(self, name: str) -> bool:
-        return name.strip().casefold() in self.resolved_lists
+        return name_key(name) in self.resolved_lists
 
 
-Decision = tuple[Incident | None, list[Action]]
-Step = tuple[Incident, list[Action]]
+def name_key(name: str) -> str:
+    """How label and list names compare: Trello keeps what people type, " Incident " too."""
+    return name.strip().casefold()
+
+
+def same_name(a: str, b: str) -> bool:
+    return name_key(a) == name_key(b)
+
+
+#: What a deciding function returns: the incident as it now stands, and what to do.
+Decision = tuple[Incident, list[Effect]]
 
 
 def mention(username: str | None) -> str:

@@ -1,7 +1,7 @@
 """The incident process: pure decisions.
 
 Every function here takes the incident, what happened (an event, or just the time) and the
-`Config`, and returns the changed incident and the actions to take. Nothing here reads a clock,
+`Policy`, and returns the changed incident and the actions to take. Nothing here reads a clock,
 touches the network or the database: the time is an argument, so the whole process is tested
 from tables.
 
@@ -13,32 +13,32 @@ was down for three cadences sends only the one due now, not the three it missed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare
+from worker.core import aftercare, observe
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
     MOMENT_OF,
-    Action,
     AddChecklists,
     AddMembers,
     CardView,
     Comment,
-    CommItem,
-    Config,
     Decision,
+    Effect,
     Ended,
     Incident,
     Phase,
+    Policy,
     RefreshHeader,
-    Step,
     mention,
+    name_key,
+    same_name,
 )
 from worker.core.quoting import quote
-from worker.template import Moment
-from worker.template import Phase as TemplatePhase
+from worker.template import Moment, Stage
 
 ROLE_COMMANDS = {
     "lead": "lead",
@@ -51,8 +51,8 @@ COMMAND = re.compile(r"^\s*/(?P<name>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE)
 MENTION = re.compile(r"@([A-Za-z0-9_]+)")
 
 
-def _item_name(config: Config, moment: Moment) -> str:
-    return config.template.communication(moment)[1].text
+def _item_name(policy: Policy, moment: Moment) -> str:
+    return policy.template.communication(moment)[1].text
 
 
 # -- declaring ---------------------------------------------------------------------------
@@ -65,9 +65,9 @@ def declare(
     *,
     by: str,
     at: datetime,
-    config: Config,
+    policy: Policy,
     short_link: str = "",
-) -> Step:
+) -> Decision:
     """A new incident on this card: the declared checklists, the header, the first comment."""
     incident = Incident(
         card_id=card_id,
@@ -76,25 +76,25 @@ def declare(
         short_link=short_link,
         declared_at=at,
         declared_by=by,
-        template_version=config.template.version,
+        template_version=policy.template.version,
         phase_started={Phase.INVESTIGATING: at},
         lead=by or None,
     )
     lines = [
         f"**Incident declared** by {mention(by)}. Lead: {mention(incident.lead)}.",
     ]
-    if config.meeting_url:
-        lines.append(f"Call: {config.meeting_url}")
+    if policy.meeting_url:
+        lines.append(f"Call: {policy.meeting_url}")
     lines += [
         "",
         f"{mention(incident.addressee)}: tell {AUDIENCE} that we have noticed the problem "
-        f"(checklist: *{_item_name(config, Moment.DETECTION)}*).",
+        f"(checklist: *{_item_name(policy, Moment.DETECTION)}*).",
         "",
         "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
         "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
     ]
-    actions: list[Action] = [
-        AddChecklists(card_id, TemplatePhase.DECLARED),
+    actions: list[Effect] = [
+        AddChecklists(card_id, Stage.DECLARED),
         RefreshHeader(card_id),
         Comment(card_id, "declared", "\n".join(lines)),
     ]
@@ -107,44 +107,47 @@ def declare(
 def on_event(
     incident: Incident | None,
     event: ev.Event,
-    config: Config,
+    policy: Policy,
     members: Mapping[str, str],
-) -> Decision:
-    """What `event` changes. `members` maps the board's usernames to member ids."""
-    own = event.member_id == config.worker_member_id
+) -> Decision | None:
+    """What `event` changes; None when it concerns no incident (and declares none).
+
+    `members` maps the board's usernames to member ids.
+    """
+    own = event.member_id == policy.worker_member_id
     if incident is None or not incident.open:
         # The worker's own label comes from `incident-worker declare`: it declares, leaderless.
-        if isinstance(event, ev.LabelAdded) and _same(event.label, config.incident_label):
+        if isinstance(event, ev.LabelAdded) and same_name(event.label, policy.incident_label):
             return declare(
                 event.card_id,
                 event.card_name,
                 event.board_id,
                 by="" if own else event.username,
                 at=event.at,
-                config=config,
+                policy=policy,
                 short_link=event.short_link,
             )
-        return incident, []
+        return None
     if own:
         return incident, []
     if isinstance(event, ev.LabelAdded):
-        if _same(event.label, config.workaround_label):
-            return advance(incident, Phase.WORKAROUND, event.at, event.username, "", config)
-        if _same(event.label, config.resolved_label):
-            return advance(incident, Phase.RESOLVED, event.at, event.username, "", config)
+        if same_name(event.label, policy.workaround_label):
+            return advance(incident, Phase.WORKAROUND, event.at, event.username, "", policy)
+        if same_name(event.label, policy.resolved_label):
+            return advance(incident, Phase.RESOLVED, event.at, event.username, "", policy)
         return incident, []
     if isinstance(event, ev.LabelRemoved):
-        if _same(event.label, config.incident_label):
+        if same_name(event.label, policy.incident_label):
             return stand_down(incident, event.at, event.username)
-        if _same(event.label, config.resolved_label):
-            why = f"the {config.resolved_label} label was removed"
+        if same_name(event.label, policy.resolved_label):
+            why = f"the {policy.resolved_label} label was removed"
             return aftercare.reopen(incident, event.at, event.username, why)
         return incident, []
     if isinstance(event, ev.CardMoved):
-        if config.is_resolved_list(event.list_after):
+        if policy.is_resolved_list(event.list_after):
             note = f"moved to {event.list_after}"
-            return advance(incident, Phase.RESOLVED, event.at, event.username, note, config)
-        if config.is_resolved_list(event.list_before):
+            return advance(incident, Phase.RESOLVED, event.at, event.username, note, policy)
+        if policy.is_resolved_list(event.list_before):
             why = f"moved back to {event.list_after}"
             return aftercare.reopen(incident, event.at, event.username, why)
         return incident, []
@@ -157,51 +160,47 @@ def on_event(
     if isinstance(event, ev.CheckItemChanged):
         incident = tick(incident, event.item_id, event.complete)
         incident = aftercare.tick_item(incident, event.checklist_id, event.item_id, event.complete)
-        return aftercare.progress(incident, event.at, config)
+        return aftercare.progress(incident, event.at, policy)
     if isinstance(event, ev.Commented):
-        return on_comment(incident, event, config, members)
+        return on_comment(incident, event, policy, members)
     return incident, []
 
 
-def _same(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
-
-
 def advance(
-    incident: Incident, phase: Phase, at: datetime, by: str, note: str, config: Config
-) -> Step:
+    incident: Incident, phase: Phase, at: datetime, by: str, note: str, policy: Policy
+) -> Decision:
     """Move to `phase` (never backwards, never twice) and announce it."""
     if incident.reached(phase) or phase.rank <= incident.phase.rank:
         return incident, []
     started = dict(incident.phase_started)
     started[phase] = at
     changed = incident.model_copy(update={"phase": phase, "phase_started": started})
-    follow_up: list[Action] = []
+    follow_up: list[Effect] = []
     if phase is Phase.RESOLVED:
-        changed, follow_up = aftercare.on_resolved(changed, at, config)
+        changed, follow_up = aftercare.on_resolved(changed, at, policy)
     moment = MOMENT_OF[phase]
     title = {Phase.WORKAROUND: "Workaround in place", Phase.RESOLVED: "Resolved"}[phase]
     detail = f": {quote(note)}" if note else ""
     text = (
         f"**{title}** (by {mention(by)}){detail}\n\n"
         f"{mention(changed.addressee)}: tell {AUDIENCE} "
-        f"(checklist: *{_item_name(config, moment)}*)."
+        f"(checklist: *{_item_name(policy, moment)}*)."
     )
     key = f"phase-{phase.value}"
     if phase is Phase.RESOLVED and changed.resolutions > 1:
         key += f"-r{changed.resolutions}"
-    actions: list[Action] = [RefreshHeader(incident.card_id)]
+    actions: list[Effect] = [RefreshHeader(incident.card_id)]
     actions.append(Comment(incident.card_id, key, text))
     return changed, actions + follow_up
 
 
-def stand_down(incident: Incident, at: datetime, by: str) -> Step:
+def stand_down(incident: Incident, at: datetime, by: str) -> Decision:
     ended = end(incident, Ended.STOOD_DOWN, at)
     text = (
         f"**Incident stood down** by {mention(by)} (the incident label was removed). "
         "No more reminders."
     )
-    actions: list[Action] = [
+    actions: list[Effect] = [
         RefreshHeader(incident.card_id),
         Comment(incident.card_id, "stood-down", text),
     ]
@@ -224,11 +223,11 @@ def tick(incident: Incident, item_id: str, complete: bool) -> Incident:
 
 
 def on_comment(
-    incident: Incident, event: ev.Commented, config: Config, members: Mapping[str, str]
-) -> Step:
+    incident: Incident, event: ev.Commented, policy: Policy, members: Mapping[str, str]
+) -> Decision:
     """A person's comment: it counts as activity, and its command lines are carried out."""
     incident = incident.model_copy(update={"last_human_comment_at": event.at})
-    actions: list[Action] = []
+    actions: list[Effect] = []
     replies: list[str] = []
     roles: dict[str, tuple[str, ...]] = {}
     for line in event.text.splitlines():
@@ -238,10 +237,10 @@ def on_comment(
         name = match["name"].lower()
         rest = match["rest"].strip()
         if name == "allhands":
-            actions.append(all_hands(incident, event, rest, config))
+            actions.append(all_hands(incident, event, rest, policy))
         elif name in PHASE_COMMANDS:
             incident, more = advance(
-                incident, PHASE_COMMANDS[name], event.at, event.username, rest, config
+                incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
             actions += more
         elif name in ROLE_COMMANDS:
@@ -266,7 +265,7 @@ def on_comment(
                 update[name] = people
         incident = incident.model_copy(update=update)
         everyone = tuple(dict.fromkeys(p for people in roles.values() for p in people))
-        actions.append(AddMembers(incident.card_id, everyone))
+        actions.append(AddMembers(incident.card_id, tuple(members[p] for p in everyone)))
         actions.append(RefreshHeader(incident.card_id))
         said = "; ".join(
             f"{name}: {', '.join(mention(p) for p in people)}" for name, people in roles.items()
@@ -277,7 +276,7 @@ def on_comment(
     return incident, actions
 
 
-def all_hands(incident: Incident, event: ev.Commented, reason: str, config: Config) -> Comment:
+def all_hands(incident: Incident, event: ev.Commented, reason: str, policy: Policy) -> Comment:
     """`/allhands [reason]`: the lead or the communicator calls everyone on the board."""
     allowed = [name for name in (incident.lead, incident.communicator) if name]
     key = f"allhands-{event.action_id}"
@@ -292,31 +291,9 @@ def all_hands(incident: Incident, event: ev.Commented, reason: str, config: Conf
     lines = [f"**All hands**, called by {mention(event.username)}: @board"]
     if reason:
         lines.append(f"Why: {quote(reason)}")
-    if config.meeting_url:
-        lines.append(f"Join the call: {config.meeting_url}")
+    if policy.meeting_url:
+        lines.append(f"Join the call: {policy.meeting_url}")
     return Comment(incident.card_id, key, "\n".join(lines))
-
-
-# -- what the card shows --------------------------------------------------------------------
-
-
-def observe_comm_items(incident: Incident, found: Mapping[Moment, CommItem | None]) -> Incident:
-    """Fold in what the card shows of the communication items.
-
-    `found[moment]` is the item as on the card, or None when it is not there. An item the
-    worker knew of and that is no longer on the card was removed by a person: it is marked
-    gone and never reminded about again.
-    """
-    items = dict(incident.comm_items)
-    for moment, seen in found.items():
-        known = items.get(moment)
-        if seen is not None:
-            items[moment] = seen
-        elif known is not None and not known.gone:
-            items[moment] = known.model_copy(update={"gone": True})
-    if items == incident.comm_items:
-        return incident
-    return incident.model_copy(update={"comm_items": items})
 
 
 # -- reminders -------------------------------------------------------------------------------
@@ -326,7 +303,7 @@ def _sequence(start: datetime, now: datetime, cadence: float) -> int:
     return int((now - start).total_seconds() // cadence)
 
 
-def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Comment]:
+def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:
     """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe."""
     if not incident.open or incident.phase is Phase.CLOSED:
         return []
@@ -336,7 +313,7 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
         item = incident.comm_items.get(moment) if moment else None
         if moment is None or item is None or item.ticked or item.gone:
             continue
-        n = _sequence(started, now, config.reminder_seconds)
+        n = _sequence(started, now, policy.reminder_seconds)
         if n >= 1:
             text = (
                 f"Reminder {n}: {mention(incident.addressee)}, "
@@ -354,14 +331,14 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
         else None
     )
     if missing is not None:
-        n = _sequence(incident.declared_at, now, config.role_reminder_seconds)
+        n = _sequence(incident.declared_at, now, policy.role_reminder_seconds)
         if n >= 1:
             who = mention(incident.lead) if incident.lead else "Everyone"
             text = f"{who}: nobody is the {missing} yet. Pick one with `/{missing} @user`."
             due.append(Comment(incident.card_id, f"role-{missing}-{n}", text))
     if incident.phase.rank < Phase.RESOLVED.rank:
         since = max(incident.declared_at, incident.last_human_comment_at or incident.declared_at)
-        n = _sequence(since, now, config.status_update_seconds)
+        n = _sequence(since, now, policy.status_update_seconds)
         if n >= 1:
             quiet = int((now - since).total_seconds() // 60)
             text = (
@@ -370,13 +347,13 @@ def due_reminders(incident: Incident, now: datetime, config: Config) -> list[Com
             )
             key = f"status-{int(since.timestamp())}-{n}"
             due.append(Comment(incident.card_id, key, text))
-    return due + aftercare.postmortem_reminders(incident, now, config)
+    return due + aftercare.postmortem_reminders(incident, now, policy)
 
 
 # -- reconcile -----------------------------------------------------------------------------
 
 
-def reconcile(incident: Incident, card: CardView, now: datetime, config: Config) -> Step:
+def reconcile(incident: Incident, card: CardView, now: datetime, policy: Policy) -> Decision:
     """Compare the incident with its card and repair what a missed event left behind.
 
     Signals still on the card (labels, list) move the phase on; the incident label gone
@@ -386,14 +363,15 @@ def reconcile(incident: Incident, card: CardView, now: datetime, config: Config)
     """
     if not incident.open:
         return incident, []
-    if config.incident_label.casefold() not in card.labels:
+    incident = observe.observe_comm_items(incident, card.comm_items)
+    if name_key(policy.incident_label) not in card.labels:
         return stand_down(incident, now, "")
-    actions: list[Action] = []
-    if config.workaround_label.casefold() in card.labels:
-        incident, more = advance(incident, Phase.WORKAROUND, now, "", "", config)
+    actions: list[Effect] = []
+    if name_key(policy.workaround_label) in card.labels:
+        incident, more = advance(incident, Phase.WORKAROUND, now, "", "", policy)
         actions += more
-    if config.resolved_label.casefold() in card.labels or config.is_resolved_list(card.list_name):
-        incident, more = advance(incident, Phase.RESOLVED, now, "", "", config)
+    if name_key(policy.resolved_label) in card.labels or policy.is_resolved_list(card.list_name):
+        incident, more = advance(incident, Phase.RESOLVED, now, "", "", policy)
         actions += more
     removed = [
         name
@@ -411,19 +389,46 @@ def reconcile(incident: Incident, card: CardView, now: datetime, config: Config)
     }
     if lost:
         incident = incident.model_copy(update={"comm_items": {**incident.comm_items, **lost}})
-    phases = [TemplatePhase.DECLARED]
+    phases = [Stage.DECLARED]
     if incident.reached(Phase.RESOLVED):
-        phases.append(TemplatePhase.RESOLVED)
-    if incident.template_version != config.template.version:
+        phases.append(Stage.RESOLVED)
+    if incident.template_version != policy.template.version:
         phases = []  # it keeps the checklists of the template it got; that one is gone now
     for phase in phases:
-        wanted = {checklist.name for checklist in config.template.for_phase(phase)}
+        wanted = {checklist.name for checklist in policy.template.for_stage(phase)}
         missing = wanted - set(incident.checklists) - set(incident.removed_checklists)
         if missing and AddChecklists(incident.card_id, phase) not in actions:
             actions.insert(0, AddChecklists(incident.card_id, phase))
     incident = aftercare.observe_items(incident, card.items)
-    incident, more = aftercare.progress(incident, now, config)
+    incident, more = aftercare.progress(incident, now, policy)
     actions += more
     if RefreshHeader(incident.card_id) not in actions:
         actions.append(RefreshHeader(incident.card_id))
     return incident, actions
+
+
+# -- what is left to carry out -----------------------------------------------------------------
+
+
+def settle(incident: Incident, effects: Sequence[Effect], policy: Policy) -> list[Effect]:
+    """The effects to carry out for `incident` as it now stands, each once, in order.
+
+    An incident that has ended only still says so (comments) and shows it (the header);
+    checklists to add are named: the stage's checklists the incident has neither got yet
+    nor had removed by a person.
+    """
+    settled: list[Effect] = []
+    for effect in dict.fromkeys(effects):
+        if not incident.open and not isinstance(effect, Comment | RefreshHeader):
+            continue
+        if isinstance(effect, AddChecklists):
+            names = tuple(
+                c.name
+                for c in policy.template.for_stage(effect.stage)
+                if c.name not in incident.checklists and c.name not in incident.removed_checklists
+            )
+            if not names:
+                continue
+            effect = replace(effect, names=names)
+        settled.append(effect)
+    return settled

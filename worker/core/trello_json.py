@@ -1,4 +1,8 @@
-"""Trello actions (from the board feed or a webhook) as typed events.
+"""Trello's JSON, read in one place: actions as typed events, cards and boards as views.
+
+Past this module the worker handles typed values: dates are aware datetimes in UTC
+(`when`), label and list names compare through `name_key`, a card is a `Card`, a board a
+`Board`, a card's comments `Posted`, and an action one of the `Event`s.
 
 `parse_action` reads one action's JSON and returns the event it means, or None for actions
 the worker has no use for. An action whose shape is not what Trello sends raises
@@ -11,11 +15,17 @@ Trello records a label change twice (`addLabelToCard`, then an `updateCard` with
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from worker.core.model import name_key, same_name
+
+#: Trello's JSON as it arrives, before this module reads it.
+Json = dict[str, Any]
 
 
 class UnexpectedAction(ValueError):
@@ -189,3 +199,190 @@ def parse_action(raw: Any) -> Event | None:
             complete=data.checkItem.state == "complete",
         )
     return None
+
+
+# -- cards, boards and dates ------------------------------------------------------------------
+
+
+def when(text: str) -> datetime:
+    """A Trello date (`2026-12-02T10:00:00.000Z`) as an aware datetime in UTC."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A check item as a card's JSON shows it."""
+
+    id: str
+    name: str
+    ticked: bool
+
+
+@dataclass(frozen=True)
+class Checklist:
+    id: str
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card as the worker reads it. `checklists` is None when Trello's answer left them out."""
+
+    id: str
+    name: str
+    board_id: str
+    list_id: str
+    short_link: str
+    short_url: str
+    desc: str
+    label_ids: tuple[str, ...]
+    #: the names of the labels the card's JSON carries (Trello nests them on a card)
+    label_names: tuple[str, ...]
+    last_activity: datetime | None
+    checklists: tuple[Checklist, ...] | None
+
+
+def checklist(raw: Mapping[str, Any]) -> Checklist:
+    items = raw.get("checkItems") or []
+    return Checklist(
+        id=str(raw["id"]),
+        name=str(raw.get("name", "")),
+        items=tuple(
+            Item(str(item["id"]), str(item.get("name", "")), item.get("state") == "complete")
+            for item in items
+            if isinstance(item, dict) and "id" in item
+        ),
+    )
+
+
+def card(raw: Mapping[str, Any]) -> Card:
+    """The card in `raw` (from `GET /cards/{id}`, a board's cards, or a card just made)."""
+    lists = raw.get("checklists")
+    labels = raw.get("labels") or []
+    activity = raw.get("dateLastActivity")
+    return Card(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or ""),
+        board_id=str(raw.get("idBoard") or ""),
+        list_id=str(raw.get("idList") or ""),
+        short_link=str(raw.get("shortLink") or ""),
+        short_url=str(raw.get("shortUrl") or ""),
+        desc=str(raw.get("desc") or ""),
+        label_ids=tuple(str(i) for i in raw.get("idLabels") or []),
+        label_names=tuple(
+            str(label["name"]) for label in labels if isinstance(label, dict) and label.get("name")
+        ),
+        last_activity=when(activity) if isinstance(activity, str) and activity else None,
+        checklists=None
+        if lists is None
+        else tuple(checklist(c) for c in lists if isinstance(c, dict) and "id" in c),
+    )
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board's lists, labels and members, as the rules need them."""
+
+    id: str
+    name: str
+    lists: dict[str, str]  # list id -> name
+    labels: dict[str, str]  # name_key(name) -> label id
+    members: dict[str, str]  # username -> member id
+
+    def label_names(self, card: Card) -> frozenset[str]:
+        """The card's labels, as `name_key` gives them (by name, and by id on this board)."""
+        by_id = {label_id: key for key, label_id in self.labels.items()}
+        names = {name_key(name) for name in card.label_names}
+        return frozenset(names | {by_id[i] for i in card.label_ids if i in by_id})
+
+    def list_name(self, card: Card) -> str:
+        return self.lists.get(card.list_id, "")
+
+
+def board(
+    raw: Mapping[str, Any],
+    lists: Sequence[Mapping[str, Any]],
+    labels: Sequence[Mapping[str, Any]],
+    members: Sequence[Mapping[str, Any]],
+) -> Board:
+    """A board from `GET /boards/{id}` and its lists, labels and members."""
+    return Board(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or raw["id"]),
+        lists={str(item["id"]): str(item.get("name", "")) for item in lists},
+        labels={
+            name_key(str(item["name"])): str(item["id"]) for item in labels if item.get("name")
+        },
+        members={str(m["username"]): str(m["id"]) for m in members if m.get("username")},
+    )
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A comment on a card: who wrote it and what it says."""
+
+    id: str
+    member_id: str
+    text: str
+
+
+def comments(actions: Iterable[Mapping[str, Any]]) -> list[Posted]:
+    """The comments among a card's actions."""
+    found = []
+    for action in actions:
+        data = action.get("data")
+        text = data.get("text") if isinstance(data, dict) else None
+        if action.get("type") == "commentCard" and isinstance(text, str):
+            found.append(
+                Posted(str(action.get("id", "")), str(action.get("idMemberCreator")), text)
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class Attachment:
+    id: str
+    name: str
+    url: str
+    member_id: str
+
+
+def attachments(raw: Iterable[Mapping[str, Any]]) -> list[Attachment]:
+    return [
+        Attachment(
+            str(a.get("id", "")),
+            str(a.get("name") or ""),
+            str(a.get("url") or ""),
+            str(a.get("idMember") or ""),
+        )
+        for a in raw
+    ]
+
+
+@dataclass(frozen=True)
+class LabelledAt:
+    """Who put a label on, and when, read off a card's history."""
+
+    index: int  # where in the history
+    member_id: str
+    username: str
+    at: datetime
+
+
+def last_labelled(history: Sequence[Mapping[str, Any]], label: str) -> LabelledAt | None:
+    """The last time `label` was put on the card, in its history (oldest first)."""
+    found = None
+    for index, action in enumerate(history):
+        if action.get("type") != "addLabelToCard":
+            continue
+        data = action.get("data")
+        named = data.get("label") if isinstance(data, dict) else None
+        name = named.get("name", "") if isinstance(named, dict) else ""
+        date = action.get("date")
+        if isinstance(name, str) and same_name(name, label) and isinstance(date, str):
+            creator = action.get("memberCreator")
+            username = creator.get("username", "") if isinstance(creator, dict) else ""
+            found = LabelledAt(index, str(action.get("idMemberCreator", "")), username, when(date))
+    return found

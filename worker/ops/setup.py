@@ -55,12 +55,12 @@ def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
             for label, colour in missing_labels(wanted, present):
                 trello.create_label(board["id"], label, colour)
                 changes.append(f"Board {name!r}: created the label {label!r} ({colour}).")
-        before = {board_id: store.template_card(board_id) for board_id in names}
+        before = {board_id: store.template_cards.get(board_id) for board_id in names}
         cards = TemplateCards(trello, store, template)
         for board_id in names:
             cards.get(board_id)
         for board_id, name in names.items():
-            was, now = before[board_id], store.template_card(board_id)
+            was, now = before[board_id], store.template_cards.get(board_id)
             if now is not None and (was is None or was.card_id != now.card_id):
                 changes.append(
                     f"Board {name!r}: made the template card for template v{now.version}."

@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from worker.core import rules
-from worker.core.model import Config, Incident
+from worker.core.keys import comment_key
+from worker.core.model import Incident, Policy
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
 from worker.ops.common import shown_url, table_lines
-from worker.runtime.executor import comment_key
 from worker.runtime.leases import ALL_BOARDS
 from worker.settings import Settings
 from worker.store.database import Lease, Store
@@ -36,12 +36,12 @@ def format_age(seconds: float) -> str:
 
 
 def overdue_reminders(
-    incident: Incident, now: datetime, config: Config, sent: Mapping[str, str]
+    incident: Incident, now: datetime, policy: Policy, sent: Mapping[str, str]
 ) -> list[str]:
     """Keys of the reminders due now that were not sent (`sent`: the store's key -> state)."""
     return [
         comment.key
-        for comment in rules.due_reminders(incident, now, config)
+        for comment in rules.due_reminders(incident, now, policy)
         if sent.get(comment_key(incident, comment.key)) != "sent"
     ]
 
@@ -126,7 +126,7 @@ def open_for_reading(url: str) -> Store | None:
 
 def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     """The open incidents, from the store; board names from Trello when it answers."""
-    from worker.runtime.worker import config_from
+    from worker.settings import build_policy
     from worker.template import load_template
 
     template = load_template(template_path)
@@ -139,9 +139,9 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
         )
         return 0
     try:
-        incidents = store.open_incidents()
-        sent = {incident.card_id: store.sent_keys(incident.card_id) for incident in incidents}
-        leases = store.leases()
+        incidents = store.incidents.open()
+        sent = {incident.card_id: store.claims.of_card(incident.card_id) for incident in incidents}
+        leases = store.replicas.leases()
     finally:
         store.close()
     # Once and quickly: a status that waits minutes for a Trello that is down helps nobody.
@@ -169,13 +169,13 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
         note = f"Trello refused to answer ({exc}); boards are shown by id."
     finally:
         trello.close()
-    config = config_from(settings, template, member_id)
+    policy = build_policy(settings, template, member_id)
     now = datetime.now(UTC)
     lines = [
         IncidentLine(
             as_on_card(incident, cards.get(incident.card_id)),
             board_names.get(incident.board_id, incident.board_id),
-            tuple(overdue_reminders(incident, now, config, sent[incident.card_id])),
+            tuple(overdue_reminders(incident, now, policy, sent[incident.card_id])),
         )
         for incident in incidents
     ]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 
+from worker.errors import PictureError
 from worker.report.timeline import Report
 
 WIDTH, HEIGHT, DPI = 10.0, 3.6, 100
@@ -30,7 +31,8 @@ _ROWS = {"communication": 2.0, "tick": 1.0}
 
 
 def render_png(report: Report, tz: ZoneInfo, *, timeout: float = 60.0) -> bytes:
-    """`draw_png`, in a child process (`python -m worker.picture`), so the worker stays small."""
+    """`draw_png`, in a process of its own (`python -m worker.report.picture`): the worker
+    stays small."""
     request = _REQUEST.dump_json({"report": report, "tz": tz.key})
     done = subprocess.run(
         [sys.executable, "-m", "worker.report.picture"],
@@ -41,7 +43,7 @@ def render_png(report: Report, tz: ZoneInfo, *, timeout: float = 60.0) -> bytes:
     )
     if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
         last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"drawing the timeline picture failed: {last}")
+        raise PictureError(f"drawing the timeline picture failed: {last}")
     return done.stdout
 
 
@@ -142,7 +144,7 @@ _REQUEST: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Report | str])
 
 
 def _main() -> None:
-    """`python -m worker.picture`: a JSON request on stdin, the PNG on stdout."""
+    """`python -m worker.report.picture`: a JSON request on stdin, the PNG on stdout."""
     request = TypeAdapter(dict[str, Any]).validate_json(sys.stdin.buffer.read())
     report = TypeAdapter(Report).validate_python(request["report"])
     sys.stdout.buffer.write(draw_png(report, ZoneInfo(request["tz"])))

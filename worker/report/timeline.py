@@ -26,10 +26,9 @@ from zoneinfo import ZoneInfo
 
 from worker.core import rules
 from worker.core import trello_json as ev
-from worker.core.model import MOMENT_OF, Config, Incident, Phase
+from worker.core.model import MOMENT_OF, Incident, Phase, Policy, same_name
 from worker.core.quoting import quote
-from worker.template import Moment, Template
-from worker.template import Phase as TemplatePhase
+from worker.template import Moment, Stage, Template
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -78,7 +77,7 @@ def build_report(
     *,
     card_name: str,
     template_version: str,
-    config: Config,
+    policy: Policy,
     members: Mapping[str, str] | None = None,
 ) -> Report:
     """The timeline and metrics of the incident in `history` (the card's actions, oldest first).
@@ -86,7 +85,7 @@ def build_report(
     `members` maps the board's usernames to ids, as the rules use it to accept role commands;
     without it, anyone a command names is taken to be on the board.
     """
-    replay = _Replay(config, members if members is not None else _everyone(history))
+    replay = _Replay(policy, members if members is not None else _everyone(history))
     for event in _events(history):
         replay.feed(event)
     return Report(card_name, template_version, tuple(replay.entries), replay.metrics())
@@ -119,8 +118,8 @@ def _everyone(history: list[dict[str, Any]]) -> dict[str, str]:
 class _Replay:
     """Feeds events through the rules and writes down what people did."""
 
-    def __init__(self, config: Config, members: Mapping[str, str]):
-        self.config = config
+    def __init__(self, policy: Policy, members: Mapping[str, str]):
+        self.policy = policy
         self.members = members
         self.incident: Incident | None = None
         self.entries: list[Entry] = []
@@ -129,15 +128,16 @@ class _Replay:
         self.resolved_at: datetime | None = None  # the resolution that stands, if any
         self.resolved_once = False
         self.ticks: dict[Moment, datetime] = {}  # first tick of each communication item
-        self.names = {_norm(_comm_name(config.template, m)): m for m in Moment}
+        self.names = {_norm(_comm_name(policy.template, m)): m for m in Moment}
         self.item_ids: dict[str, Moment] = {}
 
     def feed(self, event: ev.Event) -> None:
         before = self.incident
         label = event.label if isinstance(event, ev.LabelAdded) else None
-        if before is None and (label is None or _norm(label) != _norm(self.config.incident_label)):
+        if before is None and (label is None or not same_name(label, self.policy.incident_label)):
             return  # nothing before the declaration is part of the incident
-        after, _ = rules.on_event(before, event, self.config, self.members)
+        decision = rules.on_event(before, event, self.policy, self.members)
+        after = decision[0] if decision is not None else before
         if isinstance(event, ev.Commented) and after is not None:
             self._comment(event)
         start = len(self.entries)
@@ -172,7 +172,7 @@ class _Replay:
             self._add(event, "archived", _did(event))
 
     def _add(self, event: ev.Event, kind: str, text: str, moment: Moment | None = None) -> None:
-        if event.member_id != self.config.worker_member_id:
+        if event.member_id != self.policy.worker_member_id:
             self.entries.append(Entry(event.at, event.username, kind, text, moment))
 
     def _roles(self, before: Incident, after: Incident, event: ev.Event) -> None:
@@ -222,16 +222,16 @@ class _Replay:
 
     def _move(self, event: ev.CardMoved, after: Incident) -> None:
         """A move the rules did not act on (the old rules never re-open: this does)."""
-        into = self.config.is_resolved_list(event.list_after)
+        into = self.policy.is_resolved_list(event.list_after)
         if into and self._unresolved(after):
             self._resolved_again(event)
-        elif not into and self.resolved_at and self.config.is_resolved_list(event.list_before):
+        elif not into and self.resolved_at and self.policy.is_resolved_list(event.list_before):
             self._reopen(event)
         else:
             self._add(event, "move", _did(event))
 
     def _label(self, event: ev.LabelAdded | ev.LabelRemoved, after: Incident) -> None:
-        resolved = _norm(event.label) == _norm(self.config.resolved_label)
+        resolved = same_name(event.label, self.policy.resolved_label)
         added = isinstance(event, ev.LabelAdded)
         if resolved and added and self._unresolved(after):
             self._resolved_again(event)
@@ -358,7 +358,7 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
         out += [f"Never ticked: {names}.", ""]
     out += ["## Meeting agenda", ""]
     placed = False
-    for checklist in template.for_phase(TemplatePhase.RESOLVED):
+    for checklist in template.for_stage(Stage.RESOLVED):
         out += [f"### {checklist.name}", ""]
         out += [*(g for text in checklist.guidance for g in (text, ""))]
         for item in checklist.items:

@@ -5,7 +5,7 @@ support request, a bug report) makes the worker open a card on the incident boar
 after it, and run the incident there; the two cards are linked both ways.
 
 There is exactly one incident card per labelled card, whatever happens. Before it creates
-the card the worker claims the key `incident-card:<source card id>` in the store, and after
+the card the worker claims the labelled card's link in the store (`links`), and after
 it records the new card's id under that key. A claim left open by a crash means "the card may
 exist": the incident board's cards are searched for the source's marker (written in the new
 card's description) before another is made. A label added twice, or seen by both the feed
@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import logging
 
+from worker.core import trello_json as tj
+from worker.core.declaring import CardStep, card_claim
+from worker.core.keys import source_marker
 from worker.core.quoting import quote
 from worker.errors import NotFoundError
 from worker.store.database import Store
-from worker.trello.client import Json, Trello
+from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
 
 #: Trello's longest card name.
 MAX_NAME = 16384
-
-
-def source_key(source_card_id: str) -> str:
-    """The store key that links a labelled card to its incident card."""
-    return f"incident-card:{source_card_id}"
-
-
-def source_marker(source_card_id: str) -> str:
-    return f"iw-src:{source_card_id}"
 
 
 class IncidentBoard:
@@ -47,52 +41,57 @@ class IncidentBoard:
 
     def linked_card(self, source_card_id: str) -> str | None:
         """The incident card made for this source card, if one was made and recorded."""
-        return self.store.sent_id(source_key(source_card_id))
+        return self.store.links.recorded(source_card_id)
 
-    def card_for(self, source: Json) -> tuple[Json, bool] | None:
+    def card_for(self, source: tj.Card) -> tuple[tj.Card, bool] | None:
         """The incident card for `source` and whether it is new: the one made before, or a new one.
 
         None when another worker (a replica) is making it right now. A claim left open by a
         crash, or no record at all (a lost database), makes it look on the board first.
         """
-        key = source_key(source["id"])
-        state = self.store.send_state(key)
-        if state == "sent":
-            made = self.store.sent_id(key)
+        key = source.id
+        state = self.store.links.state(key)
+        taken_over = state == "sending" and self.store.links.take_over(key)
+        step = card_claim(state, taken_over)
+        if step is CardStep.WAIT:
+            return None  # a live replica is making it right now
+        if step is CardStep.FETCH_RECORDED:
+            made = self.store.links.recorded(key)
             if made:
                 try:
-                    return self.trello.card(made), False
+                    return tj.card(self.trello.card(made)), False
                 except NotFoundError:  # deleted by a person: make a new one
                     logger.info("incident card %s for %s is gone; making another", made, key)
-            self.store.forget(key)
+            self.store.links.forget(key)
         else:
-            if state == "sending" and not self.store.take_over(key):
-                return None  # a live replica is making it right now
-            found = self._find(source["id"])
+            found = self._find(source.id)
             if found is not None:
                 if state is None:
-                    self.store.claim(key, source["id"])
-                self.store.mark_sent(key, found["id"])
-                logger.info("card %s: found the incident card made before", found["id"])
+                    self.store.links.claim(key, source.id)
+                self.store.links.mark_sent(key, found.id)
+                logger.info("card %s: found the incident card made before", found.id)
                 return found, False
-        if state != "sending" and not self.store.claim(key, source["id"]):
+        if state != "sending" and not self.store.links.claim(key, source.id):
             return None
-        card = self.trello.create_card(
-            self._list_id(),
-            f"Incident: {source.get('name', '')}"[:MAX_NAME],
-            desc=(
-                f"Declared on [{quote(source.get('name', '')[:200])}]"
-                f"({source.get('shortUrl', '')}) `{source_marker(source['id'])}`"
-            ),
+        card = tj.card(
+            self.trello.create_card(
+                self._list_id(),
+                f"Incident: {source.name}"[:MAX_NAME],
+                desc=(
+                    f"Declared on [{quote(source.name[:200])}]"
+                    f"({source.short_url}) `{source_marker(source.id)}`"
+                ),
+            )
         )
-        self.store.mark_sent(key, card["id"])
-        logger.info("card %s: incident card made for card %s", card["id"], source["id"])
+        self.store.links.mark_sent(key, card.id)
+        logger.info("card %s: incident card made for card %s", card.id, source.id)
         return card, True
 
-    def _find(self, source_card_id: str) -> Json | None:
+    def _find(self, source_card_id: str) -> tj.Card | None:
         marker = source_marker(source_card_id)
-        for card in self.trello.cards(self.board_id):
-            if marker in card.get("desc", ""):
+        for raw in self.trello.cards(self.board_id):
+            card = tj.card(raw)
+            if marker in card.desc:
                 return card
         return None
 

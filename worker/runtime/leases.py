@@ -29,11 +29,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -96,10 +93,6 @@ def units_of(boards: Sequence[str], *, together: bool) -> dict[str, tuple[str, .
     return {board: (board,) for board in boards}
 
 
-def replica_name() -> str:
-    return f"{socket.gethostname()} pid {os.getpid()}"
-
-
 class Leases:
     """This replica's units, kept through the store; safe to call from two threads."""
 
@@ -107,18 +100,16 @@ class Leases:
         self,
         store: Store,
         units: Mapping[str, tuple[str, ...]],
-        seconds: float,
         *,
         monotonic: Callable[[], float] = time.monotonic,
-        name: str | None = None,
     ):
         self.store = store
         self.units = dict(units)
-        self.seconds = seconds
+        #: this replica (the store's), and how long its leases last
+        self.id = store.replica.id
+        self.name = store.replica.name
+        self.seconds = store.replica.lease_seconds
         self.monotonic = monotonic
-        self.name = name or replica_name()
-        self.id = f"{self.name} {uuid.uuid4().hex[:8]}"
-        store.replica, store.lease_seconds = self.id, seconds  # its claims carry this replica
         self._held: frozenset[str] = frozenset()
         self._valid_until = 0.0
         self._lock = threading.Lock()
@@ -140,7 +131,7 @@ class Leases:
         with self._busy:
             started = self.monotonic()
             try:
-                held = self.store.heartbeat(self.id, self.name, self.seconds)
+                held = self.store.replicas.heartbeat(self.id, self.name, self.seconds)
             except DatabaseUnavailable as exc:
                 self.unreachable(exc)
                 return
@@ -187,16 +178,16 @@ class Leases:
 
         Called with `_busy` held.
         """
-        view = self.store.lease_view(self.seconds)
+        view = self.store.replicas.view(self.seconds)
         self.replicas = len({*view.live, self.id})
         decision = plan(list(self.units), view.holders, view.live, self.id, settled)
         given: list[str] = []
         if give:
             for unit in decision.give:
-                self.store.give_up(unit, self.id)
+                self.store.replicas.give_up(unit, self.id)
                 given.append(unit)
         started = self.monotonic()
-        taken = [u for u in decision.take if self.store.acquire(u, self.id, self.seconds)]
+        taken = [u for u in decision.take if self.store.replicas.acquire(u, self.id, self.seconds)]
         with self._lock:
             self._held = (self._held - set(given)) | set(taken)
             if taken:
@@ -223,7 +214,7 @@ class Leases:
             with self._lock:
                 self._held, self._valid_until = frozenset(), 0.0
             with suppress(DatabaseUnavailable):  # if so, the leases run out by themselves
-                self.store.leave(self.id)
+                self.store.replicas.leave(self.id)
 
     def _boards(self, units: Sequence[str]) -> list[str]:
         return [board for unit in units for board in self.units.get(unit, ())]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from worker.core import trello_json as tj
 from worker.errors import NotFoundError, TrelloError
 from worker.store.database import Store, TemplateCard
 from worker.template import Template
@@ -42,11 +43,11 @@ class TemplateCards:
     def get(self, board_id: str) -> TemplateCard:
         if board_id in self._cards:
             return self._cards[board_id]
-        saved = self.store.template_card(board_id)
+        saved = self.store.template_cards.get(board_id)
         if saved is not None and saved.version == self.template.version:
             try:
-                card = self.trello.card(saved.card_id)
-                present = {checklist["id"] for checklist in card.get("checklists", [])}
+                card = tj.card(self.trello.card(saved.card_id))
+                present = {checklist.id for checklist in card.checklists or ()}
                 if set(saved.checklists.values()) <= present:
                     self._cards[board_id] = saved
                     return saved
@@ -73,6 +74,6 @@ class TemplateCards:
             checklists[checklist.name] = made["id"]
         self.trello.archive_card(card["id"])
         saved = TemplateCard(board_id, self.template.version, card["id"], checklists)
-        self.store.save_template_card(saved)
+        self.store.template_cards.save(saved)
         logger.info("board %s: template card v%s made", board_id, self.template.version)
         return saved

@@ -1,0 +1,49 @@
+"""The post-mortem draft, composed in one place: Markdown and picture from the card's history.
+
+The executor attaches it on resolution (and again when the meeting is done); `incident-worker
+report CARD` prints its Markdown. Both compose it here, from the same history, incident and
+policy, so what is attached and what is printed never differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from worker.core.model import Incident, Policy
+from worker.report.picture import render_png
+from worker.report.timeline import Report, build_report, render_markdown
+
+REPORT_NAME = "post-mortem.md"
+PICTURE_NAME = "post-mortem-timeline.png"
+
+
+@dataclass(frozen=True)
+class Draft:
+    markdown: str
+    png: bytes
+
+
+def report_of(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Report:
+    """The timeline and metrics of `incident`, from its card's history (oldest first)."""
+    return build_report(
+        list(history),
+        card_name=incident.name,
+        template_version=incident.template_version,
+        policy=policy,
+    )
+
+
+def markdown(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> str:
+    """The draft's Markdown alone (what `report` prints)."""
+    return render_markdown(report_of(incident, history, policy), policy.template, policy.timezone)
+
+
+def compose(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Draft:
+    """The draft and its picture (drawn in a process of its own: see `worker.report.picture`)."""
+    report = report_of(incident, history, policy)
+    return Draft(
+        render_markdown(report, policy.template, policy.timezone),
+        render_png(report, policy.timezone),
+    )

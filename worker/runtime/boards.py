@@ -1,0 +1,135 @@
+"""The boards this replica holds: taken through the leases, read when first worked on.
+
+Each cycle starts by taking this replica's share of the boards (`worker.runtime.leases`): with
+one worker that is every board; with several replicas on one database, each board is worked on
+by one of them at a time. A board is read (lists, labels, members; its template card and feed
+cursor checked) when its turn first comes, and read afresh whenever it is taken again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from worker.core import trello_json as tj
+from worker.core.model import name_key
+from worker.errors import DatabaseUnavailable
+from worker.runtime.leases import Leases
+from worker.runtime.template_cards import TemplateCards
+from worker.store.database import Store
+from worker.trello.client import Trello
+
+logger = logging.getLogger(__name__)
+
+
+class Boards:
+    """This replica's boards: which it holds, and what it has read of each."""
+
+    def __init__(
+        self,
+        trello: Trello,
+        store: Store,
+        leases: Leases,
+        template_cards: TemplateCards,
+        *,
+        watched: list[str],
+        incident_label: str,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.trello = trello
+        self.store = store
+        self.leases = leases
+        self.template_cards = template_cards
+        self.watched = watched
+        self.incident_label = incident_label
+        self.clock = clock
+        self.monotonic = monotonic
+        self._read: dict[str, tj.Board] = {}
+        self._names: dict[str, str] = {}
+        self._planned_at = 0.0
+
+    def learn_names(self) -> None:
+        """Every watched board's name (a wrong board id stops the worker here)."""
+        for board_id in self.watched:
+            self._names[board_id] = str(self.trello.board(board_id).get("name", board_id))
+
+    def name(self, board_id: str) -> str:
+        return self._names.get(board_id, board_id)
+
+    def take_share(self) -> None:
+        """Take this replica's share of the boards and give up the rest.
+
+        The boards already read are the last to be given up, so replicas starting together
+        hand boards to each other before spending requests on them.
+        """
+        try:
+            taken, given = self.leases.rebalance(settled=self._read.keys())
+        except DatabaseUnavailable as exc:
+            self.leases.unreachable(exc)  # its leases run out by themselves
+            return
+        finally:
+            self._planned_at = self.monotonic()
+        self.trello.share_budget(self.leases.replicas)
+        for board_id in given:
+            self._read.pop(board_id, None)
+            logger.info("board %r given up for another replica to take", self.name(board_id))
+        for board_id in taken:
+            self._read.pop(board_id, None)  # read afresh: it may have changed meanwhile
+            logger.info("holding board %r", self.name(board_id))
+
+    def replan_due(self, lease_seconds: float) -> bool:
+        """Whether a long cycle should hand over what other replicas should have by now."""
+        return self.monotonic() - self._planned_at >= lease_seconds / 3
+
+    def ready(self, board_id: str) -> tj.Board:
+        """The board, read when first worked on: lists, labels, members, template card, cursor.
+
+        Raises what reading it raised (the guard reports it, and it is tried again next cycle).
+        """
+        known = self._read.get(board_id)
+        if known is not None:
+            return known
+        board = self._load(board_id)
+        self.template_cards.get(board.id)
+        if self.store.cursors.get(board.id) is None:
+            self._start_cursor(board)
+        self._read[board.id] = board
+        return board
+
+    def get(self, board_id: str) -> tj.Board | None:
+        """The board if this replica holds it now and has read it."""
+        board = self._read.get(board_id)
+        return board if board is not None and self.leases.holds(board_id) else None
+
+    def held(self) -> list[tj.Board]:
+        """The boards this replica works on now: taken, read, and their leases current."""
+        return [self._read[b] for b in self.leases.boards() if b in self._read]
+
+    def _load(self, board_id: str) -> tj.Board:
+        found = self.trello.board(board_id)
+        board = tj.board(
+            found,
+            self.trello.lists(board_id),
+            self.trello.labels(board_id),
+            self.trello.board_members(board_id),
+        )
+        self._names[board_id] = board.name
+        if name_key(self.incident_label) not in board.labels:
+            logger.warning(
+                "board %r has no label %r (INCIDENT_LABEL): nothing can be declared there "
+                "until someone creates it",
+                board.name,
+                self.incident_label,
+            )
+        return board
+
+    def _start_cursor(self, board: tj.Board) -> None:
+        """A new board starts from now: its history is not replayed (reconcile finds incidents)."""
+        newest = self.trello.latest_action(board.id)
+        if newest is not None:
+            self.store.cursors.set(board.id, newest["id"], newest["date"])
+        else:
+            self.store.cursors.set(board.id, "", self.clock().isoformat())

@@ -1,0 +1,85 @@
+"""A board's actions, read from its feed or delivered by a webhook, each handled once.
+
+The feed is read from the stored cursor (one request a board, see `Trello.board_actions`);
+each action is handled, marked handled, and the cursor moved past it, in order. A failure
+stops the board's feed there: the next cycle starts again from the cursor, and every action
+is safe to handle again (see `worker.runtime.executor`). An action both delivered by a
+webhook and read from the feed is handled once (the store's `handled` table).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from worker.core import trello_json as tj
+from worker.core.model import Policy
+from worker.errors import TrelloError
+from worker.runtime.handler import Handler
+from worker.store.database import Store
+from worker.trello.client import Trello
+
+logger = logging.getLogger(__name__)
+
+
+class Feed:
+    """Reads the boards' feeds and takes webhook deliveries, into `Handler.handle`."""
+
+    def __init__(
+        self,
+        trello: Trello,
+        store: Store,
+        handler: Handler,
+        *,
+        clock: Callable[[], datetime],
+        stop: threading.Event,
+    ):
+        self.trello = trello
+        self.store = store
+        self.handler = handler
+        self.clock = clock
+        self.stop = stop
+        #: when each board's feed was last read through
+        self.last_poll: dict[str, datetime] = {}
+
+    def poll(self, board: tj.Board, policy: Policy) -> None:
+        """Handle the board's actions since the cursor, oldest first."""
+        cursor = self.store.cursors.get(board.id)
+        since = (cursor[0] or cursor[1]) if cursor else None
+        for raw in self.trello.board_actions(board.id, since=since):
+            if self.stop.is_set():
+                return
+            action_id, date = raw.get("id"), raw.get("date")
+            if not isinstance(action_id, str) or not isinstance(date, str):
+                logger.warning("board %s: skipping an action without an id or date", board.name)
+                continue
+            self._once(board, action_id, raw, policy)
+            self.store.cursors.set(board.id, action_id, date)
+        self.last_poll[board.id] = self.clock()
+
+    def deliver(self, board: tj.Board, raw: tj.Json, policy: Policy) -> None:
+        """A verified webhook delivery's action, handled once; on a Trello error the feed
+        brings it again."""
+        try:
+            self._once(board, str(raw["id"]), raw, policy)
+        except TrelloError as exc:
+            logger.warning("webhook: action %s not handled now (%s)", raw["id"], exc)
+
+    def _once(self, board: tj.Board, action_id: str, raw: tj.Json, policy: Policy) -> None:
+        if self.store.handled.seen(action_id):
+            return
+        self.handler.handle(board, raw, policy)
+        self.store.handled.mark(action_id)
+
+    def behind(self, board: tj.Board, card: tj.Card) -> bool:
+        """Whether the card changed after the newest action read of its board.
+
+        Then the change's event is still on its way, and it says who did what: comparing now
+        would act on it without knowing (and say "by nobody").
+        """
+        cursor = self.store.cursors.get(board.id)
+        if cursor is None or card.last_activity is None:
+            return False
+        return card.last_activity > tj.when(cursor[1])

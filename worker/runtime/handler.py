@@ -1,0 +1,199 @@
+"""One Trello action, or one card found labelled: read, decide, carry out, record.
+
+Each step crosses each layer once: the action's JSON is read into an event
+(`core.trello_json`), the core decides (`core.declaring.route`, `core.rules`), `rules.settle`
+names what is left to do, the executor does it and reports what it found, the core folds that
+in (`core.observe`), and the store saves the incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from worker.core import declaring, observe, rules
+from worker.core import trello_json as tj
+from worker.core.declaring import Go
+from worker.core.model import Decision, Incident, Policy
+from worker.runtime.executor import Executor
+from worker.runtime.incident_board import IncidentBoard
+from worker.runtime.template_cards import TemplateCards
+from worker.store.database import Store
+from worker.trello.client import Trello
+
+logger = logging.getLogger(__name__)
+
+
+class Handler:
+    """Handles actions and declarations for the boards this replica holds."""
+
+    def __init__(
+        self,
+        trello: Trello,
+        store: Store,
+        executor: Executor,
+        template_cards: TemplateCards,
+        incident_board: IncidentBoard | None,
+        *,
+        clock: Callable[[], datetime],
+        stop: threading.Event,
+    ):
+        self.trello = trello
+        self.store = store
+        self.executor = executor
+        self.template_cards = template_cards
+        self.incident_board = incident_board
+        self.clock = clock
+        self.stop = stop
+
+    # -- an action -------------------------------------------------------------------------
+
+    def handle(self, board: tj.Board, raw: tj.Json, policy: Policy) -> None:
+        """One action of the board's feed (or a webhook delivery)."""
+        try:
+            event = tj.parse_action(raw)
+        except tj.UnexpectedAction as exc:
+            logger.warning("board %s: skipping an action I cannot read: %s", board.name, exc)
+            return
+        if event is None or event.card_id == self.template_cards.card_id(board.id):
+            return
+        on_card = self.store.incidents.get(event.card_id)
+        linked = self._linked(event.card_id) if on_card is None else None
+        where = declaring.route(
+            event, on_card, linked, runs_elsewhere=self.runs_elsewhere(board.id), policy=policy
+        )
+        if where.go is Go.IGNORE:
+            return
+        if where.go is Go.DECLARE_ELSEWHERE:
+            source = tj.card(self.trello.card(event.card_id))
+            by = "" if event.member_id == policy.worker_member_id else event.username
+            self.declare(board, source, by=by, at=event.at, policy=policy)
+            return
+        decision = rules.on_event(where.incident, event, policy, board.members)
+        if decision is None or decision == (where.incident, []):
+            return
+        if where.incident is None or not where.incident.open:
+            logger.info("card %s: incident declared by @%s", decision[0].card_id, event.username)
+        self.apply(where.incident, decision, policy)
+
+    def _linked(self, card_id: str) -> Incident | None:
+        if self.incident_board is None:
+            return None
+        linked = self.incident_board.linked_card(card_id)
+        return self.store.incidents.get(linked) if linked else None
+
+    def incident_for(self, card_id: str) -> Incident | None:
+        """The open incident this card is, or is the source of."""
+        incident = self.store.incidents.get(card_id) or self._linked(card_id)
+        return incident if incident is not None and incident.open else None
+
+    def runs_elsewhere(self, board_id: str) -> bool:
+        """Whether a card labelled on this board gets an incident card of its own."""
+        return self.incident_board is not None and board_id != self.incident_board.board_id
+
+    # -- carrying out and recording -------------------------------------------------------------
+
+    def apply(
+        self,
+        before: Incident | None,
+        decision: Decision,
+        policy: Policy,
+        card: tj.Card | None = None,
+    ) -> Incident:
+        """Carry out `decision` and save the incident as it then stands."""
+        incident, effects = decision
+        outcome = self.executor.run(incident, rules.settle(incident, effects, policy), policy, card)
+        if outcome.on_card is not None:
+            incident = observe.checklists_found(
+                incident, outcome.checklists, outcome.on_card, policy
+            )
+        if incident != before:
+            self.store.incidents.save(incident)
+        return incident
+
+    def remind(self, board: tj.Board, policy: Policy) -> None:
+        """Post the reminders due now on the board's open incidents."""
+        now = self.clock()
+        for incident in self.store.incidents.open(board.id):
+            for comment in rules.due_reminders(incident, now, policy):
+                if self.stop.is_set():
+                    return
+                self.executor.comment(incident, comment)
+
+    # -- declaring ---------------------------------------------------------------------------
+
+    def declare_found(self, board: tj.Board, card: tj.Card, policy: Policy) -> None:
+        """A labelled card no event told us about (the worker was away): declare it now.
+
+        The card's own history says who put the label on and when, and what happened since
+        (roles named, items ticked, phases signalled): that is replayed through the rules, so
+        the incident is as it would be had the worker been watching all along.
+        """
+        history = self.trello.card_actions(card.id)
+        found = declaring.declared_by(history, policy, self.clock())
+        replay = history[found.replay_from :] if found.replay_from is not None else []
+        logger.info("card %s: labelled card found (%d later actions)", card.id, len(replay))
+        self.declare(board, card, by=found.by, at=found.at, replay=replay, policy=policy)
+
+    def declare(
+        self,
+        board: tj.Board,
+        card: tj.Card,
+        *,
+        by: str,
+        at: datetime,
+        policy: Policy,
+        replay: Sequence[tj.Json] = (),
+    ) -> None:
+        """Declare on `card`, or on a card of its own on the incident board; replay `replay`."""
+        incident_card, comments, elsewhere = card, list(replay), False
+        if self.runs_elsewhere(board.id):
+            assert self.incident_board is not None
+            made = self.incident_board.card_for(card)
+            if made is None:  # another worker is making it right now
+                return
+            incident_card, new = made
+            elsewhere = True
+            if not new:  # ours may be on either card
+                found = self.trello.card_actions(incident_card.id, action_filter="commentCard")
+                comments += found
+        decision = rules.declare(
+            incident_card.id,
+            incident_card.name,
+            incident_card.board_id or board.id,
+            by=by,
+            at=at,
+            policy=policy,
+            short_link=incident_card.short_link,
+        )
+        if elsewhere:
+            incident, links = declaring.link(decision[0], incident_card, card)
+            decision = (incident, [*decision[1], *links])
+        decision = declaring.replay(
+            decision, self._events(card, replay), policy, board.members, from_source=elsewhere
+        )
+        adopted = self.executor.adopt(decision[0], tj.comments(comments), policy.worker_member_id)
+        if adopted:
+            logger.warning(
+                "card %s: rebuilt from the card (%d comments of mine found); what the card does "
+                "not show (when reminders were last sent) starts afresh",
+                incident_card.id,
+                adopted,
+            )
+        logger.info("card %s: incident declared by @%s", incident_card.id, by or "(the worker)")
+        given = incident_card if incident_card.checklists is not None else None
+        self.apply(None, decision, policy, card=given)
+
+    def _events(self, card: tj.Card, history: Sequence[tj.Json]) -> list[tj.Event]:
+        events = []
+        for raw in history:
+            try:
+                event = tj.parse_action(raw)
+            except tj.UnexpectedAction as exc:
+                logger.warning("card %s: skipping an action I cannot read: %s", card.id, exc)
+                continue
+            if event is not None:
+                events.append(event)
+        return events

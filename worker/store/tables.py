@@ -1,0 +1,94 @@
+"""The tables the queries use; a test holds them equal to what the Alembic revisions make.
+
+- `incidents`: one row per incident card, the `Incident` model as JSON plus the columns the
+  loop queries by (board, open).
+- `cursors`: per board, the newest action the worker has handled; the feed is read from there.
+- `sent`: every comment the worker posts, by idempotency key, with its state (`sending`, then
+  `sent`), the comment's id and the replica that claimed it.
+- `links`: the incident card made for each labelled card, claimed the same way (a card made
+  once, whatever fails).
+- `handled`: the actions handled lately, by id, so that an action both delivered by a webhook
+  and read from the feed is handled once.
+- `template_cards`: per board, the archived card that holds the template's checklists, its
+  template version and its checklists' ids by name.
+- `replicas` and `leases`: the worker processes sharing the database, when each was last seen,
+  and which one holds which board.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("card_id", String(64), primary_key=True),
+    Column("board_id", String(64), nullable=False, index=True),
+    Column("open", Boolean, nullable=False, index=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("board_id", String(64), primary_key=True),
+    Column("action_id", String(64), nullable=False),
+    Column("action_date", String(40), nullable=False),
+)
+
+
+def claim_table(name: str, key_length: int) -> Table:
+    """A table of claims: a key, what it is for, its state, what it recorded, who claimed it."""
+    return Table(
+        name,
+        metadata,
+        Column("key", String(key_length), primary_key=True),
+        Column("card_id", String(64), nullable=False, index=True),
+        Column("state", String(16), nullable=False),
+        Column("comment_id", String(64)),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("owner", String(128)),
+    )
+
+
+#: comments: `comment_id` is the posted comment's id
+sent = claim_table("sent", 255)
+#: incident cards: the key is the labelled card's id, `comment_id` the incident card's id
+links = claim_table("links", 64)
+
+handled = Table(
+    "handled",
+    metadata,
+    Column("action_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+template_cards = Table(
+    "template_cards",
+    metadata,
+    Column("board_id", String(64), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("card_id", String(64), nullable=False),
+    Column("checklists", Text, nullable=False),
+)
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("replica_id", String(128), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("unit", String(128), primary_key=True),
+    Column("holder", String(128), nullable=False, index=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
