@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from worker.logs import JsonFormatter, current_card, incident_context, make_handler
 
@@ -100,3 +103,46 @@ def test_text_format_is_unchanged() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="text, json"):
         make_handler("xml")
+
+
+def test_importing_the_gateway_installs_no_log_filter() -> None:
+    code = (
+        "import logging, worker.trello.client; "
+        "print(len(logging.getLogger('urllib3.connectionpool').filters))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0"
+
+
+def test_the_clis_logging_set_up_hides_secrets_from_urllib3() -> None:
+    from worker import cli
+    from worker.trello import session
+
+    urllib3 = logging.getLogger("urllib3.connectionpool")
+    before = list(urllib3.filters)
+    for old in before:
+        urllib3.removeFilter(old)
+    try:
+        cli.configure_logging("INFO")
+        cli.configure_logging("INFO")
+        (installed,) = urllib3.filters
+        assert isinstance(installed, session.SecretsFilter)
+        session.TrelloSession(
+            "http://127.0.0.1:9/1",
+            credentials=session.Credentials(SecretStr("k" * 32), SecretStr("t" * 64)),
+        )
+        record = logging.LogRecord(
+            "urllib3.connectionpool",
+            logging.DEBUG,
+            __file__,
+            1,
+            "GET /1/tokens/%s/x",
+            ("t" * 64,),
+            None,
+        )
+        assert installed.filter(record) and record.getMessage() == "GET /1/tokens/***/x"
+    finally:
+        for new in list(urllib3.filters):
+            urllib3.removeFilter(new)
+        for old in before:
+            urllib3.addFilter(old)

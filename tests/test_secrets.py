@@ -22,7 +22,7 @@ from worker.settings import load_settings
 from worker.store.database import Store
 from worker.template import load_template
 from worker.trello.client import Trello
-from worker.trello.session import Credentials, RetryPolicy, TrelloSession
+from worker.trello.session import Credentials, RetryPolicy, TrelloSession, hide_secrets_from_urllib3
 
 
 def settings_from_lines(lines: list[str]) -> dict[str, str]:
@@ -43,6 +43,7 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="urllib3")
+    hide_secrets_from_urllib3()  # as the CLI's logging set-up does
     sb = Sandbox.seeded()
     key = sb.api_key
     token = sb.members["worker"].token

@@ -150,10 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
-    """Log to stderr at `level`, as text lines or one JSON object per line (`worker.logs`)."""
+    """Log to stderr at `level`, as text lines or one JSON object per line (`worker.logs`);
+    urllib3's lines (it logs every URL at DEBUG) never show a key or token."""
     from worker.logs import configure
+    from worker.trello.session import hide_secrets_from_urllib3
 
     configure(level, fmt, sys.stderr)
+    hide_secrets_from_urllib3()
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import StageFactory, checklist_names
 from worker.demo import Person, Stage, wait_for
-from worker.runtime.executor import PICTURE_NAME, REPORT_NAME
+from worker.report.draft import PICTURE_NAME, REPORT_NAME
 
 pytestmark = pytest.mark.e2e
 

@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 from tests import postgres
 from tests.e2e.conftest import FAST
 from tests.e2e.proxy import Relay
+from worker.core.keys import MARKER
 from worker.demo import Replica, Stage, stage, wait_for
-from worker.runtime.executor import MARKER
 from worker.runtime.worker import READY
 from worker.store.database import Store
-from worker.store.database import replicas as replica_rows
+from worker.store.tables import replicas as replica_rows
 
 pytestmark = pytest.mark.e2e
 

@@ -173,28 +173,32 @@ def _never_connected(exc: requests.RequestException) -> bool:
     return False
 
 
-class _Redactor(logging.Filter):
-    """Blanks the key and token of every live session in urllib3's log records.
+#: The key and token of every session made in this process, for `SecretsFilter`.
+_SECRETS: set[str] = set()
+
+
+class SecretsFilter(logging.Filter):
+    """Blanks the key and token of every session in a log record.
 
     Our requests carry the secrets in a header, but a few Trello paths name the token
-    (`/1/tokens/{token}/webhooks`), and urllib3 logs every URL at DEBUG.
+    (`/1/tokens/{token}/webhooks`), and urllib3 logs every URL at DEBUG. The CLI's logging
+    set-up installs it on urllib3's logger (`hide_secrets_from_urllib3`).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if _SECRETS:
             text = record.getMessage()
-            for secret in self.secrets:
+            for secret in _SECRETS:
                 text = text.replace(secret, "***")
             record.msg, record.args = text, None
         return True
 
 
-_REDACTOR = _Redactor()
-logging.getLogger("urllib3.connectionpool").addFilter(_REDACTOR)
+def hide_secrets_from_urllib3() -> None:
+    """Install `SecretsFilter` on urllib3's connection logger (once, however often asked)."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, SecretsFilter) for f in logger.filters):
+        logger.addFilter(SecretsFilter())
 
 
 class TrelloSession(requests.Session):
@@ -216,7 +220,7 @@ class TrelloSession(requests.Session):
         if credentials is not None:
             for secret in (credentials.key, credentials.token):
                 if secret.get_secret_value():
-                    _REDACTOR.secrets.add(secret.get_secret_value())
+                    _SECRETS.add(secret.get_secret_value())
         self.timeout = timeout
         self.limiter = limiter
         #: how many writing requests (anything but GET) were sent: the worker's own activity
