@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.factories import FakeClock
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(
@@ -17,21 +19,6 @@ def _clean_environment(
         if name.startswith(("TRELLO_", "INCIDENT_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps on it."""
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += max(0.0, seconds)
 
 
 @pytest.fixture

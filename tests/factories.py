@@ -1,12 +1,14 @@
-"""Factories shared by the tests: the default template, settings, the policy, paths."""
+"""Factories shared by the tests: the template, settings, the policy, clocks, events, paths."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.core.model import Policy
+from worker.core.trello_json import Event
 from worker.settings import Settings, build_policy, load_settings
 from worker.template import Template, load_template
 
@@ -15,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The default template, as shipped.
 TEMPLATE_PATH = ROOT / "config" / "incident-template.md"
 TEMPLATE: Template = load_template(TEMPLATE_PATH)
+
+E = TypeVar("E", bound=Event)
 
 
 def settings(**values: str) -> Settings:
@@ -27,3 +31,58 @@ def a_policy(template: Template = TEMPLATE, worker_member_id: str = "w0", **chan
     """The policy the default settings give, with `changes` (field names of `Policy`)."""
     built = build_policy(settings(), template, worker_member_id)
     return replace(built, **changes)
+
+
+# -- clocks -----------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+
+
+class StepClock:
+    """A settable UTC clock; `advance` moves it on."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+# -- events -----------------------------------------------------------------------------------
+
+#: The people of the core's tables, by username: their member ids.
+MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3", "incident-worker": "w0"}
+
+
+def an_event(
+    kind: type[E], at: datetime, who: str = "bob", action_id: str | None = None, **extra: Any
+) -> E:
+    """An event of `kind` on card c1 of board b1, by `who` (one of `MEMBERS`), at `at`."""
+    return kind(
+        action_id=action_id or f"a{at.timestamp():.0f}",
+        at=at,
+        member_id=MEMBERS[who],
+        username=who,
+        card_id="c1",
+        card_name="Checkout is down",
+        short_link="AbCd1234",
+        board_id="b1",
+        **extra,
+    )

@@ -8,7 +8,6 @@ or is skipped with one warning; the worker's loop goes on. What the older suites
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,11 +90,9 @@ def test_unknown_markers_anywhere_name_the_line(text: str, line: int, fragment: 
     assert fragment in str(caught.value)
 
 
-def test_a_template_of_5000_items_parses_quickly() -> None:
+def test_a_template_of_5000_items_parses_whole() -> None:
     items = "".join(f"- [ ] Step {n} 🧯 [runbook](https://example.com/{n})\n" for n in range(5000))
-    started = time.monotonic()
     template = parse_template("## Everything\n\n" + items + "\n" + COMMUNICATE)
-    assert time.monotonic() - started < 5
     everything = template.checklists[0]
     assert len(everything.items) == 5000
     assert everything.items[-1].name == "Step 4999 🧯 [runbook](https://example.com/4999)"
@@ -288,17 +285,38 @@ def action(kind: str = "commentCard", **changes: Any) -> dict[str, Any]:
     return raw
 
 
+AT = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+ON_CARD = {
+    "action_id": "a1",
+    "at": AT,
+    "member_id": "m1",
+    "card_id": "c1",
+    "card_name": "Checkout",
+    "board_id": "b1",
+    "short_link": "abc",
+}
+
+
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "expected"),
     [
-        action("someFutureActionType"),
-        action("addAttachmentToCard", data={"attachment": {"id": "x", "url": "https://x"}}),
-        action("commentCard", data={"card": None}),
-        action("updateCard", data={"listBefore": {"id": "l1", "name": "Doing"}}),
-        action("updateCard", data={"old": {"desc": "before"}}),
-        action("addLabelToCard", data={"label": None, "text": None}),
-        action("commentCard", memberCreator=None),
-        action("commentCard", extra={"nested": [1, 2, {"deep": None}]}),
+        (action("someFutureActionType"), None),
+        (action("addAttachmentToCard", data={"attachment": {"id": "x", "url": "https://x"}}), None),
+        (action("commentCard", data={"card": None}), None),  # no card: nothing of ours
+        (action("updateCard", data={"listBefore": {"id": "l1", "name": "Doing"}}), None),
+        (action("updateCard", data={"old": {"desc": "before"}}), None),
+        (
+            action("addLabelToCard", data={"label": None, "text": None}),
+            ev.LabelAdded(**ON_CARD, username="alice", label=""),
+        ),
+        (
+            action("commentCard", memberCreator=None),
+            ev.Commented(**ON_CARD, username="", text="hello"),
+        ),
+        (
+            action("commentCard", extra={"nested": [1, 2, {"deep": None}]}),
+            ev.Commented(**ON_CARD, username="alice", text="hello"),
+        ),
     ],
     ids=[
         "unknown-type",
@@ -311,13 +329,10 @@ def action(kind: str = "commentCard", **changes: Any) -> dict[str, Any]:
         "unknown-keys",
     ],
 )
-def test_actions_the_worker_has_no_use_for_or_can_read(raw: dict[str, Any]) -> None:
-    event = parse_action(raw)
-    assert event is None or event.card_id == "c1"
-    if isinstance(event, ev.LabelAdded):
-        assert event.label == ""
-    if isinstance(event, ev.Commented):
-        assert event.username in ("alice", "")
+def test_actions_the_worker_has_no_use_for_or_can_read(
+    raw: dict[str, Any], expected: ev.Event | None
+) -> None:
+    assert parse_action(raw) == expected
 
 
 @pytest.mark.parametrize(

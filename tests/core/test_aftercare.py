@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import TEMPLATE, a_policy
+from tests.factories import MEMBERS, TEMPLATE, a_policy, an_event
 from worker.core import aftercare, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
@@ -26,24 +26,12 @@ POLICY = a_policy(
     postmortem_attendees=("cto", "po"),
     template_url="https://git.example.com/ops/incident-template.md",
 )
-MEMBERS = {"alice": "m1", "bob": "m2"}
 FRIDAY = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
 TUESDAY = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 PM, MEETING = "Post mortem", "Meeting agenda"
 
 
-def event(kind: type[ev.Event], at: datetime, who: str = "bob", **extra: object) -> ev.Event:
-    return kind(
-        action_id=f"a{at.timestamp()}",
-        at=at,
-        member_id=MEMBERS[who],
-        username=who,
-        card_id="c1",
-        card_name="Checkout is down",
-        short_link="AbCd1234",
-        board_id="b1",
-        **extra,  # type: ignore[arg-type]
-    )
+event = an_event
 
 
 def investigating() -> Incident:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import TEMPLATE, a_policy
+from tests.factories import MEMBERS, TEMPLATE, a_policy, an_event
 from worker.core import observe, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
@@ -24,7 +24,6 @@ from worker.template import Moment, Stage
 
 WORKER = "w0"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-MEMBERS = {"alice": "m1", "bob": "m2", "carol": "m3", "incident-worker": WORKER}
 POLICY = a_policy(
     TEMPLATE,
     WORKER,
@@ -40,17 +39,7 @@ def at(seconds: float) -> datetime:
 
 
 def event(kind: type[ev.Event], seconds: float = 60, who: str = "bob", **extra: object) -> ev.Event:
-    return kind(
-        action_id=f"a{seconds}",
-        at=at(seconds),
-        member_id=MEMBERS[who],
-        username=who,
-        card_id="c1",
-        card_name="Checkout is down",
-        short_link="AbCd1234",
-        board_id="b1",
-        **extra,  # type: ignore[arg-type]
-    )
+    return an_event(kind, at(seconds), who, action_id=f"a{seconds}", **extra)
 
 
 def comm(moment: Moment, *, ticked: bool = False, gone: bool = False) -> CommItem:

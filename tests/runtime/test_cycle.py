@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import StepClock
 from worker.cli import default_template_path
 from worker.demo import Person
 from worker.runtime.worker import Worker
@@ -18,16 +19,8 @@ from worker.template import load_template
 from worker.trello.client import Trello
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Worker, Clock, Person, Sandbox]]:
+def running(tmp_path: Path) -> Iterator[tuple[Worker, StepClock, Person, Sandbox]]:
     sb = Sandbox.seeded()
     with sb.serve() as server:
         settings = load_settings(
@@ -42,7 +35,7 @@ def running(tmp_path: Path) -> Iterator[tuple[Worker, Clock, Person, Sandbox]]:
             },
             env_file=None,
         )
-        clock = Clock()
+        clock = StepClock(datetime.now(UTC))
         trello = Trello.from_settings(settings)
         store = Store.open(settings.database_url)
         worker = Worker(
@@ -70,7 +63,7 @@ def reminders(sb: Sandbox, card_id: str) -> list[str]:
 
 
 def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
-    running: tuple[Worker, Clock, Person, Sandbox],
+    running: tuple[Worker, StepClock, Person, Sandbox],
 ) -> None:
     """A reminder posted every cycle changes the card after the feed's cursor each time; the
     reconcile pass must still see that people removed the checklist it reminds about."""

@@ -386,3 +386,41 @@ def last_labelled(history: Sequence[Mapping[str, Any]], label: str) -> LabelledA
             username = creator.get("username", "") if isinstance(creator, dict) else ""
             found = LabelledAt(index, str(action.get("idMemberCreator", "")), username, when(date))
     return found
+
+
+@dataclass(frozen=True)
+class Named:
+    """Anything of Trello's with an id and a name: a list, a checklist just made, a member."""
+
+    id: str
+    name: str
+
+
+def named(raw: Mapping[str, Any], name_field: str = "name") -> Named:
+    return Named(str(raw["id"]), str(raw.get(name_field) or ""))
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """Where an action stands in its board's feed: its id and date, as Trello wrote them."""
+
+    id: str
+    date: str
+    board_id: str
+
+
+def action_ref(raw: Mapping[str, Any]) -> ActionRef | None:
+    """The action's id, date and board; None when it has no id or date (it is skipped)."""
+    action_id, date = raw.get("id"), raw.get("date")
+    if not isinstance(action_id, str) or not isinstance(date, str):
+        return None
+    data = raw.get("data")
+    board = data.get("board") if isinstance(data, dict) else None
+    board_id = board.get("id") if isinstance(board, dict) else None
+    return ActionRef(action_id, date, board_id if isinstance(board_id, str) else "")
+
+
+def id_of(raw: Mapping[str, Any]) -> str:
+    """The id of what Trello answered with ("" when it sent none)."""
+    found = raw.get("id")
+    return found if isinstance(found, str) else ""

@@ -54,7 +54,7 @@ class Boards:
     def learn_names(self) -> None:
         """Every watched board's name (a wrong board id stops the worker here)."""
         for board_id in self.watched:
-            self._names[board_id] = str(self.trello.board(board_id).get("name", board_id))
+            self._names[board_id] = tj.named(self.trello.board(board_id)).name or board_id
 
     def name(self, board_id: str) -> str:
         return self._names.get(board_id, board_id)
@@ -108,6 +108,15 @@ class Boards:
         """The boards this replica works on now: taken, read, and their leases current."""
         return [self._read[b] for b in self.leases.boards() if b in self._read]
 
+    def watching(self) -> str:
+        """The boards this replica works on, by name, as the ready line says them."""
+        names = ", ".join(repr(board.name) for board in self.held())
+        if names:
+            return names
+        if self.leases.boards():
+            return "no board yet (the boards taken cannot be read yet)"
+        return "no board yet (other replicas hold them all)"
+
     def _load(self, board_id: str) -> tj.Board:
         found = self.trello.board(board_id)
         board = tj.board(
@@ -128,8 +137,9 @@ class Boards:
 
     def _start_cursor(self, board: tj.Board) -> None:
         """A new board starts from now: its history is not replayed (reconcile finds incidents)."""
-        newest = self.trello.latest_action(board.id)
+        latest = self.trello.latest_action(board.id)
+        newest = tj.action_ref(latest) if latest is not None else None
         if newest is not None:
-            self.store.cursors.set(board.id, newest["id"], newest["date"])
+            self.store.cursors.set(board.id, newest.id, newest.date)
         else:
             self.store.cursors.set(board.id, "", self.clock().isoformat())

@@ -192,7 +192,7 @@ class Executor:
         except Exception:
             self.store.claims.release(key)
             raise
-        self.store.claims.mark_sent(key, str(posted.get("id", "")))
+        self.store.claims.mark_sent(key, tj.id_of(posted))
         logger.info("card %s: posted %s (%s)", effect.card_id, effect.key, tag)
 
     def adopt(

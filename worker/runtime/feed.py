@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from worker.core import trello_json as tj
 from worker.core.model import Policy
@@ -51,21 +52,21 @@ class Feed:
         for raw in self.trello.board_actions(board.id, since=since):
             if self.stop.is_set():
                 return
-            action_id, date = raw.get("id"), raw.get("date")
-            if not isinstance(action_id, str) or not isinstance(date, str):
+            ref = tj.action_ref(raw)
+            if ref is None:
                 logger.warning("board %s: skipping an action without an id or date", board.name)
                 continue
-            self._once(board, action_id, raw, policy)
-            self.store.cursors.set(board.id, action_id, date)
+            self._once(board, ref.id, raw, policy)
+            self.store.cursors.set(board.id, ref.id, ref.date)
         self.last_poll[board.id] = self.clock()
 
-    def deliver(self, board: tj.Board, raw: tj.Json, policy: Policy) -> None:
+    def deliver(self, board: tj.Board, ref: tj.ActionRef, raw: tj.Json, policy: Policy) -> None:
         """A verified webhook delivery's action, handled once; on a Trello error the feed
         brings it again."""
         try:
-            self._once(board, str(raw["id"]), raw, policy)
+            self._once(board, ref.id, raw, policy)
         except TrelloError as exc:
-            logger.warning("webhook: action %s not handled now (%s)", raw["id"], exc)
+            logger.warning("webhook: action %s not handled now (%s)", ref.id, exc)
 
     def _once(self, board: tj.Board, action_id: str, raw: tj.Json, policy: Policy) -> None:
         if self.store.handled.seen(action_id):
@@ -83,3 +84,17 @@ class Feed:
         if cursor is None or card.last_activity is None:
             return False
         return card.last_activity > tj.when(cursor[1])
+
+    def health(self, held: list[tj.Board], interval: float) -> tuple[bool, dict[str, Any]]:
+        """Healthy when every board held had its feed read within three intervals.
+
+        A replica that holds no board (more replicas than boards) is healthy: it stands by.
+        """
+        now = self.clock()
+        polled = {board.id: self.last_poll.get(board.id) for board in held}
+        ok = all(
+            when is not None and (now - when).total_seconds() <= 3 * interval
+            for when in polled.values()
+        )
+        boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
+        return ok, {"ok": ok, "last_poll": boards}

@@ -99,8 +99,8 @@ class IncidentBoard:
         lists = self.trello.lists(self.board_id)
         if self.list_name:
             for item in lists:
-                if item["name"] == self.list_name:
-                    return str(item["id"])
+                if tj.named(item).name == self.list_name:
+                    return tj.named(item).id
             logger.warning(
                 "the incident board has no open list %r (INCIDENT_LIST); using its first list",
                 self.list_name,
@@ -109,4 +109,4 @@ class IncidentBoard:
             raise NotFoundError(
                 f"The incident board {self.board_id} (INCIDENT_BOARD_ID) has no open list."
             )
-        return str(lists[0]["id"])
+        return tj.named(lists[0]).id

@@ -61,19 +61,21 @@ class TemplateCards:
         lists = self.trello.lists(board_id)
         if not lists:
             raise TrelloError(f"Board {board_id} has no open list to keep the template card in.")
-        card = self.trello.create_card(
-            lists[0]["id"],
-            CARD_NAME.format(version=self.template.version),
-            desc=f"The checklists of {self.template.path}, copied onto each incident card.",
+        card = tj.named(
+            self.trello.create_card(
+                tj.named(lists[0]).id,
+                CARD_NAME.format(version=self.template.version),
+                desc=f"The checklists of {self.template.path}, copied onto each incident card.",
+            )
         )
         checklists: dict[str, str] = {}
         for checklist in self.template.checklists:
-            made = self.trello.create_checklist(card["id"], checklist.name)
+            made = tj.named(self.trello.create_checklist(card.id, checklist.name))
             for item in checklist.items:
-                self.trello.add_check_item(made["id"], item.name)
-            checklists[checklist.name] = made["id"]
-        self.trello.archive_card(card["id"])
-        saved = TemplateCard(board_id, self.template.version, card["id"], checklists)
+                self.trello.add_check_item(made.id, item.name)
+            checklists[checklist.name] = made.id
+        self.trello.archive_card(card.id)
+        saved = TemplateCard(board_id, self.template.version, card.id, checklists)
         self.store.template_cards.save(saved)
         logger.info("board %s: template card v%s made", board_id, self.template.version)
         return saved

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
@@ -27,6 +28,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from worker.core import trello_json as tj
 from worker.errors import DatabaseUnavailable, TrelloUnavailable
 from worker.report import draft
 from worker.runtime.boards import Boards
@@ -43,7 +45,7 @@ from worker.settings import Settings, build_policy
 from worker.store.database import Store
 from worker.template import Template
 from worker.trello.client import Trello
-from worker.web.webhooks import WebhookApp, WebhookServer
+from worker.web.webhooks import webhook_server
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +57,60 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The worker's collaborators, each built with what it needs."""
+
+    leases: Leases
+    boards: Boards
+    guard: Guard
+    template_cards: TemplateCards
+    handler: Handler
+    feed: Feed
+    reconciler: Reconciler
+
+
+def assemble(
+    settings: Settings,
+    trello: Trello,
+    store: Store,
+    template: Template,
+    *,
+    clock: Callable[[], datetime],
+    monotonic: Callable[[], float],
+    stop: threading.Event,
+) -> Parts:
+    """Build the collaborators for one worker process."""
+    board = settings.incident_board_id
+    incident_board = IncidentBoard(trello, store, board, settings.incident_list) if board else None
+    units = units_of(settings.watched_boards, together=incident_board is not None)
+    leases = Leases(store, units, monotonic=monotonic)
+    template_cards = TemplateCards(trello, store, template)
+    boards = Boards(
+        trello,
+        store,
+        leases,
+        template_cards,
+        watched=settings.watched_boards,
+        incident_label=settings.incident_label,
+        clock=clock,
+        monotonic=monotonic,
+    )
+    guard = Guard(leases, boards.name, settings.poll_seconds, monotonic)
+    executor = Executor(trello, store, template_cards.get, draft.compose)
+    handler = Handler(
+        trello, store, executor, template_cards, incident_board, clock=clock, stop=stop
+    )
+    feed = Feed(trello, store, handler, clock=clock, stop=stop)
+    reconciler = Reconciler(
+        trello, store, boards, guard, feed, handler, template_cards, clock=clock, stop=stop
+    )
+    return Parts(leases, boards, guard, template_cards, handler, feed, reconciler)
+
+
 class Worker:
+    """Starts, runs a cycle, runs once or forever, and stops."""
+
     def __init__(
         self,
         settings: Settings,
@@ -71,48 +126,12 @@ class Worker:
         self.stop = threading.Event()
         self.template = TemplateFile(template)
         self.policy = build_policy(settings, template, worker_member_id="")
-        self.template_cards = TemplateCards(trello, store, template)
-        board = settings.incident_board_id
-        incident_board = (
-            IncidentBoard(trello, store, board, settings.incident_list) if board else None
+        parts = assemble(
+            settings, trello, store, template, clock=clock, monotonic=monotonic, stop=self.stop
         )
-        together = incident_board is not None
-        self.leases = Leases(
-            store, units_of(settings.watched_boards, together=together), monotonic=monotonic
-        )
-        self.boards = Boards(
-            trello,
-            store,
-            self.leases,
-            self.template_cards,
-            watched=settings.watched_boards,
-            incident_label=settings.incident_label,
-            clock=clock,
-            monotonic=monotonic,
-        )
-        self.guard = Guard(self.leases, self.boards.name, settings.poll_seconds, monotonic)
-        executor = Executor(trello, store, self.template_cards.get, draft.compose)
-        self.handler = Handler(
-            trello,
-            store,
-            executor,
-            self.template_cards,
-            incident_board,
-            clock=clock,
-            stop=self.stop,
-        )
-        self.feed = Feed(trello, store, self.handler, clock=clock, stop=self.stop)
-        self.reconciler = Reconciler(
-            trello,
-            store,
-            self.boards,
-            self.guard,
-            self.feed,
-            self.handler,
-            self.template_cards,
-            clock=clock,
-            stop=self.stop,
-        )
+        self.leases, self.boards, self.guard = parts.leases, parts.boards, parts.guard
+        self.template_cards, self.handler = parts.template_cards, parts.handler
+        self.feed, self.reconciler = parts.feed, parts.reconciler
         self.reconciled_at: float | None = None
         self._wrote: set[str] = set()  # boards written to since their feed was read
         self._cycle_lock = threading.Lock()
@@ -126,11 +145,11 @@ class Worker:
             )
         if not self.store.shared:  # one worker per SQLite file: any lease there is a dead one's
             self.store.replicas.forget_all()
-        me = self.trello.me()
-        self.policy = build_policy(self.settings, self.template.template, str(me["id"]))
+        me = tj.named(self.trello.me(), name_field="username")
+        self.policy = build_policy(self.settings, self.template.template, me.id)
         logger.info(
             "worker is @%s, watching %d board(s), template v%s",
-            me.get("username", "?"),
+            me.name or "?",
             len(self.settings.watched_boards),
             self.template.template.version,
         )
@@ -205,12 +224,13 @@ class Worker:
     def deliver(self, payload: dict[str, Any]) -> None:
         """A verified webhook delivery: its action, handled once (the feed may bring it too)."""
         raw = payload["action"]
-        board = self.boards.get((raw.get("data", {}).get("board") or {}).get("id", ""))
-        if board is None or "id" not in raw:
+        ref = tj.action_ref(raw)
+        board = self.boards.get(ref.board_id) if ref is not None else None
+        if ref is None or board is None:
             logger.debug("webhook: an action of a board this replica does not hold; skipped")
             return
         with self._cycle_lock:
-            self.feed.deliver(board, raw, self.policy)
+            self.feed.deliver(board, ref, raw, self.policy)
 
     @property
     def feed_interval(self) -> float:
@@ -220,18 +240,8 @@ class Worker:
         return self.settings.poll_seconds
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every board this replica holds had its feed read within three intervals.
-
-        A replica that holds no board (more replicas than boards) is healthy: it stands by.
-        """
-        now = self.clock()
-        polled = {board.id: self.feed.last_poll.get(board.id) for board in self.boards.held()}
-        ok = all(
-            when is not None and (now - when).total_seconds() <= 3 * self.feed_interval
-            for when in polled.values()
-        )
-        boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
-        return ok, {"ok": ok, "last_poll": boards}
+        """Healthy when every board this replica holds had its feed read lately (`Feed.health`)."""
+        return self.feed.health(self.boards.held(), self.feed_interval)
 
     def failing_boards(self) -> list[str]:
         """The boards taken whose last step failed, or that could not be read when taken."""
@@ -248,14 +258,7 @@ class Worker:
             self.leases.leave()
 
     def _ready(self) -> None:
-        names = ", ".join(repr(board.name) for board in self.boards.held())
-        if not names:
-            names = "no board yet (" + (
-                "the boards taken cannot be read yet)"
-                if self.leases.boards()
-                else "other replicas hold them all)"
-            )
-        logger.info("%s %s", READY, names)
+        logger.info("%s %s", READY, self.boards.watching())
 
     def start_patiently(self) -> bool:
         """`start`, tried again while Trello is unavailable; False if told to stop meanwhile.
@@ -290,7 +293,7 @@ class Worker:
             self.stop.set()
 
         previous = {which: signal.signal(which, stop) for which in (signal.SIGTERM, signal.SIGINT)}
-        receiver = self._webhook_server() if self.settings.webhook else None
+        receiver = webhook_server(self.settings, self.deliver, self.health)
         try:
             if receiver is not None:
                 receiver.start()
@@ -332,9 +335,3 @@ class Worker:
             self.stop.wait()
         finally:
             scheduler.shutdown(wait=True)  # the cycle in flight, if any, finishes first
-
-    def _webhook_server(self) -> WebhookServer:
-        secret, callback = self.settings.trello_app_secret, self.settings.webhook_callback_url
-        assert secret is not None and callback is not None  # the settings require them
-        app = WebhookApp(callback, secret, self.deliver, self.health)
-        return WebhookServer(app, self.settings.webhook_listen)

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 from werkzeug.wrappers import Request, Response
 
+from worker.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20
@@ -141,3 +143,14 @@ class WebhookServer:
     def stop(self) -> None:
         self.server.close()
         self._thread.join(timeout=10)
+
+
+def webhook_server(
+    settings: Settings, deliver: Callable[[dict[str, Any]], None], health: Health
+) -> WebhookServer | None:
+    """The receiver the settings ask for (`INCIDENT_WEBHOOK`), not started; None when off."""
+    if not settings.webhook:
+        return None
+    secret, callback = settings.trello_app_secret, settings.webhook_callback_url
+    assert secret is not None and callback is not None  # the settings require them
+    return WebhookServer(WebhookApp(callback, secret, deliver, health), settings.webhook_listen)
