@@ -24,7 +24,7 @@ def oauth(sb: Sandbox, member: str = "worker") -> dict[str, str]:
 
 
 def todo_list(sb: Sandbox) -> str:
-    return sb.state.board_lists(sb.board_ids[0])[0].id
+    return sb.state.records.board_lists(sb.board_ids[0])[0].id
 
 
 def call(http: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -129,7 +129,11 @@ def test_injected_errors_do_not_apply(sandbox: Served, http: requests.Session) -
         json={"name": "X", "idBoard": sb.board_ids[0]},
     )
     assert answer.status_code == 503
-    assert [lst.name for lst in sb.state.board_lists(sb.board_ids[0])] == ["To Do", "Doing", "Done"]
+    assert [lst.name for lst in sb.state.records.board_lists(sb.board_ids[0])] == [
+        "To Do",
+        "Doing",
+        "Done",
+    ]
     sb.faults.reset()
     assert call(http, "GET", f"{server.url}/members/me", params=auth(sb)).status_code == 200
 
@@ -141,7 +145,7 @@ def test_dropped_before_applying(sandbox: Served, http: requests.Session) -> Non
         http.post(
             f"{server.url}/cards", params=auth(sb), json={"idList": todo_list(sb), "name": "lost"}
         )
-    assert sb.state.cards == {}
+    assert sb.state.records.cards == {}
     assert sb.request_log[-1].status == 0
 
 
@@ -154,7 +158,7 @@ def test_dropped_after_applying(sandbox: Served, http: requests.Session) -> None
             params=auth(sb),
             json={"idList": todo_list(sb), "name": "applied"},
         )
-    assert [card.name for card in sb.state.cards.values()] == ["applied"]
+    assert [card.name for card in sb.state.records.cards.values()] == ["applied"]
     sb.faults.reset()
     cards = call(
         http, "GET", f"{server.url}/boards/{sb.board_ids[0]}/cards", params=auth(sb)

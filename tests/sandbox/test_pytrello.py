@@ -59,7 +59,7 @@ def test_board_by_short_link_and_second_board(
 ) -> None:
     sb, server = sandbox_factory(boards=2)
     assert len(sb.board_ids) == 2
-    short_link = sb.state.boards[sb.board_ids[1]].short_link
+    short_link = sb.state.records.boards[sb.board_ids[1]].short_link
     client = client_for(sb, server, sessions, "bob")
     assert client.get_board(short_link).name == "Incidents 2"
 

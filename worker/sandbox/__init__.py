@@ -11,11 +11,13 @@ Trello's rate limits::
     with sb.serve() as server:          # a real HTTP server on a free port
         print(sb.settings_lines(server.url))
 
-Modules: `model` (records and ids), `store`/`cards`/`checklists`/`webhooks`/`state` (the
-in-memory Trello and the actions each change records), `feed` (the actions feed query),
-`render` (Trello's JSON), `faults` (fault injection, rate limits), `deliveries` (the webhook
-HEAD check and delivery thread), `app` (the WSGI app), `routing`, `board_routes`,
-`card_routes`, `webhook_routes` (the `/1/` routes), `server` (`Sandbox`, `serve_forever`).
+Modules: `model` (records and ids), `store` (the records, their lock, lookups and the actions
+feed), `boards`/`cards`/`checklists`/`webhooks` (the writes, each handed the store), `state`
+(`SandboxState`, which puts them together), `feed` (the actions feed query), `render`
+(Trello's JSON), `faults` (fault injection, rate limits), `deliveries` (the webhook HEAD check
+and delivery thread), `app` (the WSGI app), `routes` (the list of `/1/` routes), with their
+handlers in `board_routes`, `card_routes`, `webhook_routes` and what those share in
+`replies`, and `server` (`Sandbox`, `serve_forever`).
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ injected error status), Trello's refusal of a GET with a body (403), the key and
 (query parameters `key`/`token`, or `Authorization: OAuth oauth_consumer_key="...",
 oauth_token="..."`, or form fields `key`/`token` of a POST or PUT, or the token in a
 `/1/tokens/{token}/...` path, as py-trello's `create_hook` sends them; 401 `invalid key` /
-`invalid token`), the per-token and per-key rate limit
-(429 with Trello's JSON body), and then the route in `routes`. `/_sandbox/*` admin routes skip
-all of that and are never logged. Every `/1/` request lands in the request log.
+`invalid token`), the per-token and per-key rate limit (429 with Trello's JSON body), and then
+the route, from the list `SandboxApp` is handed (`routes.ROUTES`). `/_sandbox/*` admin routes
+skip all of that and are never logged. Every `/1/` request lands in the request log.
 
 A dropped connection is made by shutting the socket down and raising `DropConnection` (a
 `ConnectionError`, which Werkzeug's server treats as "client went away"), so the client sees a
@@ -36,6 +36,7 @@ from worker.sandbox.faults import Faults, RateLimit
 from worker.sandbox.feed import FeedQueryError
 from worker.sandbox.model import Member, iso
 from worker.sandbox.state import SandboxError, SandboxState
+from worker.sandbox.store import Store
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -129,6 +130,11 @@ class Context:
     params: Params
     request: Request
     base_url: str
+
+    @property
+    def records(self) -> Store:
+        """The state's records: lookups, and the lock to read several as one."""
+        return self.state.records
 
 
 Handler = Callable[..., Any]
@@ -264,7 +270,7 @@ class SandboxApp:
         key, token = self._credentials(request)
         if key != self.api_key:
             return text_response(401, "invalid key"), None
-        member = self.state.member_by_token(token) if token else None
+        member = self.state.records.member_by_token(token) if token else None
         if member is None:
             return text_response(401, "invalid token"), None
         limit = self.rate_limit.check(key, member.token)

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from worker.sandbox import feed, render
 from worker.sandbox.app import Context, Params
 from worker.sandbox.model import Card, Checklist
-from worker.sandbox.routing import DELETED, actions_page, card_json, required, route
+from worker.sandbox.replies import DELETED, actions_page, card_json, required
 from worker.sandbox.state import BadRequest, NotFound
 
 CARD_FIELDS = (
@@ -50,15 +50,14 @@ def _card_change(params: Params, field: str, source: str) -> Any:
     return required(params, source)
 
 
-@route("/cards", "POST")
 def create_card(ctx: Context) -> Any:
     p = ctx.params
-    with ctx.state.lock:
-        lst = ctx.state.trello_list(required(p, "idList"))
+    with ctx.records.lock:
+        lst = ctx.records.trello_list(required(p, "idList"))
         source_id = p.text("idCardSource")
-        source = ctx.state.card(source_id) if source_id else None
+        source = ctx.records.card(source_id) if source_id else None
         keep = p.ids("keepFromSource")
-        card = ctx.state.create_card(
+        card = ctx.state.card_writes.create_card(
             lst,
             ctx.actor,
             name=p.text("name"),
@@ -73,16 +72,15 @@ def create_card(ctx: Context) -> Any:
         return card_json(ctx, card)
 
 
-@route("/cards/<card_id>", "GET")
 def get_card(ctx: Context, card_id: str) -> Any:
     p = ctx.params
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
         body = card_json(ctx, card)
         actions_filter = p.text("actions")
         if actions_filter not in (None, "none", ""):
             chosen = feed.select(
-                ctx.state.card_actions(card.id),
+                ctx.records.card_actions(card.id),
                 filter_value=actions_filter,
                 default_filter=feed.BOARD_DEFAULT_FILTER,
                 since=None,
@@ -90,131 +88,116 @@ def get_card(ctx: Context, card_id: str) -> Any:
                 limit=p.text("actions_limit"),
                 page=None,
             )
-            body["actions"] = [render.action(action, ctx.state) for action in chosen]
+            body["actions"] = [render.action(action, ctx.records) for action in chosen]
         if p.flag("attachments") if "attachments" in p else False:
             body["attachments"] = _attachments(ctx, card)
         if p.flag("members") if "members" in p else False:
             body["members"] = [
-                render.member_creator(ctx.state.find_member(mid)) for mid in card.member_ids
+                render.member_creator(ctx.records.find_member(mid)) for mid in card.member_ids
             ]
         return body
 
 
-@route("/cards/<card_id>", "PUT")
 def update_card(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
         changes = {f: _card_change(ctx.params, f, f) for f in CARD_FIELDS if f in ctx.params}
-        ctx.state.update_card(card, ctx.actor, changes)
+        ctx.state.card_writes.update_card(card, ctx.actor, changes)
         return card_json(ctx, card)
 
 
-@route("/cards/<card_id>/<field>", "PUT")
 def update_card_field(ctx: Context, card_id: str, field: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
         if field in CARD_FIELDS:
             changes = {field: _card_change(ctx.params, field, "value")}
-            ctx.state.update_card(card, ctx.actor, changes)
+            ctx.state.card_writes.update_card(card, ctx.actor, changes)
         elif field not in IGNORED_CARD_FIELDS:
             raise NotFound(f"Cannot PUT /1/cards/{card_id}/{field}")
         return card_json(ctx, card)
 
 
-@route("/cards/<card_id>", "DELETE")
 def delete_card(ctx: Context, card_id: str) -> Any:
-    ctx.state.delete_card(ctx.state.card(card_id), ctx.actor)
+    ctx.state.card_writes.delete_card(ctx.records.card(card_id), ctx.actor)
     return {"limits": {}}
 
 
-@route("/cards/<card_id>/idLabels", "POST")
 def add_card_label(ctx: Context, card_id: str) -> Any:
-    card = ctx.state.card(card_id)
-    return ctx.state.add_card_label(card, ctx.actor, ctx.state.label(required(ctx.params, "value")))
+    card = ctx.records.card(card_id)
+    return ctx.state.card_writes.add_card_label(
+        card, ctx.actor, ctx.records.label(required(ctx.params, "value"))
+    )
 
 
-@route("/cards/<card_id>/idLabels/<label_id>", "DELETE")
 def remove_card_label(ctx: Context, card_id: str, label_id: str) -> Any:
-    card = ctx.state.card(card_id)
-    return ctx.state.remove_card_label(card, ctx.actor, ctx.state.label(label_id))
+    card = ctx.records.card(card_id)
+    return ctx.state.card_writes.remove_card_label(card, ctx.actor, ctx.records.label(label_id))
 
 
-@route("/cards/<card_id>/labels", "POST")
 def create_card_label(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        board = ctx.state.board(card.board_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        board = ctx.records.board(card.board_id)
         name, color = ctx.params.text("name") or "", ctx.params.text("color")
-        label = ctx.state.create_label(board, ctx.actor, name, color)
-        ctx.state.add_card_label(card, ctx.actor, label)
+        label = ctx.state.board_writes.create_label(board, ctx.actor, name, color)
+        ctx.state.card_writes.add_card_label(card, ctx.actor, label)
         return render.label(label)
 
 
-@route("/cards/<card_id>/idMembers", "POST")
-@route("/cards/<card_id>/members", "POST")
 def add_card_member(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        member = ctx.state.find_member(required(ctx.params, "value"))
-        ctx.state.add_card_member(card, ctx.actor, member)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        member = ctx.records.find_member(required(ctx.params, "value"))
+        ctx.state.card_writes.add_card_member(card, ctx.actor, member)
         return card_members(ctx, card_id)
 
 
-@route("/cards/<card_id>/idMembers/<member_id>", "DELETE")
 def remove_card_member(ctx: Context, card_id: str, member_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        ctx.state.remove_card_member(card, ctx.actor, ctx.state.find_member(member_id))
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        ctx.state.card_writes.remove_card_member(
+            card, ctx.actor, ctx.records.find_member(member_id)
+        )
         return card_members(ctx, card_id)
 
 
-@route("/cards/<card_id>/members", "GET")
 def card_members(ctx: Context, card_id: str) -> Any:
-    card = ctx.state.card(card_id)
-    return [render.board_member(ctx.state.find_member(mid)) for mid in card.member_ids]
+    card = ctx.records.card(card_id)
+    return [render.board_member(ctx.records.find_member(mid)) for mid in card.member_ids]
 
 
-@route("/cards/<card_id>/actions", "GET")
 def card_actions(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        return actions_page(ctx, ctx.state.card_actions(card.id), feed.CARD_DEFAULT_FILTER)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        return actions_page(ctx, ctx.records.card_actions(card.id), feed.CARD_DEFAULT_FILTER)
 
 
-@route("/cards/<card_id>/actions/comments", "POST")
 def add_comment(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        action = ctx.state.comment(card, ctx.actor, ctx.params.text("text") or "")
-        return render.action(action, ctx.state)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        action = ctx.state.card_writes.comment(card, ctx.actor, ctx.params.text("text") or "")
+        return render.action(action, ctx.records)
 
 
-@route("/actions/<action_id>", "PUT")
-@route("/cards/<card_id>/actions/<action_id>/comments", "PUT")
 def edit_comment(ctx: Context, action_id: str, card_id: str | None = None) -> Any:
-    with ctx.state.lock:
+    with ctx.records.lock:
         text = ctx.params.text("text") or ctx.params.text("value") or ""
-        action = ctx.state.edit_comment(action_id, ctx.actor, text)
-        return render.action(action, ctx.state)
+        action = ctx.state.card_writes.edit_comment(action_id, ctx.actor, text)
+        return render.action(action, ctx.records)
 
 
-@route("/actions/<action_id>", "DELETE")
-@route("/cards/<card_id>/actions/<action_id>/comments", "DELETE")
 def delete_comment(ctx: Context, action_id: str, card_id: str | None = None) -> Any:
-    ctx.state.delete_comment(action_id, ctx.actor)
+    ctx.state.card_writes.delete_comment(action_id, ctx.actor)
     return DELETED
 
 
-@route("/actions/<action_id>", "GET")
 def get_action(ctx: Context, action_id: str) -> Any:
-    with ctx.state.lock:
-        return render.action(ctx.state.action(action_id), ctx.state)
+    with ctx.records.lock:
+        return render.action(ctx.records.action(action_id), ctx.records)
 
 
-@route("/cards/<card_id>/pluginData", "GET")
-@route("/cards/<card_id>/customFieldItems", "GET")
 def card_empty_list(ctx: Context, card_id: str) -> Any:
-    ctx.state.card(card_id)
+    ctx.records.card(card_id)
     return []
 
 
@@ -223,25 +206,23 @@ def card_empty_list(ctx: Context, card_id: str) -> Any:
 
 def _attachments(ctx: Context, card: Card) -> list[dict[str, Any]]:
     return [
-        render.attachment(ctx.state.attachments[aid], ctx.base_url) for aid in card.attachment_ids
+        render.attachment(ctx.records.attachments[aid], ctx.base_url) for aid in card.attachment_ids
     ]
 
 
-@route("/cards/<card_id>/attachments", "GET")
 def card_attachments(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        return _attachments(ctx, ctx.state.card(card_id))
+    with ctx.records.lock:
+        return _attachments(ctx, ctx.records.card(card_id))
 
 
-@route("/cards/<card_id>/attachments", "POST")
 def add_attachment(ctx: Context, card_id: str) -> Any:
-    card = ctx.state.card(card_id)
+    card = ctx.records.card(card_id)
     upload = ctx.request.files.get("file")
     p = ctx.params
     if upload is not None:
         content = upload.read()
         file_name = upload.filename or "file"
-        attachment = ctx.state.add_attachment(
+        attachment = ctx.state.checklist_writes.add_attachment(
             card,
             ctx.actor,
             name=p.text("name") or file_name,
@@ -251,7 +232,7 @@ def add_attachment(ctx: Context, card_id: str) -> Any:
             file_name=file_name,
         )
     else:
-        attachment = ctx.state.add_attachment(
+        attachment = ctx.state.checklist_writes.add_attachment(
             card,
             ctx.actor,
             name=p.text("name"),
@@ -261,22 +242,21 @@ def add_attachment(ctx: Context, card_id: str) -> Any:
     return render.attachment(attachment, ctx.base_url)
 
 
-@route("/cards/<card_id>/attachments/<attachment_id>", "GET")
 def get_attachment(ctx: Context, card_id: str, attachment_id: str) -> Any:
-    card = ctx.state.card(card_id)
-    return render.attachment(ctx.state.attachment(card, attachment_id), ctx.base_url)
+    card = ctx.records.card(card_id)
+    return render.attachment(ctx.records.attachment(card, attachment_id), ctx.base_url)
 
 
-@route("/cards/<card_id>/attachments/<attachment_id>", "DELETE")
 def delete_attachment(ctx: Context, card_id: str, attachment_id: str) -> Any:
-    card = ctx.state.card(card_id)
-    ctx.state.delete_attachment(card, ctx.state.attachment(card, attachment_id), ctx.actor)
+    card = ctx.records.card(card_id)
+    ctx.state.checklist_writes.delete_attachment(
+        card, ctx.records.attachment(card, attachment_id), ctx.actor
+    )
     return DELETED
 
 
-@route("/cards/<card_id>/attachments/<attachment_id>/download/<name>", "GET")
 def download_attachment(ctx: Context, card_id: str, attachment_id: str, name: str) -> Any:
-    attachment = ctx.state.attachment(ctx.state.card(card_id), attachment_id)
+    attachment = ctx.records.attachment(ctx.records.card(card_id), attachment_id)
     if attachment.content is None or name != attachment.file_name:
         raise NotFound()
     mimetype = attachment.mime_type or "application/octet-stream"
@@ -286,83 +266,80 @@ def download_attachment(ctx: Context, card_id: str, attachment_id: str, name: st
 # -- checklists ------------------------------------------------------------------------------
 
 
-@route("/cards/<card_id>/checklists", "GET")
 def card_checklists(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        return [render.checklist(cl) for cl in ctx.state.card_checklists(card)]
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        return [render.checklist(cl) for cl in ctx.records.card_checklists(card)]
 
 
 def _new_checklist(ctx: Context, card: Card) -> Any:
     p = ctx.params
     source_id = p.text("idChecklistSource")
-    source = ctx.state.checklist(source_id) if source_id else None
-    checklist = ctx.state.add_checklist(card, ctx.actor, p.text("name"), p.raw("pos"), source)
+    source = ctx.records.checklist(source_id) if source_id else None
+    checklist = ctx.state.checklist_writes.add_checklist(
+        card, ctx.actor, p.text("name"), p.raw("pos"), source
+    )
     return render.checklist(checklist)
 
 
-@route("/cards/<card_id>/checklists", "POST")
 def add_card_checklist(ctx: Context, card_id: str) -> Any:
-    with ctx.state.lock:
-        return _new_checklist(ctx, ctx.state.card(card_id))
+    with ctx.records.lock:
+        return _new_checklist(ctx, ctx.records.card(card_id))
 
 
-@route("/checklists", "POST")
 def add_checklist(ctx: Context) -> Any:
-    with ctx.state.lock:
-        return _new_checklist(ctx, ctx.state.card(required(ctx.params, "idCard")))
+    with ctx.records.lock:
+        return _new_checklist(ctx, ctx.records.card(required(ctx.params, "idCard")))
 
 
-@route("/checklists/<checklist_id>", "GET")
 def get_checklist(ctx: Context, checklist_id: str) -> Any:
-    with ctx.state.lock:
-        return render.checklist(ctx.state.checklist(checklist_id))
+    with ctx.records.lock:
+        return render.checklist(ctx.records.checklist(checklist_id))
 
 
-@route("/checklists/<checklist_id>/checkItems", "GET")
 def get_check_items(ctx: Context, checklist_id: str) -> Any:
-    with ctx.state.lock:
-        return render.checklist(ctx.state.checklist(checklist_id))["checkItems"]
+    with ctx.records.lock:
+        return render.checklist(ctx.records.checklist(checklist_id))["checkItems"]
 
 
-@route("/checklists/<checklist_id>", "DELETE")
 def delete_checklist(ctx: Context, checklist_id: str) -> Any:
-    ctx.state.delete_checklist(ctx.state.checklist(checklist_id), ctx.actor)
+    ctx.state.checklist_writes.delete_checklist(ctx.records.checklist(checklist_id), ctx.actor)
     return DELETED
 
 
-@route("/checklists/<checklist_id>/name", "PUT")
 def rename_checklist(ctx: Context, checklist_id: str) -> Any:
-    with ctx.state.lock:
-        checklist = ctx.state.checklist(checklist_id)
+    with ctx.records.lock:
+        checklist = ctx.records.checklist(checklist_id)
         name = ctx.params.text("value") or ctx.params.text("name") or ""
-        return render.checklist(ctx.state.rename_checklist(checklist, ctx.actor, name))
+        return render.checklist(
+            ctx.state.checklist_writes.rename_checklist(checklist, ctx.actor, name)
+        )
 
 
-@route("/checklists/<checklist_id>/checkItems", "POST")
 def add_check_item(ctx: Context, checklist_id: str) -> Any:
-    with ctx.state.lock:
-        checklist = ctx.state.checklist(checklist_id)
+    with ctx.records.lock:
+        checklist = ctx.records.checklist(checklist_id)
         p = ctx.params
         checked = bool(p.flag("checked")) if "checked" in p else False
         name = required(p, "name")
-        item = ctx.state.add_check_item(checklist, ctx.actor, name, p.raw("pos"), checked)
+        item = ctx.state.checklist_writes.add_check_item(
+            checklist, ctx.actor, name, p.raw("pos"), checked
+        )
         return render.check_item(item)
 
 
-@route("/checklists/<checklist_id>/checkItems/<item_id>", "DELETE")
 def delete_check_item(ctx: Context, checklist_id: str, item_id: str) -> Any:
-    with ctx.state.lock:
-        checklist = ctx.state.checklist(checklist_id)
-        item = ctx.state.check_item(item_id, checklist)
-        ctx.state.delete_check_item(checklist, item, ctx.actor)
+    with ctx.records.lock:
+        checklist = ctx.records.checklist(checklist_id)
+        item = ctx.records.check_item(item_id, checklist)
+        ctx.state.checklist_writes.delete_check_item(checklist, item, ctx.actor)
         return DELETED
 
 
 def _update_item(ctx: Context, card: Card, checklist: Checklist, item_id: str) -> Any:
     if checklist.card_id != card.id:
         raise NotFound()
-    item = ctx.state.check_item(item_id, checklist)
+    item = ctx.records.check_item(item_id, checklist)
     p = ctx.params
     changes: dict[str, Any] = {}
     if "state" in p:
@@ -378,19 +355,19 @@ def _update_item(ctx: Context, card: Card, checklist: Checklist, item_id: str) -
         changes["due"] = p.date("due")
     if "idMember" in p:
         changes["idMember"] = p.text("idMember")
-    return render.check_item(ctx.state.update_check_item(checklist, item, ctx.actor, changes))
+    return render.check_item(
+        ctx.state.checklist_writes.update_check_item(checklist, item, ctx.actor, changes)
+    )
 
 
-@route("/cards/<card_id>/checkItem/<item_id>", "PUT")
 def update_check_item(ctx: Context, card_id: str, item_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        item = ctx.state.check_item(item_id)
-        return _update_item(ctx, card, ctx.state.checklist(item.checklist_id), item_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        item = ctx.records.check_item(item_id)
+        return _update_item(ctx, card, ctx.records.checklist(item.checklist_id), item_id)
 
 
-@route("/cards/<card_id>/checklist/<checklist_id>/checkItem/<item_id>", "PUT")
 def update_check_item_in(ctx: Context, card_id: str, checklist_id: str, item_id: str) -> Any:
-    with ctx.state.lock:
-        card = ctx.state.card(card_id)
-        return _update_item(ctx, card, ctx.state.checklist(checklist_id), item_id)
+    with ctx.records.lock:
+        card = ctx.records.card(card_id)
+        return _update_item(ctx, card, ctx.records.checklist(checklist_id), item_id)

@@ -9,7 +9,7 @@ counts one failure on the webhook (`deactivate_after` in a row switch it off).
 
 `DeliveryWorker` is one thread with one queue per callback URL: deliveries to a callback go
 in the order their actions were recorded, and a callback waiting to retry does not hold up the
-others. The state's lock is held only to read what to send and to record the outcome, never
+others. The records' lock is held only to read what to send and to record the outcome, never
 during HTTP. Every attempt lands in the delivery log (`LoggedDelivery`).
 """
 
@@ -30,9 +30,9 @@ from datetime import datetime
 import requests
 
 from worker.sandbox.faults import Faults
-from worker.sandbox.model import Action, iso
+from worker.sandbox.model import Action, iso, utc_now
 from worker.sandbox.store import BadRequest
-from worker.sandbox.webhooks import WebhookOps
+from worker.sandbox.webhooks import WebhookRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -112,22 +112,22 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        state: WebhookOps,
+        webhooks: WebhookRegistry,
         faults: Faults,
         secret: str,
         *,
         retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
         timeout: float = 5.0,
         deactivate_after: int = 20,
-        clock: Callable[[], datetime] | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ):
-        self.state = state
+        self.webhooks = webhooks
         self.faults = faults
         self.secret = secret
         self.retry_delays = tuple(retry_delays)
         self.timeout = timeout
         self.deactivate_after = deactivate_after
-        self.clock = clock or state.clock
+        self.clock = clock
         self._cond = threading.Condition()
         self._queues: dict[str, collections.deque[_Job]] = {}
         self._ready_at: dict[str, float] = {}
@@ -187,10 +187,10 @@ class DeliveryWorker:
         with self._cond:
             self._log.clear()
 
-    # -- queueing (called by the state, under its lock) -------------------------------------
+    # -- queueing (called by the records, under their lock) ----------------------------------
 
     def on_action(self, action: Action) -> None:
-        hooks = self.state.matching_webhooks(action)
+        hooks = self.webhooks.matching_webhooks(action)
         if not hooks:
             return
         with self._cond:
@@ -271,7 +271,7 @@ class DeliveryWorker:
 
     def _attempt(self, session: requests.Session, queued_url: str, job: _Job) -> float | None:
         """Try `job` once; return the delay before the next try, or None when it is done."""
-        found = self.state.delivery_body(job.webhook_id, job.action_id)
+        found = self.webhooks.delivery_body(job.webhook_id, job.action_id)
         if found is None:
             self._record(job, queued_url, SKIPPED, error="webhook deleted or inactive")
             return None
@@ -296,16 +296,16 @@ class DeliveryWorker:
         except requests.RequestException as exc:
             error = type(exc).__name__
         if status is not None and 200 <= status < 300:
-            self.state.webhook_delivered(hook.id)
+            self.webhooks.webhook_delivered(hook.id)
             self._record(job, url, DELIVERED, status)
             return None
         if status == 410:
-            self.state.delete_webhook(hook.id)
+            self.webhooks.delete_webhook(hook.id)
             self._record(job, url, DELETED, status)
             return None
         if job.attempt <= len(self.retry_delays):
             self._record(job, url, RETRYING, status, error)
             return self.retry_delays[job.attempt - 1]
-        self.state.webhook_failed(hook.id, self.deactivate_after)
+        self.webhooks.webhook_failed(hook.id, self.deactivate_after)
         self._record(job, url, FAILED, status, error)
         return None

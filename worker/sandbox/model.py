@@ -1,8 +1,9 @@
 """The sandbox's records: plain mutable dataclasses for what a Trello board holds.
 
 Members, boards, lists, labels, cards, checklists with their check items, attachments,
-actions and webhooks. They carry no behaviour beyond a few derived values; `state.SandboxState`
-owns them and changes them under its lock, and `render` turns them into Trello's JSON.
+actions and webhooks. They carry no behaviour beyond a few derived values; `store.Store` holds
+them, the writes (`state.SandboxState` puts them together) change them under its lock, and
+`render` turns them into Trello's JSON.
 
 Ids are made like Trello's (MongoDB ObjectIds): 24 hex digits whose first 8 are the creation
 time in unix seconds, then a per-process random part and a counter, so ids sort by creation.

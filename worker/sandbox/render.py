@@ -2,14 +2,15 @@
 
 The shapes follow recorded Trello payloads (board, list, label, card, checklist, member and
 action objects); every field py-trello's `from_json`/`fetch` methods read is present. Nested
-references inside action `data` (`card`, `board`, `list`...) are built by `state` when the
-action is recorded, because Trello freezes them at that moment too.
+references inside action `data` (`card`, `board`, `list`...) are built by the writes when the
+action is recorded, because Trello freezes them at that moment too. A card and an action are
+rendered from `Records`: what they read of the state (a `store.Store` or a `SandboxState`).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from worker.sandbox.model import (
     Action,
@@ -26,9 +27,6 @@ from worker.sandbox.model import (
     slug,
 )
 
-if TYPE_CHECKING:
-    from worker.sandbox.store import Store
-
 JSON = dict[str, Any]
 LABEL_COLORS = (
     "green",
@@ -42,6 +40,21 @@ LABEL_COLORS = (
     "pink",
     "black",
 )
+
+
+class Records(Protocol):
+    """What rendering a card or an action reads of the state."""
+
+    @property
+    def members(self) -> dict[str, Member]: ...
+
+    @property
+    def labels(self) -> dict[str, Label]: ...
+
+    @property
+    def checklists(self) -> dict[str, Checklist]: ...
+
+    def card_actions(self, card_id: str) -> list[Action]: ...
 
 
 def member_creator(member: Member) -> JSON:
@@ -170,7 +183,7 @@ def attachment(record: Attachment, base_url: str) -> JSON:
     }
 
 
-def card(record: Card, state: Store) -> JSON:
+def card(record: Card, state: Records) -> JSON:
     """A card as `GET /cards/{id}` returns it (the caller holds the state's lock)."""
     checklists = [state.checklists[cid] for cid in record.checklist_ids]
     items = [item for cl in checklists for item in cl.items]
@@ -235,7 +248,7 @@ def card(record: Card, state: Store) -> JSON:
     }
 
 
-def action(record: Action, state: Store) -> JSON:
+def action(record: Action, state: Records) -> JSON:
     """An action as the feeds return it (the caller holds the state's lock)."""
     body: JSON = {
         "id": record.id,

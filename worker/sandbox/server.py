@@ -29,7 +29,7 @@ from worker.sandbox.app import LoggedRequest, SandboxApp, json_response, text_re
 from worker.sandbox.deliveries import DeliveryWorker, LoggedDelivery
 from worker.sandbox.faults import Faults, RateLimit
 from worker.sandbox.model import utc_now
-from worker.sandbox.routing import all_routes
+from worker.sandbox.routes import ROUTES
 from worker.sandbox.state import SandboxState
 
 logger = logging.getLogger(__name__)
@@ -144,13 +144,14 @@ class Sandbox:
         self.api_key = secrets.token_hex(16)
         self.app_secret = secrets.token_hex(32)
         self.delivery = DeliveryWorker(
-            self.state,
+            self.state.webhook_registry,
             self.faults,
             self.app_secret,
             retry_delays=webhook_retry_delays,
             timeout=webhook_timeout,
+            clock=self.state.records.clock,
         )
-        self.state.action_listeners.append(self.delivery.on_action)
+        self.state.records.listen(self.delivery.on_action)
         self._serving = 0
         self._serving_lock = threading.Lock()
         self.members: dict[str, SeededMember] = {}
@@ -160,9 +161,9 @@ class Sandbox:
             self.faults,
             self.rate_limit,
             self.api_key,
-            all_routes(),
+            ROUTES,
             self._admin,
-            self.state.clock,
+            self.state.records.clock,
         )
 
     def __repr__(self) -> str:
@@ -189,12 +190,12 @@ class Sandbox:
             webhook_timeout=webhook_timeout,
         )
         for key, username, full_name in PEOPLE:
-            member = sandbox.state.add_member(username, full_name, secrets.token_hex(32))
+            member = sandbox.state.records.add_member(username, full_name, secrets.token_hex(32))
             sandbox.members[key] = SeededMember(member.id, username, full_name, member.token)
         member_ids = [member.id for member in sandbox.members.values()]
         for number in range(1, boards + 1):
             name = "Incidents" if number == 1 else f"Incidents {number}"
-            board = sandbox.state.add_board(name, member_ids, LISTS, LABELS)
+            board = sandbox.state.records.add_board(name, member_ids, LISTS, LABELS)
             sandbox.board_ids.append(board.id)
         return sandbox
 

@@ -1,14 +1,17 @@
-"""The sandbox's store: its records, one lock, lookups, and how actions are recorded.
+"""The sandbox's records: one `Store` holds them, with one lock, the lookups, and how actions
+are recorded.
 
-`Store` holds members, boards, lists, labels, cards, checklists, attachments and the actions
-feed (oldest first). `_record` appends the action Trello would record, with references to the
-card, board and list frozen into its `data` at that moment, as Trello does, and then calls
-each of `action_listeners` (still under the lock; the webhook deliveries start there). Seeding
-(`add_member`, `add_board`) records nothing, so a fresh board's feed is empty. The write
-methods live in `cards` and `checklists`; `state.SandboxState` puts them together.
+`Store` holds members, boards, lists, labels, cards, checklists, attachments, webhooks and the
+actions feed (oldest first). `record` appends the action Trello would record, with references
+to the card, board and list frozen into its `data` at that moment, as Trello does, and then
+calls each listener given to `listen` (still under the lock; the webhook deliveries start
+there). Seeding (`add_member`, `add_board`) records nothing, so a fresh board's feed is empty.
+The writes are collaborators handed this store (`boards`, `cards`, `checklists`, `webhooks`);
+`state.SandboxState` puts them together.
 
-Every method takes `lock` (re-entrant), so routes may hold it while they read and render.
-Missing records raise `NotFound`; input Trello would refuse raises `BadRequest`.
+Every method takes `lock` (re-entrant), so routes and writes may hold it while they read,
+change and render. Missing records raise `NotFound`; input Trello would refuse raises
+`BadRequest`.
 """
 
 from __future__ import annotations
@@ -115,8 +118,12 @@ class Store:
         self.attachments: dict[str, Attachment] = {}
         self.actions: list[Action] = []
         self.webhooks: dict[str, Webhook] = {}
-        #: called with each recorded action, under the lock; must be quick and not raise
-        self.action_listeners: list[Callable[[Action], None]] = []
+        self._listeners: list[Callable[[Action], None]] = []
+
+    def listen(self, listener: Callable[[Action], None]) -> None:
+        """Call `listener` with each recorded action, under the lock; it must be quick."""
+        with self.lock:
+            self._listeners.append(listener)
 
     # -- seeding (records no actions) -------------------------------------------------------
 
@@ -250,7 +257,7 @@ class Store:
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record(
+    def record(
         self,
         kind: str,
         actor: Member,
@@ -259,49 +266,33 @@ class Store:
         card: Card | None = None,
         subject: Member | None = None,
     ) -> Action:
-        now = self.clock()
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        action = Action(
-            id=self.ids.new_id(),
-            type=kind,
-            member_id=actor.id,
-            date=now,
-            data=data,
-            board_id=board.id,
-            card_id=card.id if card else None,
-            subject_member_id=subject.id if subject else None,
-        )
-        self.actions.append(action)
-        if card is not None:
-            card.date_last_activity = now
-        logger.debug("sandbox: %s by %s", kind, actor.username)
-        for listener in self.action_listeners:
-            try:
-                listener(action)
-            except Exception:  # a listener's bug must not fail the write
-                logger.exception("sandbox: action listener failed on %s", kind)
-        return action
-
-    def _card_context(self, card: Card) -> tuple[Board, TrelloList]:
-        return self.boards[card.board_id], self.lists[card.list_id]
-
-    def _copy_checklist(
-        self, card: Card, source: Checklist | None, name: str, pos: Any, *, reset: bool
-    ) -> Checklist:
-        taken = [self.checklists[cid].pos for cid in card.checklist_ids]
-        cl = Checklist(self.ids.new_id(), card.board_id, card.id, name, position(pos, taken))
-        for item in source.items if source else []:
-            cl.items.append(
-                CheckItem(
-                    self.ids.new_id(),
-                    cl.id,
-                    item.name,
-                    item.pos,
-                    "incomplete" if reset else item.state,
-                    item.due,
-                    item.id_member,
-                )
+        """Append the action `kind` by `actor` for a change just made under the lock, and tell
+        the listeners; a card's last activity moves to now."""
+        with self.lock:
+            now = self.clock()
+            now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+            action = Action(
+                id=self.ids.new_id(),
+                type=kind,
+                member_id=actor.id,
+                date=now,
+                data=data,
+                board_id=board.id,
+                card_id=card.id if card else None,
+                subject_member_id=subject.id if subject else None,
             )
-        self.checklists[cl.id] = cl
-        card.checklist_ids.append(cl.id)
-        return cl
+            self.actions.append(action)
+            if card is not None:
+                card.date_last_activity = now
+            logger.debug("sandbox: %s by %s", kind, actor.username)
+            for listener in self._listeners:
+                try:
+                    listener(action)
+                except Exception:  # a listener's bug must not fail the write
+                    logger.exception("sandbox: action listener failed on %s", kind)
+            return action
+
+    def card_context(self, card: Card) -> tuple[Board, TrelloList]:
+        """The board and list `card` is on."""
+        with self.lock:
+            return self.boards[card.board_id], self.lists[card.list_id]

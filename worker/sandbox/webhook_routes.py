@@ -13,7 +13,7 @@ from typing import Any
 from worker.sandbox import render
 from worker.sandbox.app import Context
 from worker.sandbox.deliveries import verify_callback
-from worker.sandbox.routing import DELETED, required, route
+from worker.sandbox.replies import DELETED, required
 from worker.sandbox.state import BadRequest, Unauthorized
 from worker.sandbox.webhooks import check_callback_url
 
@@ -23,49 +23,41 @@ def _own_token(ctx: Context, token: str | None) -> None:
         raise Unauthorized("invalid token")
 
 
-@route("/webhooks", "POST")
-@route("/tokens/<token>/webhooks", "POST")
 def create_webhook(ctx: Context, token: str | None = None) -> Any:
     _own_token(ctx, token)
     p = ctx.params
     callback_url = required(p, "callbackURL")
     id_model = required(p, "idModel")
     active = p.flag("active") if "active" in p else True
-    ctx.state.check_webhook(ctx.actor, callback_url, id_model)
+    ctx.state.webhook_registry.check_webhook(ctx.actor, callback_url, id_model)
     verify_callback(callback_url, ctx.state.callback_timeout)
-    hook = ctx.state.create_webhook(
+    hook = ctx.state.webhook_registry.create_webhook(
         ctx.actor, callback_url, id_model, p.text("description") or "", active is not False
     )
     return render.webhook(hook)
 
 
-@route("/tokens/<token>/webhooks", "GET")
 def token_webhooks(ctx: Context, token: str) -> Any:
     _own_token(ctx, token)
-    return [render.webhook(hook) for hook in ctx.state.token_webhooks(token)]
+    return [render.webhook(hook) for hook in ctx.state.webhook_registry.token_webhooks(token)]
 
 
-@route("/webhooks/<webhook_id>", "GET")
-@route("/tokens/<token>/webhooks/<webhook_id>", "GET")
 def get_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
     _own_token(ctx, token)
-    return render.webhook(ctx.state.webhook(webhook_id, ctx.actor))
+    return render.webhook(ctx.state.webhook_registry.webhook(webhook_id, ctx.actor))
 
 
-@route("/webhooks/<webhook_id>/<field>", "GET")
 def get_webhook_field(ctx: Context, webhook_id: str, field: str) -> Any:
-    body = render.webhook(ctx.state.webhook(webhook_id, ctx.actor))
+    body = render.webhook(ctx.state.webhook_registry.webhook(webhook_id, ctx.actor))
     if field not in body:
         raise BadRequest(f"invalid value for field: {field}")
     return {"_value": body[field]}
 
 
-@route("/webhooks/<webhook_id>", "PUT")
-@route("/tokens/<token>/webhooks/<webhook_id>", "PUT")
 def update_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
     _own_token(ctx, token)
     p = ctx.params
-    hook = ctx.state.webhook(webhook_id, ctx.actor)
+    hook = ctx.state.webhook_registry.webhook(webhook_id, ctx.actor)
     changes: dict[str, Any] = {}
     for name in ("callbackURL", "idModel"):
         if name in p:
@@ -79,16 +71,16 @@ def update_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> A
     callback_url = changes.get("callbackURL")
     if callback_url is not None and callback_url != hook.callback_url:
         check_callback_url(callback_url)
-        ctx.state.check_webhook(
+        ctx.state.webhook_registry.check_webhook(
             ctx.actor, callback_url, changes.get("idModel", hook.id_model), exclude=hook.id
         )
         verify_callback(callback_url, ctx.state.callback_timeout)
-    return render.webhook(ctx.state.update_webhook(hook, ctx.actor, changes))
+    return render.webhook(ctx.state.webhook_registry.update_webhook(hook, ctx.actor, changes))
 
 
-@route("/webhooks/<webhook_id>", "DELETE")
-@route("/tokens/<token>/webhooks/<webhook_id>", "DELETE")
 def delete_webhook(ctx: Context, webhook_id: str, token: str | None = None) -> Any:
     _own_token(ctx, token)
-    ctx.state.delete_webhook(ctx.state.webhook(webhook_id, ctx.actor).id)
+    ctx.state.webhook_registry.delete_webhook(
+        ctx.state.webhook_registry.webhook(webhook_id, ctx.actor).id
+    )
     return DELETED

@@ -1,43 +1,23 @@
-"""The sandbox's route registry and the helpers its route modules share.
-
-`board_routes`, `card_routes` and `webhook_routes` register their handlers here with
-`@route(path, methods)`; `all_routes()` imports them and returns (path, method, handler) for
-`app.SandboxApp`. Each handler takes the request `Context` and the URL's arguments and returns
-JSON-able data or a `Response`.
+"""What the route modules share: a required parameter, Trello's open/closed `filter`, and the
+replies several routes give (a card as JSON, a page of the actions feed, the answer to a
+delete). The route modules import this; it imports none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from worker.sandbox import feed, render
-from worker.sandbox.app import Context, Handler, Params
+from worker.sandbox.app import Context, Params
 from worker.sandbox.model import Action, Card
 from worker.sandbox.state import BadRequest
 
-H = TypeVar("H", bound=Handler)
-ROUTES: list[tuple[str, str, Handler]] = []
+#: what Trello answers to a delete
 DELETED = {"_value": None}
 
 
-def route(path: str, *methods: str) -> Callable[[H], H]:
-    """Register the decorated handler for `path` (below `/1`) and `methods`."""
-
-    def register(handler: H) -> H:
-        ROUTES.extend((path, method, handler) for method in methods)
-        return handler
-
-    return register
-
-
-def all_routes() -> list[tuple[str, str, Handler]]:
-    from worker.sandbox import board_routes, card_routes, webhook_routes  # noqa: F401
-
-    return list(ROUTES)
-
-
 def required(params: Params, name: str) -> str:
+    """The parameter `name`, which must be given and not empty."""
     value = params.text(name)
     if value is None or value == "":
         raise BadRequest(f"invalid value for {name}")
@@ -51,15 +31,16 @@ def card_json(ctx: Context, card: Card) -> dict[str, Any]:
     cards alike; there are no custom fields here.
     """
     p = ctx.params
-    body = render.pick_fields(render.card(card, ctx.state), p.text("fields"))
+    body = render.pick_fields(render.card(card, ctx.records), p.text("fields"))
     if "customFieldItems" in p and p.flag("customFieldItems"):
         body["customFieldItems"] = []
     if p.text("checklists") not in (None, "none"):
-        body["checklists"] = [render.checklist(cl) for cl in ctx.state.card_checklists(card)]
+        body["checklists"] = [render.checklist(cl) for cl in ctx.records.card_checklists(card)]
     return body
 
 
 def wanted(closed: bool, which: str) -> bool:
+    """Whether a list or card (`closed` or not) passes Trello's `filter` value `which`."""
     if which in ("open", "visible"):
         return not closed
     if which == "closed":
@@ -70,6 +51,7 @@ def wanted(closed: bool, which: str) -> bool:
 
 
 def actions_page(ctx: Context, actions: list[Action], default_filter: str) -> Any:
+    """The page of `actions` (oldest first) the request's feed parameters ask for, as JSON."""
     p = ctx.params
     chosen = feed.select(
         actions,
@@ -80,4 +62,4 @@ def actions_page(ctx: Context, actions: list[Action], default_filter: str) -> An
         limit=p.text("limit"),
         page=p.text("page"),
     )
-    return [render.action(action, ctx.state) for action in chosen]
+    return [render.action(action, ctx.records) for action in chosen]
