@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +12,12 @@ from typing import Any, TypeVar
 
 from worker.core.model import Policy
 from worker.core.trello_json import Event
+from worker.runtime.worker import Worker, utcnow
+from worker.sandbox import Sandbox, SandboxServer
 from worker.settings import Settings, build_policy, load_settings
+from worker.store.database import Store
 from worker.template import Template, load_template
+from worker.trello.client import Trello
 
 #: The checkout's root folder.
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +93,43 @@ def an_event(
         board_id="b1",
         **extra,
     )
+
+
+# -- a worker in this process, on a sandbox ---------------------------------------------------
+
+
+def sandbox_values(
+    sb: Sandbox, server: SandboxServer, database_url: str, **extra: str
+) -> dict[str, str]:
+    """The settings that point a worker at `sb`'s first board, and `extra` (by variable name)."""
+    return {
+        "TRELLO_API_URL": server.url,
+        "TRELLO_API_KEY": sb.api_key,
+        "TRELLO_TOKEN": sb.members["worker"].token,
+        "TRELLO_BOARD_ID": sb.board_ids[0],
+        "INCIDENT_DATABASE_URL": database_url,
+        **extra,
+    }
+
+
+@contextmanager
+def in_process_worker(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Worker]:
+    """The worker as `incident-worker run` builds it, in this process; started, closed after.
+
+    `sleep` is what the gateway's retries and limiter wait with.
+    """
+    trello = Trello.from_settings(settings, sleep=sleep)
+    store = Store.open(settings.database_url)
+    template = load_template(settings.template_path or TEMPLATE_PATH)
+    worker = Worker(settings, trello, store, template, clock=clock)
+    try:
+        worker.start()
+        yield worker
+    finally:
+        trello.close()
+        store.close()

@@ -18,7 +18,7 @@ import responses
 from pydantic import SecretStr
 
 from tests.conftest import live_markup
-from tests.factories import a_policy
+from tests.factories import a_policy, in_process_worker, sandbox_values
 from worker.cli import default_template_path, main
 from worker.core import rules
 from worker.core import trello_json as ev
@@ -30,7 +30,6 @@ from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox, SandboxServer
 from worker.sandbox.model import Action as SandboxAction
 from worker.settings import Settings, load_settings
-from worker.store.database import Store
 from worker.template import TemplateError, load_template, parse_template
 from worker.trello.client import Trello
 from worker.trello.session import Credentials, RetryPolicy, TrelloSession
@@ -211,14 +210,8 @@ def served() -> Iterator[tuple[Sandbox, SandboxServer]]:
 
 
 def sandbox_settings(sb: Sandbox, server: SandboxServer, tmp_path: Path) -> dict[str, str]:
-    return {
-        "TRELLO_API_URL": server.url,
-        "TRELLO_API_KEY": sb.api_key,
-        "TRELLO_TOKEN": sb.members["worker"].token,
-        "TRELLO_BOARD_ID": sb.board_ids[0],
-        "INCIDENT_DATABASE_URL": f"sqlite:///{tmp_path}/w.sqlite3",
-        "INCIDENT_RETRY_ATTEMPTS": "1",
-    }
+    database = f"sqlite:///{tmp_path}/w.sqlite3"
+    return sandbox_values(sb, server, database, INCIDENT_RETRY_ATTEMPTS="1")
 
 
 def test_a_board_id_with_spaces_is_named_with_its_setting(
@@ -397,18 +390,11 @@ def worker(
         {**sandbox_settings(sb, server, tmp_path), "INCIDENT_REMINDER_SECONDS": "3600"},
         env_file=None,
     )
-    trello = Trello.from_settings(settings)
-    store = Store.open(settings.database_url)
-    running = Worker(settings, trello, store, load_template(default_template_path()))
-    running.start()
-    running.boards.take_share()
-    for board_id in running.leases.boards():
-        running.boards.ready(board_id)
-    try:
+    with in_process_worker(settings) as running:
+        running.boards.take_share()
+        for board_id in running.leases.boards():
+            running.boards.ready(board_id)
         yield running, sb
-    finally:
-        trello.close()
-        store.close()
 
 
 def board_of(running: Worker) -> Board:

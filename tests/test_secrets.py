@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from worker.cli import default_template_path
+from tests.factories import in_process_worker
 from worker.demo import Person
 from worker.errors import AuthError, NotFoundError, TrelloError, TrelloUnavailable
-from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
-from worker.store.database import Store
-from worker.template import load_template
 from worker.trello.client import Trello
 from worker.trello.session import Credentials, RetryPolicy, TrelloSession, hide_secrets_from_urllib3
 
@@ -64,57 +61,54 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
             },
             env_file=None,
         )
-        # The retry backoff sleeps through this hook: recorded, not waited for.
-        trello = Trello.from_settings(settings, sleep=slept.append)
-        store = Store.open(settings.database_url)
-        template = load_template(settings.template_path or default_template_path())
-        worker = Worker(settings, trello, store, template)
         alice = Person(sb, server.url, "alice")
         try:
-            worker.start()
-            board = sb.board_ids[0]
-            card = alice.create_card(board, "Checkout is down")
-            alice.label(card.id, "Incident")
-            alice.comment(card.id, "/communicator @bob")
-            worker.cycle(reconcile=True)
-            worker.cycle(reconcile=True)
-
-            worker_id = sb.members["worker"].id
-            by_worker = [
-                a.data["text"]
-                for a in sb.state.card_actions(card.id)
-                if a.type == "commentCard" and a.member_id == worker_id
-            ]
-            assert any(text.startswith("**Incident declared**") for text in by_worker)
-            assert any(text.startswith("Noted (communicator: @bob)") for text in by_worker)
-
-            sb.faults.configure(error_rate=0.5, statuses=(429, 500, 503), drop_rate=0.2, seed=7)
-            for _ in range(4):
+            # The retry backoff sleeps through this hook: recorded, not waited for.
+            with in_process_worker(settings, sleep=slept.append) as worker:
+                trello = worker.trello
+                board = sb.board_ids[0]
+                card = alice.create_card(board, "Checkout is down")
+                alice.label(card.id, "Incident")
+                alice.comment(card.id, "/communicator @bob")
                 worker.cycle(reconcile=True)
-            sb.faults.configure(error_rate=1.0, statuses=(503,))
-            unavailable = caught(trello.me, errors)
-            assert isinstance(unavailable, TrelloUnavailable)
-            # Trello lists webhooks under the token itself (/1/tokens/{token}/webhooks)
-            assert isinstance(caught(trello.webhooks, errors), TrelloUnavailable)
-            sb.faults.reset()
-            assert trello.webhooks() == []
+                worker.cycle(reconcile=True)
 
-            wrong = Trello(
-                TrelloSession(
-                    server.url,
-                    credentials=Credentials(SecretStr(key), SecretStr("0" * 64)),
-                    retry=RetryPolicy(attempts=1),
+                worker_id = sb.members["worker"].id
+                by_worker = [
+                    a.data["text"]
+                    for a in sb.state.card_actions(card.id)
+                    if a.type == "commentCard" and a.member_id == worker_id
+                ]
+                assert any(text.startswith("**Incident declared**") for text in by_worker)
+                assert any(text.startswith("Noted (communicator: @bob)") for text in by_worker)
+
+                sb.faults.configure(error_rate=0.5, statuses=(429, 500, 503), drop_rate=0.2, seed=7)
+                for _ in range(4):
+                    worker.cycle(reconcile=True)
+                sb.faults.configure(error_rate=1.0, statuses=(503,))
+                unavailable = caught(trello.me, errors)
+                assert isinstance(unavailable, TrelloUnavailable)
+                # Trello lists webhooks under the token itself (/1/tokens/{token}/webhooks)
+                assert isinstance(caught(trello.webhooks, errors), TrelloUnavailable)
+                sb.faults.reset()
+                assert trello.webhooks() == []
+
+                wrong = Trello(
+                    TrelloSession(
+                        server.url,
+                        credentials=Credentials(SecretStr(key), SecretStr("0" * 64)),
+                        retry=RetryPolicy(attempts=1),
+                    )
                 )
-            )
-            assert isinstance(caught(wrong.me, errors), AuthError)
-            wrong.close()
-            assert isinstance(caught(lambda: trello.card("nosuchcard"), errors), NotFoundError)
-            assert isinstance(caught(lambda: trello.board("nosuchboard"), errors), NotFoundError)
-            worker.cycle(reconcile=True)
+                assert isinstance(caught(wrong.me, errors), AuthError)
+                wrong.close()
+                assert isinstance(caught(lambda: trello.card("nosuchcard"), errors), NotFoundError)
+                assert isinstance(
+                    caught(lambda: trello.board("nosuchboard"), errors), NotFoundError
+                )
+                worker.cycle(reconcile=True)
         finally:
             alice.close()
-            trello.close()
-            store.close()
 
     statuses = [r.status for r in sb.request_log]
     assert {429, 500, 503} & set(statuses), "the faults were never hit"

@@ -8,47 +8,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import StepClock
-from worker.cli import default_template_path
+from tests.factories import StepClock, in_process_worker, sandbox_values
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
-from worker.store.database import Store
-from worker.template import load_template
-from worker.trello.client import Trello
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[Worker, StepClock, Person, Sandbox]]:
     sb = Sandbox.seeded()
     with sb.serve() as server:
-        settings = load_settings(
-            {
-                "TRELLO_API_URL": server.url,
-                "TRELLO_API_KEY": sb.api_key,
-                "TRELLO_TOKEN": sb.members["worker"].token,
-                "TRELLO_BOARD_ID": sb.board_ids[0],
-                "INCIDENT_DATABASE_URL": f"sqlite:///{tmp_path}/w.sqlite3",
-                "INCIDENT_ROLE_REMINDER_SECONDS": "86400",
-                "INCIDENT_STATUS_UPDATE_SECONDS": "86400",
-            },
-            env_file=None,
+        values = sandbox_values(
+            sb,
+            server,
+            f"sqlite:///{tmp_path}/w.sqlite3",
+            INCIDENT_ROLE_REMINDER_SECONDS="86400",
+            INCIDENT_STATUS_UPDATE_SECONDS="86400",
         )
         clock = StepClock(datetime.now(UTC))
-        trello = Trello.from_settings(settings)
-        store = Store.open(settings.database_url)
-        worker = Worker(
-            settings, trello, store, load_template(default_template_path()), clock=clock
-        )
         alice = Person(sb, server.url, "alice")
         try:
-            worker.start()
-            yield worker, clock, alice, sb
+            with in_process_worker(load_settings(values, env_file=None), clock=clock) as worker:
+                yield worker, clock, alice, sb
         finally:
             alice.close()
-            trello.close()
-            store.close()
 
 
 def reminders(sb: Sandbox, card_id: str) -> list[str]:

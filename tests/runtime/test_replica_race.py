@@ -20,16 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests import postgres
-from worker.cli import default_template_path
+from tests.factories import in_process_worker, sandbox_values
 from worker.core import rules
 from worker.core.model import Ended
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
-from worker.store.database import Store
-from worker.template import load_template
-from worker.trello.client import Trello
 
 ROUNDS = 100
 LATENCY = (0.0, 0.06)
@@ -40,31 +37,14 @@ STAGGER = [step * 0.01 for step in range(8)]
 def two_replicas(tmp_path: Path) -> Iterator[tuple[Worker, Worker, Person, Sandbox]]:
     sb = Sandbox.seeded(rate_limit=(1000, 3000, 10.0))  # alice makes a hundred cards quickly
     with postgres.database("postgresql", tmp_path) as url, sb.serve() as server:
-        settings = load_settings(
-            {
-                "TRELLO_API_URL": server.url,
-                "TRELLO_API_KEY": sb.api_key,
-                "TRELLO_TOKEN": sb.members["worker"].token,
-                "TRELLO_BOARD_ID": sb.board_ids[0],
-                "INCIDENT_DATABASE_URL": url,
-                "INCIDENT_ROLE_REMINDER_SECONDS": "300",
-            },
-            env_file=None,
-        )
-        template = load_template(default_template_path())
-        workers = []
-        for _ in range(2):
-            worker = Worker(settings, Trello.from_settings(settings), Store.open(url), template)
-            worker.start()
-            workers.append(worker)
+        values = sandbox_values(sb, server, url, INCIDENT_ROLE_REMINDER_SECONDS="300")
+        settings = load_settings(values, env_file=None)
         alice = Person(sb, server.url, "alice")
-        try:
-            yield workers[0], workers[1], alice, sb
-        finally:
-            alice.close()
-            for worker in workers:
-                worker.trello.close()
-                worker.store.close()
+        with in_process_worker(settings) as first, in_process_worker(settings) as second:
+            try:
+                yield first, second, alice, sb
+            finally:
+                alice.close()
 
 
 def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(

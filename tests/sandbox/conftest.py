@@ -10,13 +10,13 @@ prefix (auth in the query string, py-trello's own way).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 from trello import TrelloClient
 
+from tests.factories import StepClock
 from worker.sandbox import Sandbox, SandboxServer
 from worker.trello.session import RetryPolicy, TrelloSession
 
@@ -35,20 +35,6 @@ class PrefixSession(requests.Session):
         if url.startswith(TRELLO_PREFIX):
             url = self.base_url + url[len(TRELLO_PREFIX) :]
         return super().request(method, url, *args, **kwargs)
-
-
-class StepClock:
-    """A settable UTC clock for the sandbox; `advance` moves it on."""
-
-    def __init__(self, start: datetime = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 SandboxFactory = Callable[..., tuple[Sandbox, SandboxServer]]

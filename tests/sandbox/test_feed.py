@@ -8,7 +8,8 @@ import pytest
 import requests
 from trello import TrelloClient
 
-from tests.sandbox.conftest import SandboxFactory, StepClock, client_for
+from tests.factories import StepClock
+from tests.sandbox.conftest import SandboxFactory, client_for
 from worker.errors import RequestRejected
 from worker.sandbox import Sandbox
 

@@ -13,21 +13,18 @@ incident cards made for labelled cards (`links`, keyed by the labelled card's id
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
+from worker.store.base import Database
 from worker.store.tables import replicas
-
-if TYPE_CHECKING:
-    from worker.store.database import Store
 
 
 class Claims:
     """One table of claims, each key once."""
 
-    def __init__(self, store: Store, table: Table):
+    def __init__(self, store: Database, table: Table):
         self.store = store
         self.table = table
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -32,28 +30,13 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 from worker.errors import AlreadyRunning, ConfigError, DatabaseUnavailable
 from worker.store import schema
+from worker.store.base import Replica, aware
 from worker.store.claims import Claims
 from worker.store.records import Cursors, Handled, Incidents, TemplateCard, TemplateCardRows
-from worker.store.replicas import Lease, LeaseView, Replicas, aware
+from worker.store.replicas import Lease, LeaseView, Replicas
 from worker.store.tables import links, metadata, sent
 
 __all__ = ["Lease", "LeaseView", "Replica", "Store", "TemplateCard", "metadata", "shown_url"]
-
-
-@dataclass(frozen=True)
-class Replica:
-    """This worker process among those sharing the database: its claims and leases carry it."""
-
-    id: str
-    name: str
-    #: how long its leases last without a heartbeat (INCIDENT_LEASE_SECONDS)
-    lease_seconds: float
-
-    @classmethod
-    def new(cls, lease_seconds: float = 30.0, name: str | None = None) -> Replica:
-        """A new identity: this host and process, and a random part (a restart is a new one)."""
-        name = name or f"{socket.gethostname()} pid {os.getpid()}"
-        return cls(f"{name} {uuid.uuid4().hex[:8]}", name, lease_seconds)
 
 
 class Store:

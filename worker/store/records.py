@@ -8,22 +8,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from worker.core.model import Incident
+from worker.store.base import Database
 from worker.store.tables import cursors, handled, incidents, template_cards
-
-if TYPE_CHECKING:
-    from worker.store.database import Store
 
 
 class Incidents:
     """One row per incident card: the `Incident` as JSON, and its board and whether open."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Database):
         self.store = store
 
     def get(self, card_id: str) -> Incident | None:
@@ -65,7 +62,7 @@ class Incidents:
 class Cursors:
     """Per board, the newest action handled: the feed is read from there."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Database):
         self.store = store
 
     def get(self, board_id: str) -> tuple[str, str] | None:
@@ -102,7 +99,7 @@ class Handled:
     """The actions handled lately, so one delivered by a webhook and read from the feed is
     handled once."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Database):
         self.store = store
 
     def seen(self, action_id: str) -> bool:
@@ -136,7 +133,7 @@ class TemplateCard:
 class TemplateCardRows:
     """Per board, the archived card holding the template's checklists."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Database):
         self.store = store
 
     def get(self, board_id: str) -> TemplateCard | None:

@@ -7,21 +7,13 @@ whose clocks differ still agree on them (see `worker.runtime.leases` for how the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from worker.store.base import Database, aware
 from worker.store.tables import leases, replicas
-
-if TYPE_CHECKING:
-    from worker.store.database import Store
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite gives its times back without a zone; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -47,7 +39,7 @@ class LeaseView:
 class Replicas:
     """The replicas sharing the database, and their leases."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Database):
         self.store = store
 
     def heartbeat(self, replica: str, name: str, seconds: float) -> frozenset[str]:
