@@ -22,6 +22,7 @@ from tests.report.test_timeline import (
     report,
     tick,
 )
+from worker.errors import PictureError
 from worker.report import picture
 from worker.report.timeline import Report
 
@@ -118,3 +119,9 @@ def test_the_worker_draws_it_in_a_process_of_its_own_with_the_same_result() -> N
         timeout=120,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_drawing_process_that_fails_is_a_picture_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPLBACKEND", "no-such-backend")
+    with pytest.raises(PictureError, match="no-such-backend"):
+        picture.render_png(incident(), STOCKHOLM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from worker.core.keys import comment_key, marker
 from worker.core.model import (
     AddChecklists,
     AddMembers,
+    AttachReport,
     Comment,
     Effect,
     Incident,
@@ -331,3 +333,18 @@ def test_add_members_twice_adds_each_person_once(scene: Scene) -> None:
     scene.run(incident, [action])
     ids = scene.sb.state.card(card["id"]).member_ids
     assert sorted(ids) == sorted([scene.sb.members["bob"].id, scene.sb.members["carol"].id])
+
+
+# -- the post-mortem draft ------------------------------------------------------------------
+
+
+def test_a_draft_whose_picture_cannot_be_drawn_is_attached_without_it(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MPLBACKEND", "no-such-backend")  # the drawing process fails on it
+    card = scene.new_card()
+    incident, _ = scene.declare(card)
+    scene.run(incident, [AttachReport(card["id"])])
+    assert [a["name"] for a in scene.trello.attachments(card["id"])] == [draft.REPORT_NAME]
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "without its picture" in warned and "no-such-backend" in warned

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.core.model import Incident, Policy
+from worker.errors import PictureError
 from worker.report.picture import render_png
 from worker.report.timeline import Report, build_report, render_markdown
 
@@ -22,7 +23,9 @@ PICTURE_NAME = "post-mortem-timeline.png"
 @dataclass(frozen=True)
 class Draft:
     markdown: str
-    png: bytes
+    png: bytes | None  # None when the picture could not be drawn (the Markdown says it all)
+    #: why there is no picture, when there is none
+    trouble: str = ""
 
 
 def report_of(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Report:
@@ -41,9 +44,13 @@ def markdown(incident: Incident, history: Sequence[dict[str, Any]], policy: Poli
 
 
 def compose(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Draft:
-    """The draft and its picture (drawn in a process of its own: see `worker.report.picture`)."""
+    """The draft and its picture (drawn in a process of its own: see `worker.report.picture`).
+
+    A picture that cannot be drawn leaves the draft without one, saying why (`trouble`).
+    """
     report = report_of(incident, history, policy)
-    return Draft(
-        render_markdown(report, policy.template, policy.timezone),
-        render_png(report, policy.timezone),
-    )
+    markdown = render_markdown(report, policy.template, policy.timezone)
+    try:
+        return Draft(markdown, render_png(report, policy.timezone))
+    except PictureError as exc:
+        return Draft(markdown, None, str(exc))

@@ -32,15 +32,18 @@ _ROWS = {"communication": 2.0, "tick": 1.0}
 
 def render_png(report: Report, tz: ZoneInfo, *, timeout: float = 60.0) -> bytes:
     """`draw_png`, in a process of its own (`python -m worker.report.picture`): the worker
-    stays small."""
+    stays small. Raises `PictureError` when that process fails or takes over `timeout` s."""
     request = _REQUEST.dump_json({"report": report, "tz": tz.key})
-    done = subprocess.run(
-        [sys.executable, "-m", "worker.report.picture"],
-        input=request,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "worker.report.picture"],
+            input=request,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise PictureError(f"drawing the timeline picture took over {timeout:g} s") from None
     if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
         last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise PictureError(f"drawing the timeline picture failed: {last}")

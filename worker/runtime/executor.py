@@ -135,8 +135,15 @@ class Executor:
         self.trello.attach_file(
             incident.card_id, REPORT_NAME, draft.markdown.encode(), "text/markdown; charset=utf-8"
         )
-        self.trello.attach_file(incident.card_id, PICTURE_NAME, draft.png, "image/png")
-        logger.info("card %s: post-mortem draft attached", incident.card_id)
+        if draft.png is not None:
+            self.trello.attach_file(incident.card_id, PICTURE_NAME, draft.png, "image/png")
+            logger.info("card %s: post-mortem draft attached", incident.card_id)
+        else:
+            logger.warning(
+                "card %s: post-mortem draft attached without its picture (%s)",
+                incident.card_id,
+                draft.trouble,
+            )
 
     def _attach_link(self, effect: AttachLink) -> None:
         if not effect.url:
