@@ -503,9 +503,9 @@ def commented(text: str, by: str = "alice") -> ev.Commented:
 
 
 def comments(text: str, incident: Incident | None = None) -> tuple[Incident, list[str]]:
-    new, actions = rules.on_event(incident or open_incident(), commented(text), POLICY, MEMBERS)
+    new, effects = rules.on_event(incident or open_incident(), commented(text), POLICY, MEMBERS)
     assert new is not None
-    return new, [a.text for a in actions if isinstance(a, Comment)]
+    return new, [a.text for a in effects if isinstance(a, Comment)]
 
 
 @pytest.mark.parametrize(

@@ -51,21 +51,21 @@ def resolved(**update: object) -> Incident:
     return new.model_copy(update={"checklists": checklists, "items": items, **update})
 
 
-def keys(actions: list[object]) -> list[str]:
-    return [a.key for a in actions if isinstance(a, Comment)]
+def keys(effects: list[object]) -> list[str]:
+    return [a.key for a in effects if isinstance(a, Comment)]
 
 
 def test_resolving_sets_the_deadline_and_asks_for_the_meeting() -> None:
-    new, actions = rules.on_event(
+    new, effects = rules.on_event(
         investigating(), event(ev.LabelAdded, FRIDAY, label="Resolved"), POLICY, MEMBERS
     )
     assert new is not None
     assert new.postmortem_due == TUESDAY and new.resolutions == 1
-    assert SetDue("c1", TUESDAY) in actions
-    assert AddChecklists("c1", Stage.RESOLVED) in actions
-    assert AttachReport("c1") in actions
-    assert keys(actions) == ["phase-resolved", "postmortem"]
-    (ask,) = [a for a in actions if isinstance(a, Comment) and a.key == "postmortem"]
+    assert SetDue("c1", TUESDAY) in effects
+    assert AddChecklists("c1", Stage.RESOLVED) in effects
+    assert AttachReport("c1") in effects
+    assert keys(effects) == ["phase-resolved", "postmortem"]
+    (ask,) = [a for a in effects if isinstance(a, Comment) and a.key == "postmortem"]
     assert "@alice, please book the post-mortem meeting before Tue 10 Mar 15:00 UTC" in ask.text
     assert "Invite @cto, @po" in ask.text
     assert "@bob facilitates" in ask.text
@@ -101,26 +101,26 @@ def tick(
     happening = event(
         ev.CheckItemChanged, at, checklist_id=checklist, item_id=item, item_name="x", complete=True
     )
-    new, actions = rules.on_event(incident, happening, POLICY, MEMBERS)
+    new, effects = rules.on_event(incident, happening, POLICY, MEMBERS)
     assert new is not None
-    return new, list(actions)
+    return new, list(effects)
 
 
 def test_the_meeting_done_refreshes_the_draft_once() -> None:
-    current, actions = tick(resolved(), "meet", "m1", TUESDAY)
-    assert actions == [] and not current.meeting_done
-    current, actions = tick(current, "meet", "m2", TUESDAY)
-    assert actions == [AttachReport("c1")] and current.meeting_done
-    again, actions = tick(current, "meet", "m2", TUESDAY)
-    assert actions == [] and again == current
+    current, effects = tick(resolved(), "meet", "m1", TUESDAY)
+    assert effects == [] and not current.meeting_done
+    current, effects = tick(current, "meet", "m2", TUESDAY)
+    assert effects == [AttachReport("c1")] and current.meeting_done
+    again, effects = tick(current, "meet", "m2", TUESDAY)
+    assert effects == [] and again == current
 
 
 def test_the_postmortem_complete_closes_the_incident() -> None:
     current, _ = tick(resolved(), "pm", "p1", TUESDAY)
     assert current.phase is Phase.RESOLVED
-    current, actions = tick(current, "pm", "p2", TUESDAY)
+    current, effects = tick(current, "pm", "p2", TUESDAY)
     assert current.phase is Phase.CLOSED and current.phase_started[Phase.CLOSED] == TUESDAY
-    (thanks,) = [a for a in actions if isinstance(a, Comment)]
+    (thanks,) = [a for a in effects if isinstance(a, Comment)]
     assert thanks.key == "closed"
     assert "thank you" in thanks.text and POLICY.template_url in (thanks.text or "")
     assert rules.due_reminders(current, TUESDAY + timedelta(days=10), POLICY) == []
@@ -136,19 +136,19 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
 def test_reopening_goes_back_and_resolving_again_starts_afresh(
     happening: ev.Event, back: Phase
 ) -> None:
-    current, actions = rules.on_event(resolved(), happening, POLICY, MEMBERS)
+    current, effects = rules.on_event(resolved(), happening, POLICY, MEMBERS)
     assert current is not None
     assert current.phase is back and not current.reached(Phase.RESOLVED)
-    assert current.postmortem_due is None and SetDue("c1", None) in actions
-    assert keys(actions) == ["reopened"]
-    again, actions = rules.on_event(
+    assert current.postmortem_due is None and SetDue("c1", None) in effects
+    assert keys(effects) == ["reopened"]
+    again, effects = rules.on_event(
         current,
         event(ev.LabelAdded, TUESDAY + timedelta(hours=1), label="Resolved"),
         POLICY,
         MEMBERS,
     )
     assert again is not None and again.resolutions == 2
-    assert keys(actions) == ["phase-resolved-r2", "postmortem-r2"]
+    assert keys(effects) == ["phase-resolved-r2", "postmortem-r2"]
 
 
 def test_a_move_between_other_lists_reopens_nothing() -> None:
@@ -165,6 +165,6 @@ def test_reconcile_closes_from_the_ticks_it_reads_off_the_card() -> None:
         frozenset({"pm", "meet", "main"}),
         {"pm": {"p1": True, "p2": True}, "meet": {"m1": True, "m2": True}},
     )
-    current, actions = rules.reconcile(resolved(), view, TUESDAY, POLICY)
+    current, effects = rules.reconcile(resolved(), view, TUESDAY, POLICY)
     assert current.phase is Phase.CLOSED and current.meeting_done
-    assert AttachReport("c1") in actions and "closed" in keys(actions)
+    assert AttachReport("c1") in effects and "closed" in keys(effects)

@@ -58,23 +58,23 @@ def incident(**update: object) -> Incident:
     return base.model_copy(update=update)
 
 
-def comment_keys(actions: list[object]) -> list[str]:
-    return [a.key for a in actions if isinstance(a, Comment)]
+def comment_keys(effects: list[object]) -> list[str]:
+    return [a.key for a in effects if isinstance(a, Comment)]
 
 
 # -- declaring ------------------------------------------------------------------------------
 
 
 def test_the_incident_label_declares_with_whoever_added_it_as_lead() -> None:
-    new, actions = rules.on_event(
+    new, effects = rules.on_event(
         None, event(ev.LabelAdded, 0, "alice", label="incident"), POLICY, MEMBERS
     )
     assert new is not None
     assert (new.lead, new.declared_by, new.phase) == ("alice", "alice", Phase.INVESTIGATING)
     assert new.phase_started == {Phase.INVESTIGATING: T0}
     assert new.template_version == TEMPLATE.version
-    assert actions[:2] == [AddChecklists("c1", Stage.DECLARED), RefreshHeader("c1")]
-    (first,) = [a for a in actions if isinstance(a, Comment)]
+    assert effects[:2] == [AddChecklists("c1", Stage.DECLARED), RefreshHeader("c1")]
+    (first,) = [a for a in effects if isinstance(a, Comment)]
     assert first.key == "declared"
     assert "Lead: @alice" in first.text
     assert "https://meet.example/incident" in first.text
@@ -130,16 +130,16 @@ def test_the_workers_own_actions_are_never_peoples() -> None:
     ],
 )
 def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
-    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
+    new, effects = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.phase is phase
     assert new.phase_started[phase] == at(120)
-    announce = [a for a in actions if isinstance(a, Comment) and a.key == f"phase-{phase.value}"]
+    announce = [a for a in effects if isinstance(a, Comment) and a.key == f"phase-{phase.value}"]
     assert len(announce) == 1
     assert note in announce[0].text
     moment = {Phase.WORKAROUND: Moment.WORKAROUND, Phase.RESOLVED: Moment.RESOLUTION}[phase]
     assert TEMPLATE.communication(moment)[1].text in announce[0].text
-    assert RefreshHeader("c1") in actions
-    assert (AddChecklists("c1", Stage.RESOLVED) in actions) is (phase is Phase.RESOLVED)
+    assert RefreshHeader("c1") in effects
+    assert (AddChecklists("c1", Stage.RESOLVED) in effects) is (phase is Phase.RESOLVED)
 
 
 @pytest.mark.parametrize(
@@ -151,9 +151,9 @@ def test_phase_signals(happening: ev.Event, phase: Phase, note: str) -> None:
     ],
 )
 def test_non_signals_change_no_phase(happening: ev.Event) -> None:
-    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
+    new, effects = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.phase is Phase.INVESTIGATING
-    assert [a for a in actions if isinstance(a, Comment)] == []
+    assert [a for a in effects if isinstance(a, Comment)] == []
 
 
 def test_phases_never_go_back_or_repeat() -> None:
@@ -165,18 +165,18 @@ def test_phases_never_go_back_or_repeat() -> None:
         event(ev.LabelAdded, 200, label="Workaround"),
         event(ev.Commented, 300, text="/resolved again"),
     ):
-        again, actions = rules.on_event(resolved, happening, POLICY, MEMBERS)
+        again, effects = rules.on_event(resolved, happening, POLICY, MEMBERS)
         assert again is not None and again.phase is Phase.RESOLVED
         assert again.phase_started == resolved.phase_started
-        assert comment_keys(actions) == []
+        assert comment_keys(effects) == []
 
 
 def test_removing_the_label_stands_down_and_says_so() -> None:
-    new, actions = rules.on_event(
+    new, effects = rules.on_event(
         incident(), event(ev.LabelRemoved, 500, label="Incident"), POLICY, MEMBERS
     )
     assert new is not None and new.ended is Ended.STOOD_DOWN and new.ended_at == at(500)
-    assert comment_keys(actions) == ["stood-down"]
+    assert comment_keys(effects) == ["stood-down"]
 
 
 @pytest.mark.parametrize(
@@ -187,8 +187,8 @@ def test_removing_the_label_stands_down_and_says_so() -> None:
     ],
 )
 def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None:
-    new, actions = rules.on_event(incident(), happening, POLICY, MEMBERS)
-    assert new is not None and new.ended is why and actions == []
+    new, effects = rules.on_event(incident(), happening, POLICY, MEMBERS)
+    assert new is not None and new.ended is why and effects == []
     assert rules.due_reminders(new, at(100_000), POLICY) == []
 
 
@@ -197,23 +197,23 @@ def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None
 
 def test_role_commands_set_roles_add_members_and_acknowledge_once() -> None:
     text = "/lead @bob\n/communicator @carol\n/delvers @alice @bob\n/quickfixers @carol"
-    new, actions = rules.on_event(incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS)
+    new, effects = rules.on_event(incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS)
     assert new is not None
     assert (new.lead, new.communicator) == ("bob", "carol")
     assert (new.delvers, new.quickfixers) == (("alice", "bob"), ("carol",))
     assert new.last_human_comment_at == at(42)
-    assert AddMembers("c1", ("m2", "m3", "m1")) in actions
-    assert comment_keys(actions) == ["reply-a42"]
+    assert AddMembers("c1", ("m2", "m3", "m1")) in effects
+    assert comment_keys(effects) == ["reply-a42"]
 
 
 def test_an_unknown_user_gets_a_reply_and_nothing_changes() -> None:
-    new, actions = rules.on_event(
+    new, effects = rules.on_event(
         incident(), event(ev.Commented, 42, text="/communicator @zed"), POLICY, MEMBERS
     )
     assert new is not None and new.communicator is None
-    (reply,) = [a for a in actions if isinstance(a, Comment)]
+    (reply,) = [a for a in effects if isinstance(a, Comment)]
     assert "I don't know @\u200bzed" in reply.text  # quoted: no live mention
-    assert not any(isinstance(a, AddMembers) for a in actions)
+    assert not any(isinstance(a, AddMembers) for a in effects)
 
 
 def test_ticking_the_communication_item_is_noted() -> None:
@@ -340,28 +340,28 @@ def test_reconcile_with_nothing_missed_only_checks_the_header() -> None:
 
 
 def test_reconcile_stands_down_when_the_label_is_gone() -> None:
-    new, actions = rules.reconcile(incident(**DECLARED), view("Bug"), at(10), POLICY)
-    assert new.ended is Ended.STOOD_DOWN and "stood-down" in comment_keys(actions)
+    new, effects = rules.reconcile(incident(**DECLARED), view("Bug"), at(10), POLICY)
+    assert new.ended is Ended.STOOD_DOWN and "stood-down" in comment_keys(effects)
 
 
 def test_reconcile_follows_signals_it_missed() -> None:
-    new, actions = rules.reconcile(
+    new, effects = rules.reconcile(
         incident(**DECLARED), view("Incident", "Workaround", list_name="Done"), at(10), POLICY
     )
     assert new.phase is Phase.RESOLVED and new.reached(Phase.WORKAROUND)
-    assert comment_keys(actions) == ["phase-workaround", "phase-resolved", "postmortem"]
+    assert comment_keys(effects) == ["phase-workaround", "phase-resolved", "postmortem"]
 
 
 def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() -> None:
     fresh = incident()  # declared, checklists never recorded
-    _, actions = rules.reconcile(fresh, view("Incident", checklists=()), at(10), POLICY)
-    assert actions[0] == AddChecklists("c1", Stage.DECLARED)
+    _, effects = rules.reconcile(fresh, view("Incident", checklists=()), at(10), POLICY)
+    assert effects[0] == AddChecklists("c1", Stage.DECLARED)
 
-    removed, actions = rules.reconcile(
+    removed, effects = rules.reconcile(
         incident(**DECLARED), view("Incident", checklists=()), at(10), POLICY
     )
     assert removed.removed_checklists == ("Until the problem is resolved",)
-    assert not any(isinstance(a, AddChecklists) for a in actions)
+    assert not any(isinstance(a, AddChecklists) for a in effects)
     assert all(item.gone for item in removed.comm_items.values())
     later = rules.due_reminders(removed, at(100_000), POLICY)
     assert not any(c.key.startswith("remind-") for c in later)
@@ -380,10 +380,10 @@ def test_a_removed_communication_item_is_gone_for_good() -> None:
 )
 def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool) -> None:
     current = incident(communicator="carol")
-    _, actions = rules.on_event(
+    _, effects = rules.on_event(
         current, event(ev.Commented, 77, who, text="/allhands DB is gone"), POLICY, MEMBERS
     )
-    (said,) = [a for a in actions if isinstance(a, Comment)]
+    (said,) = [a for a in effects if isinstance(a, Comment)]
     assert said.key == "allhands-a77"
     assert ("@board" in said.text) is allowed
     if allowed:

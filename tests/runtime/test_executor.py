@@ -122,8 +122,8 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
             store.close()
 
 
-def declared_comment(actions: list[Effect]) -> Comment:
-    (comment,) = [a for a in actions if isinstance(a, Comment)]
+def declared_comment(effects: list[Effect]) -> Comment:
+    (comment,) = [a for a in effects if isinstance(a, Comment)]
     return comment
 
 
@@ -132,8 +132,8 @@ def declared_comment(actions: list[Effect]) -> Comment:
 
 def test_a_comment_is_posted_once_however_often_it_is_asked_for(scene: Scene) -> None:
     card = scene.new_card()
-    incident, actions = scene.declare(card)
-    comment = declared_comment(actions)
+    incident, effects = scene.declare(card)
+    comment = declared_comment(effects)
     for _ in range(3):
         scene.executor.comment(incident, comment)
     (text,) = scene.comments(card["id"])
@@ -158,8 +158,8 @@ def test_different_comments_each_get_their_own_marker(scene: Scene) -> None:
 
 def test_applied_then_dropped_is_found_by_its_marker_and_not_posted_again(scene: Scene) -> None:
     card = scene.new_card()
-    incident, actions = scene.declare(card)
-    comment = declared_comment(actions)
+    incident, effects = scene.declare(card)
+    comment = declared_comment(effects)
     key = comment_key(incident, comment.key)
 
     scene.sb.faults.configure(drop_after_rate=1.0)
@@ -178,8 +178,8 @@ def test_applied_then_dropped_is_found_by_its_marker_and_not_posted_again(scene:
 
 def test_dropped_before_applying_is_posted_exactly_once_on_the_next_try(scene: Scene) -> None:
     card = scene.new_card()
-    incident, actions = scene.declare(card)
-    comment = declared_comment(actions)
+    incident, effects = scene.declare(card)
+    comment = declared_comment(effects)
     key = comment_key(incident, comment.key)
 
     scene.sb.faults.configure(drop_rate=1.0)
@@ -207,8 +207,8 @@ def test_a_failed_post_keeps_its_claim_only_when_trello_may_have_acted(
     scene: Scene, status: int, maybe_applied: bool, state: str | None, tries: list[int]
 ) -> None:
     card = scene.new_card()
-    incident, actions = scene.declare(card)
-    comment = declared_comment(actions)
+    incident, effects = scene.declare(card)
+    comment = declared_comment(effects)
     key = comment_key(incident, comment.key)
 
     scene.sb.faults.configure(error_rate=1.0, statuses=(status,))
@@ -227,9 +227,9 @@ def test_a_failed_post_keeps_its_claim_only_when_trello_may_have_acted(
 
 def test_run_posts_the_comments_it_is_given_once(scene: Scene) -> None:
     card = scene.new_card()
-    incident, actions = scene.declare(card)
-    scene.run(incident, [a for a in actions if isinstance(a, Comment)])
-    scene.run(incident, [a for a in actions if isinstance(a, Comment)])
+    incident, effects = scene.declare(card)
+    scene.run(incident, [a for a in effects if isinstance(a, Comment)])
+    scene.run(incident, [a for a in effects if isinstance(a, Comment)])
     assert len(scene.comments(card["id"])) == 1
 
 

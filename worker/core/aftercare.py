@@ -1,7 +1,7 @@
 """After resolution: the post mortem's deadline and reminders, closing, and re-opening.
 
 Pure decisions, like `worker.core.rules` (which calls these): the incident and the time go in, the
-changed incident and the actions come out.
+changed incident and the effects come out.
 
 - Resolving sets the post-mortem deadline (`postmortem_days` business days later, in the
   configured time zone), adds the resolved-phase checklists, attaches the draft and asks the
@@ -97,13 +97,13 @@ def on_resolved(incident: Incident, at: datetime, policy: Policy) -> Decision:
         f"{mention(facilitator(incident, policy))} facilitates, to keep the discussion on track."
     )
     lines.append("The draft (timeline and metrics from this card's history) is attached.")
-    actions: list[Effect] = [
+    effects: list[Effect] = [
         AddChecklists(incident.card_id, Stage.RESOLVED),
         SetDue(incident.card_id, due),
         AttachReport(incident.card_id),
         Comment(incident.card_id, _numbered("postmortem", incident), "\n".join(lines)),
     ]
-    return incident, actions
+    return incident, effects
 
 
 def reopen(incident: Incident, at: datetime, by: str, why: str) -> Decision:
@@ -149,10 +149,10 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
     """Refresh the draft when the meeting is done; close when the post mortem is complete."""
     if incident.phase is not Phase.RESOLVED:
         return incident, []
-    actions: list[Effect] = []
+    effects: list[Effect] = []
     if not incident.meeting_done and _complete(incident, meeting_checklist(policy)):
         incident = incident.model_copy(update={"meeting_done": True})
-        actions.append(AttachReport(incident.card_id))
+        effects.append(AttachReport(incident.card_id))
     if _complete(incident, postmortem_checklist(policy)):
         started = {**incident.phase_started, Phase.CLOSED: at}
         incident = incident.model_copy(update={"phase": Phase.CLOSED, "phase_started": started})
@@ -161,11 +161,11 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
             "**Closed.** The post mortem is done: thank you, everyone. "
             f"Learnings belong in the template, so the next incident gets them: {where}"
         )
-        actions += [
+        effects += [
             RefreshHeader(incident.card_id),
             Comment(incident.card_id, _numbered("closed", incident), text),
         ]
-    return incident, actions
+    return incident, effects
 
 
 def postmortem_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:

@@ -1,11 +1,11 @@
-"""The plain data the rules, the store and the runner share: incidents and actions.
+"""The plain data the rules, the store and the shell share: incidents, effects, the policy.
 
 An `Incident` is the worker's memory of one labelled card: its phase and when each phase
 began, the roles, the communication items on the card and whether they are ticked. It is a
 frozen pydantic model, so the store keeps it as JSON and the rules return changed copies.
 
-An `Effect` is something the worker should do to Trello. The rules only describe actions;
-the runner performs them and the store records them.
+An `Effect` is something the worker should do to Trello. The rules only describe effects;
+the executor carries them out, and the store records the incident.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The incident process: pure decisions.
 
 Every function here takes the incident, what happened (an event, or just the time) and the
-`Policy`, and returns the changed incident and the actions to take. Nothing here reads a clock,
+`Policy`, and returns the changed incident and the effects to take. Nothing here reads a clock,
 touches the network or the database: the time is an argument, so the whole process is tested
 from tables.
 
@@ -93,12 +93,12 @@ def declare(
         "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
         "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
     ]
-    actions: list[Effect] = [
+    effects: list[Effect] = [
         AddChecklists(card_id, Stage.DECLARED),
         RefreshHeader(card_id),
         Comment(card_id, "declared", "\n".join(lines)),
     ]
-    return incident, actions
+    return incident, effects
 
 
 # -- events -------------------------------------------------------------------------------
@@ -189,9 +189,9 @@ def advance(
     key = f"phase-{phase.value}"
     if phase is Phase.RESOLVED and changed.resolutions > 1:
         key += f"-r{changed.resolutions}"
-    actions: list[Effect] = [RefreshHeader(incident.card_id)]
-    actions.append(Comment(incident.card_id, key, text))
-    return changed, actions + follow_up
+    effects: list[Effect] = [RefreshHeader(incident.card_id)]
+    effects.append(Comment(incident.card_id, key, text))
+    return changed, effects + follow_up
 
 
 def stand_down(incident: Incident, at: datetime, by: str) -> Decision:
@@ -200,13 +200,13 @@ def stand_down(incident: Incident, at: datetime, by: str) -> Decision:
         f"**Incident stood down** by {mention(by)} (the incident label was removed). "
         "No more reminders."
     )
-    actions: list[Effect] = [
+    effects: list[Effect] = [
         RefreshHeader(incident.card_id),
         Comment(incident.card_id, "stood-down", text),
     ]
     if incident.source_card_id:
-        actions.append(Comment(incident.source_card_id, "stood-down-source", text))
-    return ended, actions
+        effects.append(Comment(incident.source_card_id, "stood-down-source", text))
+    return ended, effects
 
 
 def end(incident: Incident, why: Ended, at: datetime) -> Incident:
@@ -227,7 +227,7 @@ def on_comment(
 ) -> Decision:
     """A person's comment: it counts as activity, and its command lines are carried out."""
     incident = incident.model_copy(update={"last_human_comment_at": event.at})
-    actions: list[Effect] = []
+    effects: list[Effect] = []
     replies: list[str] = []
     roles: dict[str, tuple[str, ...]] = {}
     for line in event.text.splitlines():
@@ -237,12 +237,12 @@ def on_comment(
         name = match["name"].lower()
         rest = match["rest"].strip()
         if name == "allhands":
-            actions.append(all_hands(incident, event, rest, policy))
+            effects.append(all_hands(incident, event, rest, policy))
         elif name in PHASE_COMMANDS:
             incident, more = advance(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
-            actions += more
+            effects += more
         elif name in ROLE_COMMANDS:
             # Trello usernames are lowercase; people type them as they like
             people = tuple(dict.fromkeys(p.lower() for p in MENTION.findall(rest)))
@@ -265,15 +265,15 @@ def on_comment(
                 update[name] = people
         incident = incident.model_copy(update=update)
         everyone = tuple(dict.fromkeys(p for people in roles.values() for p in people))
-        actions.append(AddMembers(incident.card_id, tuple(members[p] for p in everyone)))
-        actions.append(RefreshHeader(incident.card_id))
+        effects.append(AddMembers(incident.card_id, tuple(members[p] for p in everyone)))
+        effects.append(RefreshHeader(incident.card_id))
         said = "; ".join(
             f"{name}: {', '.join(mention(p) for p in people)}" for name, people in roles.items()
         )
         replies.insert(0, f"Noted ({said}).")
     if replies:
-        actions.append(Comment(incident.card_id, f"reply-{event.action_id}", "\n".join(replies)))
-    return incident, actions
+        effects.append(Comment(incident.card_id, f"reply-{event.action_id}", "\n".join(replies)))
+    return incident, effects
 
 
 def all_hands(incident: Incident, event: ev.Commented, reason: str, policy: Policy) -> Comment:
@@ -366,13 +366,13 @@ def reconcile(incident: Incident, card: CardView, now: datetime, policy: Policy)
     incident = observe.observe_comm_items(incident, card.comm_items)
     if name_key(policy.incident_label) not in card.labels:
         return stand_down(incident, now, "")
-    actions: list[Effect] = []
+    effects: list[Effect] = []
     if name_key(policy.workaround_label) in card.labels:
         incident, more = advance(incident, Phase.WORKAROUND, now, "", "", policy)
-        actions += more
+        effects += more
     if name_key(policy.resolved_label) in card.labels or policy.is_resolved_list(card.list_name):
         incident, more = advance(incident, Phase.RESOLVED, now, "", "", policy)
-        actions += more
+        effects += more
     removed = [
         name
         for name, checklist_id in incident.checklists.items()
@@ -397,14 +397,14 @@ def reconcile(incident: Incident, card: CardView, now: datetime, policy: Policy)
     for phase in phases:
         wanted = {checklist.name for checklist in policy.template.for_stage(phase)}
         missing = wanted - set(incident.checklists) - set(incident.removed_checklists)
-        if missing and AddChecklists(incident.card_id, phase) not in actions:
-            actions.insert(0, AddChecklists(incident.card_id, phase))
+        if missing and AddChecklists(incident.card_id, phase) not in effects:
+            effects.insert(0, AddChecklists(incident.card_id, phase))
     incident = aftercare.observe_items(incident, card.items)
     incident, more = aftercare.progress(incident, now, policy)
-    actions += more
-    if RefreshHeader(incident.card_id) not in actions:
-        actions.append(RefreshHeader(incident.card_id))
-    return incident, actions
+    effects += more
+    if RefreshHeader(incident.card_id) not in effects:
+        effects.append(RefreshHeader(incident.card_id))
+    return incident, effects
 
 
 # -- what is left to carry out -----------------------------------------------------------------
