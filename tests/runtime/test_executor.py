@@ -156,43 +156,33 @@ def test_different_comments_each_get_their_own_marker(scene: Scene) -> None:
         assert text.endswith(f"`{marker(comment_key(incident, action.key))}`")
 
 
-def test_applied_then_dropped_is_found_by_its_marker_and_not_posted_again(scene: Scene) -> None:
+@pytest.mark.parametrize(
+    ("fault", "posted_while_failing"),
+    [
+        ("drop_after_rate", 1),  # Trello acted, the answer was lost: found by its marker
+        ("drop_rate", 0),  # the request never arrived: posted on the next try
+    ],
+)
+def test_a_dropped_post_is_posted_exactly_once_in_the_end(
+    scene: Scene, fault: str, posted_while_failing: int
+) -> None:
     card = scene.new_card()
     incident, effects = scene.declare(card)
     comment = declared_comment(effects)
     key = comment_key(incident, comment.key)
 
-    scene.sb.faults.configure(drop_after_rate=1.0)
+    scene.sb.faults.configure(**{fault: 1.0})
     with pytest.raises(TrelloUnavailable) as caught:
         scene.executor.comment(incident, comment)
     assert caught.value.applied_unknown
     assert scene.store.claims.state(key) == "sending"
-    assert len(scene.comments(card["id"])) == 1  # Trello did act
-
-    scene.sb.faults.reset()
-    scene.executor.comment(incident, comment)
-    assert len(scene.comments(card["id"])) == 1
-    assert len(scene.trello.card_actions(card["id"], action_filter="commentCard")) == 1
-    assert scene.store.claims.state(key) == "sent"
-
-
-def test_dropped_before_applying_is_posted_exactly_once_on_the_next_try(scene: Scene) -> None:
-    card = scene.new_card()
-    incident, effects = scene.declare(card)
-    comment = declared_comment(effects)
-    key = comment_key(incident, comment.key)
-
-    scene.sb.faults.configure(drop_rate=1.0)
-    with pytest.raises(TrelloUnavailable) as caught:
-        scene.executor.comment(incident, comment)
-    assert caught.value.applied_unknown
-    assert scene.store.claims.state(key) == "sending"
-    assert scene.comments(card["id"]) == []
+    assert len(scene.comments(card["id"])) == posted_while_failing
 
     scene.sb.faults.reset()
     scene.executor.comment(incident, comment)
     (text,) = scene.comments(card["id"])
     assert text.endswith(f"`{marker(key)}`")
+    assert len(scene.trello.card_actions(card["id"], action_filter="commentCard")) == 1
     assert scene.store.claims.state(key) == "sent"
 
 

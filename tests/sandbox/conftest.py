@@ -77,19 +77,29 @@ def sessions() -> Iterator[list[requests.Session]]:
 ClientFactory = Callable[..., TrelloClient]
 
 
+def _clients(
+    sandbox: tuple[Sandbox, SandboxServer],
+    sessions: list[requests.Session],
+    session: Callable[[str], requests.Session],
+) -> ClientFactory:
+    sb, server = sandbox
+
+    def make(member: str = "worker") -> TrelloClient:
+        made = session(server.url)
+        sessions.append(made)
+        return TrelloClient(sb.api_key, api_secret=sb.members[member].token, http_service=made)
+
+    return make
+
+
 @pytest.fixture
 def trello(
     sandbox: tuple[Sandbox, SandboxServer], sessions: list[requests.Session]
 ) -> ClientFactory:
     """`trello("alice")`: a py-trello client acting as that member, over `TrelloSession`."""
-    sb, server = sandbox
-
-    def make(member: str = "worker") -> TrelloClient:
-        session = TrelloSession(server.url, retry=RetryPolicy(attempts=1))
-        sessions.append(session)
-        return TrelloClient(sb.api_key, api_secret=sb.members[member].token, http_service=session)
-
-    return make
+    return _clients(
+        sandbox, sessions, lambda url: TrelloSession(url, retry=RetryPolicy(attempts=1))
+    )
 
 
 @pytest.fixture
@@ -97,14 +107,7 @@ def plain_trello(
     sandbox: tuple[Sandbox, SandboxServer], sessions: list[requests.Session]
 ) -> ClientFactory:
     """Like `trello`, over `PrefixSession`: key and token stay in the query string."""
-    sb, server = sandbox
-
-    def make(member: str = "worker") -> TrelloClient:
-        session = PrefixSession(server.url)
-        sessions.append(session)
-        return TrelloClient(sb.api_key, api_secret=sb.members[member].token, http_service=session)
-
-    return make
+    return _clients(sandbox, sessions, PrefixSession)
 
 
 @pytest.fixture
