@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,73 @@ def test_secret_values_are_never_echoed() -> None:
     settings = load_settings(GOOD, env_file=None)
     assert "t" * 64 not in repr(settings)
     assert "k" * 32 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "expected"),
+    [
+        (
+            "environment",
+            "INCIDENT_REMINDERS_SECONDS",
+            "INCIDENT_REMINDERS_SECONDS (in the environment) is not a setting of incident-worker: "
+            "did you mean INCIDENT_REMINDER_SECONDS?",
+        ),
+        (
+            "environment",
+            "INCIDNET_LABEL",  # our prefix mistyped
+            "INCIDNET_LABEL (in the environment) is not a setting of incident-worker: "
+            "did you mean INCIDENT_LABEL?",
+        ),
+        (
+            "environment",
+            "INCIDENT_SOMETHING",
+            "INCIDENT_SOMETHING (in the environment) is not a setting of incident-worker "
+            "(the README lists the settings).",
+        ),
+        (
+            "set",
+            "INCIDENT_POLL_SECOND",
+            "INCIDENT_POLL_SECOND (given with --set) is not a setting of incident-worker: "
+            "did you mean INCIDENT_POLL_SECONDS?",
+        ),
+        (
+            "set",
+            "TRELLO_BOARD",
+            "TRELLO_BOARD (given with --set) is not a setting of incident-worker: "
+            "did you mean TRELLO_BOARD_ID?",
+        ),
+        (
+            "file",
+            "TRELLO_BOARDS_ID",
+            "TRELLO_BOARDS_ID (in {file}, line 4) is not a setting of incident-worker: "
+            "did you mean TRELLO_BOARD_ID?",
+        ),
+    ],
+)
+def test_a_name_that_is_no_setting_stops_with_the_closest_one(
+    where: str, name: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / "worker.env"
+    lines = [f"{k}={v}" for k, v in GOOD.items()]
+    if where == "file":
+        lines.append(f"export {name}=x")
+    env.write_text("\n".join(lines) + "\n")
+    if where == "environment":
+        monkeypatch.setenv(name, "x")
+    overrides = {name: "x"} if where == "set" else {}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(overrides, env_file=env)
+    assert str(caught.value) == expected.format(file=env)
+
+
+def test_another_tools_trello_name_in_the_environment_is_a_warning_when_close(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TRELLO_TOKN", "x")  # close to TRELLO_TOKEN: worth a word
+    monkeypatch.setenv("TRELLO_CLI_PROFILE", "work")  # another tool's: none
+    settings = load_settings(GOOD, env_file=None)
+    assert settings.trello_token.get_secret_value() == GOOD["TRELLO_TOKEN"]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "TRELLO_TOKN (in the environment) is not a setting of incident-worker: "
+        "did you mean TRELLO_TOKEN?"
+    ]

@@ -10,6 +10,10 @@ the variable and never echoing a secret's value.
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -22,6 +26,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from worker.core.model import Policy, name_key
 from worker.errors import ConfigError
 from worker.template import Template
+
+logger = logging.getLogger(__name__)
 
 SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
 
@@ -226,11 +232,64 @@ def load_settings(
     """
     if env_file is not None and env_file != ".env" and not Path(env_file).is_file():
         raise ConfigError(f"The settings file {env_file} does not exist.")
+    problems, doubts = unknown_names(overrides or {}, env_file, os.environ)
+    if problems:
+        raise ConfigError(" ".join(problems))
+    for doubt in doubts:
+        logger.warning("%s", doubt)
     try:
         build: Any = Settings  # values arrive as text, by variable name; pydantic converts them
         return cast(Settings, build(_env_file=env_file, **dict(overrides or {})))
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+
+
+#: Every setting's name, as people type it.
+KNOWN_NAMES = frozenset(str(field.validation_alias) for field in Settings.model_fields.values())
+_NAME = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def unknown_names(
+    overrides: Mapping[str, str], env_file: str | Path | None, environ: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """(problems, doubts): names that look like settings but are none, one sentence each.
+
+    A name of ours (`INCIDENT_*`, or one close to a setting of ours) that is no setting is a
+    problem wherever it is, and so is any name given with `--set` and any `TRELLO_*` name in
+    the settings file; a `TRELLO_*` name in the environment is only a doubt, and only when it
+    is close to a setting (other Trello tools share the prefix).
+    """
+    problems = [_unknown(name, "given with --set") for name in overrides if name not in KNOWN_NAMES]
+    path = Path(env_file) if env_file is not None else None
+    if path is not None and path.is_file():
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            found = _NAME.match(line)
+            name = found[1] if found else ""
+            if name not in KNOWN_NAMES and (
+                name.startswith(("INCIDENT_", "TRELLO_")) or _closest(name)
+            ):
+                problems.append(_unknown(name, f"in {path}, line {number}"))
+    doubts = []
+    for name in sorted(environ):
+        if name in KNOWN_NAMES:
+            continue
+        closest = _closest(name)
+        if name.startswith("INCIDENT_") or (closest or "").startswith("INCIDENT_"):
+            problems.append(_unknown(name, "in the environment"))  # ours, or ours mistyped
+        elif name.startswith("TRELLO_") and closest:
+            doubts.append(_unknown(name, "in the environment"))
+    return problems, doubts
+
+
+def _closest(name: str) -> str | None:
+    found = difflib.get_close_matches(name, sorted(KNOWN_NAMES), n=1, cutoff=0.8)
+    return found[0] if found else None
+
+
+def _unknown(name: str, where: str) -> str:
+    closest = _closest(name)
+    hint = f": did you mean {closest}?" if closest else " (the README lists the settings)."
+    return f"{name} ({where}) is not a setting of incident-worker{hint}"
 
 
 def describe_validation_error(exc: ValidationError) -> str:
