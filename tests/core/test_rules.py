@@ -161,14 +161,14 @@ def test_phases_never_go_back_or_repeat() -> None:
         incident(), event(ev.LabelAdded, 100, label="Resolved"), POLICY, MEMBERS
     )
     assert resolved is not None
-    for happening in (
-        event(ev.LabelAdded, 200, label="Workaround"),
-        event(ev.Commented, 300, text="/resolved again"),
+    for happening, said in (
+        (event(ev.LabelAdded, 200, label="Workaround"), []),
+        (event(ev.Commented, 300, text="/resolved again"), ["reply-a300"]),  # says why not
     ):
         again, effects = rules.on_event(resolved, happening, POLICY, MEMBERS)
         assert again is not None and again.phase is Phase.RESOLVED
         assert again.phase_started == resolved.phase_started
-        assert comment_keys(effects) == []
+        assert comment_keys(effects) == said
 
 
 def test_removing_the_label_stands_down_and_says_so() -> None:
@@ -390,3 +390,95 @@ def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool)
         assert "DB is gone" in said.text and "https://meet.example/incident" in said.text
     else:
         assert said.text.startswith("@bob: only @alice or @carol can call all hands")
+
+
+def reply_to(text: str, current: Incident | None = None) -> tuple[Incident, str]:
+    """The incident after a comment of `text` by bob, and the worker's reply ("" for none)."""
+    found = rules.on_event(
+        current or incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS
+    )
+    assert found is not None
+    after, effects = found
+    replies = [e.text for e in effects if isinstance(e, Comment) and e.key == "reply-a42"]
+    return after, "\n".join(replies)
+
+
+RESOLVED_AT = {Phase.INVESTIGATING: T0, Phase.RESOLVED: at(30)}
+
+
+@pytest.mark.parametrize(
+    ("text", "changes", "reply"),
+    [
+        (
+            "/resolve fixed",
+            {},
+            "`/resolve` is not a command I know: did you mean `/resolved`? `/help` lists them.",
+        ),
+        (
+            "/delver @carol",
+            {},
+            "`/delver` is not a command I know: did you mean `/delvers`? `/help` lists them.",
+        ),
+        ("/frobnicate", {}, "`/frobnicate` is not a command I know; `/help` lists them."),
+        ("/var/log/app.log has the trace", {}, ""),  # a path, not a command
+        ("see /tmp/x and\n/usr/bin/env", {}, ""),
+        (
+            "/workaround restarted",
+            {"phase": Phase.RESOLVED, "phase_started": RESOLVED_AT},
+            "`/workaround` changes nothing now: the incident is resolved. `/reopen` it first "
+            "if the problem is back.",
+        ),
+        (
+            "/workaround again",
+            {
+                "phase": Phase.WORKAROUND,
+                "phase_started": {Phase.INVESTIGATING: T0, Phase.WORKAROUND: at(9)},
+            },
+            "`/workaround` changes nothing now: there is a workaround already.",
+        ),
+        (
+            "/reopen",
+            {},
+            "`/reopen` changes nothing now: the incident is not resolved (it is *investigating*).",
+        ),
+        (
+            "/lead @carol",
+            {"lead": "alice"},
+            "Noted (lead: @carol). The lead hands over from @alice to @carol.",
+        ),
+        ("/lead @alice", {"lead": "alice"}, "Noted (lead: @alice)."),
+    ],
+)
+def test_commands_that_cannot_apply_or_are_unknown_get_a_reply_saying_why(
+    text: str, changes: dict[str, object], reply: str
+) -> None:
+    current = incident().model_copy(update=changes)
+    after, said = reply_to(text, current)
+    assert said == reply
+    if not text.startswith("/lead"):
+        assert (after.phase, after.lead) == (current.phase, current.lead)
+
+
+def test_help_lists_the_commands_who_may_use_them_and_the_roles_now() -> None:
+    current = incident().model_copy(update={"lead": "alice", "communicator": "carol"})
+    _, said = reply_to("/help", current)
+    assert said.startswith("**Commands** (one per line of a comment):")
+    for usage in ("/lead @user", "/resolved <text>", "/reopen <why>", "/help"):
+        assert f"`{usage}`" in said
+    assert "calls everyone on the board (the lead or the communicator)" in said
+    assert "Now: lead @alice, communicator @carol" in said
+
+
+def test_reopen_takes_a_resolved_incident_back_and_says_why() -> None:
+    resolved, _ = rules.on_event(
+        incident(), event(ev.LabelAdded, 30, label="Resolved"), POLICY, MEMBERS
+    )
+    after, _ = reply_to("/reopen it is back", resolved)
+    assert after.phase is Phase.INVESTIGATING and after.postmortem_due is None
+    found = rules.on_event(
+        resolved, event(ev.Commented, 42, text="/reopen it is back"), POLICY, MEMBERS
+    )
+    assert found is not None
+    (comment,) = [e for e in found[1] if isinstance(e, Comment)]
+    assert comment.key == "reopened"
+    assert comment.text == "**Re-opened** by @bob (`/reopen`: it is back): back to *investigating*."

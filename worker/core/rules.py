@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare, observe
+from worker.core import aftercare, commands, observe
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
@@ -40,14 +40,7 @@ from worker.core.model import (
 from worker.core.quoting import quote
 from worker.template import Moment, Stage
 
-ROLE_COMMANDS = {
-    "lead": "lead",
-    "communicator": "communicator",
-    "delvers": "delvers",
-    "quickfixers": "quickfixers",
-}
 PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
-COMMAND = re.compile(r"^\s*/(?P<name>[a-z]+)\b(?P<rest>.*)$", re.IGNORECASE)
 MENTION = re.compile(r"@([A-Za-z0-9_]+)")
 
 
@@ -225,25 +218,40 @@ def tick(incident: Incident, item_id: str, complete: bool) -> Incident:
 def on_comment(
     incident: Incident, event: ev.Commented, policy: Policy, members: Mapping[str, str]
 ) -> Decision:
-    """A person's comment: it counts as activity, and its command lines are carried out."""
+    """A person's comment: it counts as activity, and its command lines are carried out.
+
+    A command that cannot apply now, or that the worker does not know, gets a reply saying so.
+    """
     incident = incident.model_copy(update={"last_human_comment_at": event.at})
     effects: list[Effect] = []
     replies: list[str] = []
     roles: dict[str, tuple[str, ...]] = {}
     for line in event.text.splitlines():
-        match = COMMAND.match(line)
-        if not match:
+        command = commands.parse(line)
+        if command is None:
             continue
-        name = match["name"].lower()
-        rest = match["rest"].strip()
+        name, rest = command
         if name == "allhands":
             effects.append(all_hands(incident, event, rest, policy))
+        elif name == "help":
+            replies.append(commands.help_text(incident))
         elif name in PHASE_COMMANDS:
+            why_not = commands.too_late(name, incident)
+            if why_not:
+                replies.append(why_not)
+                continue
             incident, more = advance(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
             effects += more
-        elif name in ROLE_COMMANDS:
+        elif name == "reopen":
+            if incident.phase not in (Phase.RESOLVED, Phase.CLOSED):
+                replies.append(commands.not_resolved(incident))
+                continue
+            why = "`/reopen`" + (f": {quote(rest)}" if rest else "")
+            incident, more = aftercare.reopen(incident, event.at, event.username, why)
+            effects += more
+        elif name in commands.ROLE_COMMANDS:
             # Trello usernames are lowercase; people type them as they like
             people = tuple(dict.fromkeys(p.lower() for p in MENTION.findall(rest)))
             unknown = [p for p in people if p not in members]
@@ -256,24 +264,44 @@ def on_comment(
                 )
             else:
                 roles[name] = people
+        else:
+            replies.append(commands.unknown(name))
     if roles:
-        update: dict[str, object] = {}
-        for name, people in roles.items():
-            if name in ("lead", "communicator"):
-                update[name] = people[0]
-            else:
-                update[name] = people
-        incident = incident.model_copy(update=update)
-        everyone = tuple(dict.fromkeys(p for people in roles.values() for p in people))
-        effects.append(AddMembers(incident.card_id, tuple(members[p] for p in everyone)))
-        effects.append(RefreshHeader(incident.card_id))
-        said = "; ".join(
-            f"{name}: {', '.join(mention(p) for p in people)}" for name, people in roles.items()
-        )
-        replies.insert(0, f"Noted ({said}).")
+        incident, more, said = _take_roles(incident, roles, members)
+        effects += more
+        replies.insert(0, said)
     if replies:
         effects.append(Comment(incident.card_id, f"reply-{event.action_id}", "\n".join(replies)))
     return incident, effects
+
+
+def _take_roles(
+    incident: Incident, roles: Mapping[str, tuple[str, ...]], members: Mapping[str, str]
+) -> tuple[Incident, list[Effect], str]:
+    """The roles named, the people added to the card, and the acknowledgement."""
+    update: dict[str, object] = {}
+    handed: list[str] = []
+    for name, people in roles.items():
+        if name in ("lead", "communicator"):
+            before = getattr(incident, name)
+            update[name] = people[0]
+            if before and before != people[0]:
+                handed.append(
+                    f"the {name} hands over from {mention(before)} to {mention(people[0])}"
+                )
+        else:
+            update[name] = people
+    incident = incident.model_copy(update=update)
+    everyone = tuple(dict.fromkeys(p for people in roles.values() for p in people))
+    effects: list[Effect] = [
+        AddMembers(incident.card_id, tuple(members[p] for p in everyone)),
+        RefreshHeader(incident.card_id),
+    ]
+    said = "; ".join(
+        f"{name}: {', '.join(mention(p) for p in people)}" for name, people in roles.items()
+    )
+    more = f" {'; '.join(handed).capitalize()}." if handed else ""
+    return incident, effects, f"Noted ({said}).{more}"
 
 
 def all_hands(incident: Incident, event: ev.Commented, reason: str, policy: Policy) -> Comment:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from worker.core import rules
+from worker.core import commands, rules
 from worker.core import trello_json as ev
 from worker.core.model import MOMENT_OF, Incident, Phase, Policy, same_name
 from worker.core.quoting import quote
@@ -278,11 +278,11 @@ def _norm(name: str) -> str:
 
 def _command(line: str) -> str | None:
     """The role or phase command a comment line gives, None for other lines."""
-    match = rules.COMMAND.match(line)
-    if match is None:
+    found = commands.parse(line)
+    if found is None:
         return None
-    name = match["name"].lower()
-    return name if name in rules.ROLE_COMMANDS or name in rules.PHASE_COMMANDS else None
+    name = found[0]
+    return name if name in commands.ROLE_COMMANDS or name in rules.PHASE_COMMANDS else None
 
 
 def _did(event: ev.Event) -> str:
@@ -299,8 +299,8 @@ def _did(event: ev.Event) -> str:
 
 def _commands(event: ev.Commented, name: str) -> list[str]:
     """What follows each `/name` command line of the comment."""
-    found = (rules.COMMAND.match(line) for line in event.text.splitlines())
-    return [m["rest"].strip() for m in found if m and m["name"].lower() == name]
+    found = (commands.parse(line) for line in event.text.splitlines())
+    return [rest for command, rest in filter(None, found) if command == name]
 
 
 # -- rendering ----------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""The commands people write on an incident card, one per line: what each does, who may use
+it, and the replies to a command mistyped or asked for at the wrong moment. Pure.
+
+A line is a command when it starts with `/word` and the word is not the first part of a path
+(`/var/log/app.log` is none). A word the worker does not know gets one reply naming the
+closest command and pointing to `/help`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from worker.core.model import Incident, Phase, mention
+
+#: `/word` at the start of a line, not followed by `/` (a path) or another word character.
+COMMAND = re.compile(r"^\s*/(?P<name>[A-Za-z]+)\b(?!/)(?P<rest>.*)$")
+
+
+@dataclass(frozen=True)
+class Command:
+    usage: str
+    what: str
+    who: str
+
+
+COMMANDS: dict[str, Command] = {
+    "lead": Command("/lead @user", "names the incident lead", "anyone"),
+    "communicator": Command("/communicator @user", "names the communicator", "anyone"),
+    "delvers": Command("/delvers @user @user", "names the deep delvers", "anyone"),
+    "quickfixers": Command("/quickfixers @user", "names the quickfixers", "anyone"),
+    "workaround": Command("/workaround <text>", "says there is a workaround", "anyone"),
+    "resolved": Command("/resolved <text>", "says the problem is resolved", "anyone"),
+    "reopen": Command("/reopen <why>", "re-opens a resolved incident", "anyone"),
+    "allhands": Command(
+        "/allhands <why>", "calls everyone on the board", "the lead or the communicator"
+    ),
+    "help": Command("/help", "shows this list", "anyone"),
+}
+ROLE_COMMANDS = ("lead", "communicator", "delvers", "quickfixers")
+
+
+def parse(line: str) -> tuple[str, str] | None:
+    """(command, the rest of the line) when `line` is a command; None otherwise."""
+    found = COMMAND.match(line)
+    return (found["name"].lower(), found["rest"].strip()) if found else None
+
+
+def unknown(name: str) -> str:
+    """The reply to `/name` the worker does not know."""
+    closest = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+    said = f"`/{name}`"  # letters only (see COMMAND): nothing in it is markup
+    if closest:
+        return f"{said} is not a command I know: did you mean `/{closest[0]}`? `/help` lists them."
+    return f"{said} is not a command I know; `/help` lists them."
+
+
+def help_text(incident: Incident) -> str:
+    """What `/help` answers: the commands, who may use each, and the incident's roles now."""
+    rows = [f"- `{c.usage}` {c.what} ({c.who})" for c in COMMANDS.values()]
+    roles = (
+        f"Now: lead {mention(incident.lead)}, communicator {mention(incident.communicator)}, "
+        f"deep delvers {_people(incident.delvers)}, quickfixers {_people(incident.quickfixers)}; "
+        f"phase *{incident.phase.value}*."
+    )
+    return "\n".join(["**Commands** (one per line of a comment):", *rows, "", roles])
+
+
+def too_late(name: str, incident: Incident) -> str | None:
+    """Why a phase command cannot apply now, or None when it can."""
+    if incident.phase in (Phase.RESOLVED, Phase.CLOSED):
+        where = "closed" if incident.phase is Phase.CLOSED else "resolved"
+        if name == "workaround":
+            return (
+                f"`/workaround` changes nothing now: the incident is {where}. "
+                "`/reopen` it first if the problem is back."
+            )
+        return f"`/resolved` changes nothing now: the incident is {where} already."
+    if name == "workaround" and incident.reached(Phase.WORKAROUND):
+        return "`/workaround` changes nothing now: there is a workaround already."
+    return None
+
+
+def not_resolved(incident: Incident) -> str:
+    phase = incident.phase.value
+    return f"`/reopen` changes nothing now: the incident is not resolved (it is *{phase}*)."
+
+
+def _people(names: tuple[str, ...]) -> str:
+    return ", ".join(mention(n) for n in names) if names else "(nobody yet)"
