@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from worker.demo import Stage, stage
+from tests.e2e.harness import Stage, stage
 
 #: Fast cadences for tests; each test overrides what it is about.
 FAST = {

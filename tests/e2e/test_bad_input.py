@@ -17,9 +17,10 @@ import pytest
 
 from tests.conftest import live_markup
 from tests.e2e.conftest import FAST, StageFactory, checklist_names
+from tests.e2e.harness import Stage, stage
 from worker.core.header import FIRST_LINE, LAST_LINE
 from worker.core.quoting import quote
-from worker.demo import Stage, stage, wait_for
+from worker.demo import wait_for
 from worker.runtime.incident_board import source_marker
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import StageFactory
-from worker.demo import Stage, wait_for
+from tests.e2e.harness import Stage
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -133,7 +134,7 @@ SLOW = {"INCIDENT_RECONCILE_SECONDS": "2"}
 @pytest.fixture(scope="module")
 def expected() -> dict[str, Any]:
     from tests.e2e.conftest import FAST
-    from worker.demo import stage
+    from tests.e2e.harness import stage
 
     with stage(settings={**FAST, **SLOW}) as scene:
         scene.sandbox.faults.configure(latency=(0.01, 0.04), seed=1)

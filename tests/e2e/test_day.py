@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import FAST
+from tests.e2e.harness import Stage, stage
 from tests.e2e.test_crash import Killer, timeless
-from worker.demo import Stage, stage, wait_for
+from worker.demo import wait_for
 
 # one xdist worker plays them all, so the calm reference is played once
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("day")]

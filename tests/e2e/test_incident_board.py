@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import StageFactory, checklist_names
+from tests.e2e.harness import Stage
 from tests.e2e.test_crash import Killer
 from worker.core.header import FIRST_LINE
-from worker.demo import Stage, wait_for
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import StageFactory
-from worker.demo import Stage
+from tests.e2e.harness import Stage
 
 pytestmark = pytest.mark.e2e
 

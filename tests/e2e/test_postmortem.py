@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.e2e.conftest import StageFactory, checklist_names
-from worker.demo import Person, Stage, wait_for
+from tests.e2e.harness import Stage
+from worker.demo import Person, wait_for
 from worker.runtime.executor import PICTURE_NAME, REPORT_NAME
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import StageFactory
-from worker.demo import Stage, wait_for
+from tests.e2e.harness import Stage
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 
