@@ -1,8 +1,8 @@
 """The end-to-end tests' stage: the demo's (`worker.demo`), with what only tests need on it.
 
 More worker processes on the same settings (replicas), the worker's cycles counted from the
-sandbox's request log, one-shot commands run to their end, and the worker's log.
-`benchmarks/run.py` measures on this stage too.
+sandbox's request log, one-shot commands run to their end, the worker's log, and an incident
+declared the usual way. `benchmarks/run.py` measures on this stage too.
 """
 
 from __future__ import annotations
@@ -82,6 +82,26 @@ class Stage(demo.Stage):
         start = self.feed_reads() if since is None else since
         wanted = start + cycles * len(self.board_ids)
         wait_for(lambda: self.feed_reads() >= wanted, f"{cycles} worker cycle(s)", timeout)
+
+    def declare(
+        self,
+        title: str,
+        *,
+        by: str = "alice",
+        board: str | None = None,
+        description: str = "",
+        timeout: float = 20.0,
+    ) -> str:
+        """An incident begun the usual way, the worker running: `by` makes a card titled
+        `title` on `board` (the first board), labels it Incident, and the worker declares it.
+        The card's id."""
+        person = self.person(by)
+        card = person.create_card(board or self.board_ids[0], title)
+        if description:
+            card.set_description(description)
+        person.label(card.id, "Incident")
+        self.wait_for_comment(card.id, "Incident declared", timeout)
+        return str(card.id)
 
 
 def stage(
