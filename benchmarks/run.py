@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))  # run from a clone, installed or not
 
 from trello import TrelloClient  # noqa: E402
 
-from worker.demo import Person, Stage, stage, wait_for  # noqa: E402
+from tests.e2e.harness import Stage, stage  # noqa: E402
+from worker.demo import Person, wait_for  # noqa: E402
 from worker.sandbox import LoggedRequest  # noqa: E402
 from worker.store.database import Store  # noqa: E402
 from worker.template import Stage as ChecklistStage  # noqa: E402

@@ -1,9 +1,9 @@
-"""A stage for playing incidents: the sandbox, the real worker process, and people.
+"""Playing an incident: the sandbox, the real worker process, and people.
 
-`incident-worker demo` uses it to play one whole incident and print the card as a person sees
-it; the end-to-end tests use it to act as people and watch the worker. Nothing here is
-special-cased for either: the worker is the real `python -m worker run` process, the people
-act through py-trello over HTTP; only watching the card reads the sandbox's state directly.
+`incident-worker demo` plays one whole incident on a fresh sandbox and prints the card as a
+person sees it. Nothing is special-cased for it: the worker is the real `python -m worker run`
+process, the people act through py-trello over HTTP; only watching the card reads the
+sandbox's state directly. The end-to-end tests build their stage on this one.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, Self, TextIO, TypeVar
 
 from pydantic import SecretStr
 from trello import TrelloClient
@@ -114,20 +113,14 @@ class Person:
         self.session.close()
 
 
-@dataclass
-class Replica:
-    """One more worker process on the stage's settings."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+def read_log(path: Path) -> str:
+    """The text a process has logged to `path` so far ("" before it has logged anything)."""
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 class Stage:
-    """The sandbox, a work folder with the worker's database, and the worker process(es)."""
+    """The sandbox served over HTTP, a work folder with the worker's database, the worker
+    process, and the people on the board."""
 
     def __init__(self, sandbox: Sandbox, server: SandboxServer, folder: Path, env: dict[str, str]):
         self.sandbox = sandbox
@@ -137,7 +130,37 @@ class Stage:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = folder / "worker.log"
         self._people: dict[str, Person] = {}
-        self.replicas: list[Replica] = []
+        self._launched: list[subprocess.Popen[bytes]] = []
+
+    @classmethod
+    @contextmanager
+    def serving(cls, sandbox: Sandbox, settings: Mapping[str, str] = QUICK) -> Iterator[Self]:
+        """`sandbox` served on a free port, a scratch work folder, and the settings that point a
+        worker at them: the sandbox's own, then `settings`. Every process is stopped at the end.
+        """
+        with tempfile.TemporaryDirectory(prefix="incident-worker-") as scratch:
+            folder = Path(scratch)
+            with sandbox.serve() as server:
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if not k.startswith(("TRELLO_", "INCIDENT_"))
+                }
+                for line in sandbox.settings_lines(server.url):
+                    if line and not line.startswith("#"):
+                        name, _, value = line.partition("=")
+                        env[name] = value
+                env["INCIDENT_DATABASE_URL"] = f"sqlite:///{folder / 'worker.sqlite3'}"
+                env.update(settings)
+                env.setdefault("PYTHONUNBUFFERED", "1")
+                # the worker process runs this very code, installed or not
+                here = str(Path(__file__).resolve().parent.parent)
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+                current = cls(sandbox, server, folder, env)
+                try:
+                    yield current
+                finally:
+                    current.close()
 
     @property
     def board_ids(self) -> list[str]:
@@ -148,7 +171,10 @@ class Stage:
             self._people[name] = Person(self.sandbox, self.server.url, name)
         return self._people[name]
 
+    # -- the worker process ----------------------------------------------------------------
+
     def command(self, *args: str) -> list[str]:
+        """The command line of `incident-worker *args`."""
         return [sys.executable, "-m", "worker", *args]
 
     def start_worker(self, *, wait: bool = True, options: Sequence[str] = ()) -> None:
@@ -156,38 +182,27 @@ class Stage:
 
         With `wait`, return once it has started and made its first pass (it is watching).
         """
-        if self.process is not None and self.process.poll() is None:
+        if self.worker_running:
             raise RuntimeError("the worker is already running")
-        self.process = self._launch(self.log_path, options, wait=wait)
+        self.process = self.launch(self.log_path, options, wait=wait)
 
-    def start_replica(
-        self,
-        name: str,
-        *,
-        wait: bool = True,
-        options: Sequence[str] = (),
-        settings: dict[str, str] | None = None,
-    ) -> Replica:
-        """Start one more worker process (a replica) on the same settings but `settings`,
-        logging to `<name>.log`; with `wait`, return once it has made its first pass."""
-        log_path = self.folder / f"{name}.log"
-        process = self._launch(log_path, options, wait=wait, settings=settings)
-        replica = Replica(name, process, log_path)
-        self.replicas.append(replica)
-        return replica
+    @property
+    def worker_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
-    def _launch(
+    def launch(
         self,
         log_path: Path,
-        options: Sequence[str],
+        options: Sequence[str] = (),
         *,
-        wait: bool,
-        settings: dict[str, str] | None = None,
+        wait: bool = True,
+        settings: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        def log_text() -> str:
-            return log_path.read_text(errors="replace") if log_path.exists() else ""
-
-        ready = log_text().count(READY)
+        """Start one `incident-worker [options] run` process in the work folder, on the stage's
+        settings with `settings` over them, its output appended to `log_path`; with `wait`,
+        return once it has started and made its first pass over the boards. It is stopped,
+        if still running, when the stage closes."""
+        ready = read_log(log_path).count(READY)
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 self.command(*options, "run"),
@@ -196,29 +211,10 @@ class Stage:
                 stderr=log,
                 cwd=self.folder,
             )
+        self._launched.append(process)
         if wait:  # started, and its first pass over the boards is done
-            wait_for(lambda: log_text().count(READY) > ready, "the worker to start", 60)
+            wait_for(lambda: read_log(log_path).count(READY) > ready, "the worker to start", 60)
         return process
-
-    def feed_reads(self) -> int:
-        """How many times the worker has read a board's actions feed (once a board a cycle)."""
-        return sum(
-            1
-            for r in self.sandbox.request_log
-            if r.member_username == "incident-worker"
-            and r.method == "GET"
-            and r.path.endswith("/actions")
-            and r.path.startswith("/1/boards/")
-            and r.status == 200
-        )
-
-    def wait_for_cycles(
-        self, cycles: int, *, since: int | None = None, timeout: float = 30.0
-    ) -> None:
-        """Wait until the worker has read every board's feed `cycles` more times."""
-        start = self.feed_reads() if since is None else since
-        wanted = start + cycles * len(self.board_ids)
-        wait_for(lambda: self.feed_reads() >= wanted, f"{cycles} worker cycle(s)", timeout)
 
     def stop_worker(self, how: signal.Signals = signal.SIGTERM, timeout: float = 60.0) -> int:
         """Signal the worker and wait for it to exit; its exit code."""
@@ -228,21 +224,6 @@ class Stage:
         code = self.process.wait(timeout)
         self.process = None
         return code
-
-    def run(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run one `incident-worker` command to its end (e.g. `run --once`)."""
-        return subprocess.run(
-            self.command(*args),
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def worker_log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     # -- reading the card back -------------------------------------------------------------
     # Straight from the sandbox's state, rendered as Trello's JSON: watching costs no requests,
@@ -317,50 +298,12 @@ class Stage:
         return "\n".join(lines)
 
     def close(self) -> None:
-        processes = [self.process, *(replica.process for replica in self.replicas)]
-        for process in processes:
-            if process is not None and process.poll() is None:
+        for process in self._launched:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
         for person in self._people.values():
             person.close()
-
-
-@contextmanager
-def stage(
-    *,
-    boards: int = 1,
-    settings: dict[str, str] | None = None,
-    folder: Path | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> Iterator[Stage]:
-    """A seeded sandbox served on a free port, and the settings that point a worker at it.
-
-    `clock` is the sandbox's (the dates of Trello's actions); the worker keeps the real time.
-    """
-    sandbox = Sandbox.seeded(boards=boards, clock=clock)
-    with tempfile.TemporaryDirectory(prefix="incident-worker-") as scratch:
-        where = folder or Path(scratch)
-        with sandbox.serve() as server:
-            env = {
-                k: v for k, v in os.environ.items() if not k.startswith(("TRELLO_", "INCIDENT_"))
-            }
-            for line in sandbox.settings_lines(server.url):
-                if line and not line.startswith("#"):
-                    name, _, value = line.partition("=")
-                    env[name] = value
-            env["INCIDENT_DATABASE_URL"] = f"sqlite:///{where / 'worker.sqlite3'}"
-            env.update(QUICK)
-            env.update(settings or {})
-            env.setdefault("PYTHONUNBUFFERED", "1")
-            # the worker process runs this very code, installed or not
-            here = str(Path(__file__).resolve().parent.parent)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
-            current = Stage(sandbox, server, where, env)
-            try:
-                yield current
-            finally:
-                current.close()
 
 
 def play(out: TextIO) -> None:
@@ -369,7 +312,7 @@ def play(out: TextIO) -> None:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    with stage() as scene:
+    with Stage.serving(Sandbox.seeded()) as scene:
         board = scene.board_ids[0]
         alice, bob, carol, dave = (scene.person(n) for n in ("alice", "bob", "carol", "dave"))
         say(f"Sandbox serving Trello's API at {scene.server.url}; starting the worker.")

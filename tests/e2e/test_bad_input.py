@@ -16,11 +16,17 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import live_markup
-from tests.e2e.conftest import FAST, StageFactory, checklist_names
+from tests.e2e.conftest import (
+    FAST,
+    IncidentFactory,
+    StageFactory,
+    SupportFactory,
+    checklist_names,
+)
+from tests.e2e.harness import Stage, stage
 from worker.core.header import FIRST_LINE, LAST_LINE
-from worker.core.keys import source_marker
 from worker.core.quoting import quote
-from worker.demo import Stage, stage, wait_for
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -73,12 +79,8 @@ class Outage:
 @pytest.fixture(scope="module")
 def outage() -> Iterator[Outage]:
     with stage(settings=FAST) as scene:
-        board = scene.board_ids[0]
-        alice = scene.person("alice")
         scene.start_worker()
-        before = alice.create_card(board, "Declared before the outage")
-        alice.label(before.id, "Incident")
-        scene.wait_for_comment(before.id, "Incident declared")
+        before = scene.declare("Declared before the outage")
 
         state, worker_id = scene.sandbox.state, scene.sandbox.members["worker"].id
         token = state.members[worker_id].token
@@ -90,25 +92,23 @@ def outage() -> Iterator[Outage]:
         start, window = len(scene.sandbox.request_log), 3.0
         time.sleep(window)
         refused = sum(1 for _, _, status in worker_requests(scene, start) if status == 401)
-        alive = scene.process is not None and scene.process.poll() is None
+        alive = scene.worker_running
 
         with state.lock:
             state.members[worker_id].token = token
         wait_for(lambda: "answers again" in scene.worker_log()[mark:], "the recovery", 30)
         log = scene.worker_log()[mark:]
-        after = alice.create_card(board, "Declared after the outage")
-        alice.label(after.id, "Incident")
-        scene.wait_for_comment(after.id, "Incident declared")
+        after = scene.declare("Declared after the outage")
         scene.wait_for_cycles(3)
         yield Outage(
-            before=before.id,
-            after=after.id,
+            before=before,
+            after=after,
             log=log,
             refused=refused,
             window=window,
-            alive=alive and scene.process is not None and scene.process.poll() is None,
-            before_comments=scene.worker_comments(before.id),
-            before_header=header_of(scene, before.id),
+            alive=alive and scene.worker_running,
+            before_comments=scene.worker_comments(before),
+            before_header=header_of(scene, before),
             exit_code=scene.stop_worker(),
         )
 
@@ -165,33 +165,26 @@ def delete_board(scene: Stage, board_id: str) -> str:
 @pytest.fixture(scope="module")
 def gone() -> Iterator[Gone]:
     with stage(boards=2, settings=FAST) as scene:
-        first, second = scene.board_ids
-        alice, bob = scene.person("alice"), scene.person("bob")
+        second = scene.board_ids[1]
         scene.start_worker()
-        kept = alice.create_card(first, "Board one is on fire")
-        doomed = bob.create_card(second, "Board two is on fire")
-        alice.label(kept.id, "Incident")
-        bob.label(doomed.id, "Incident")
-        scene.wait_for_comment(kept.id, "Incident declared")
-        scene.wait_for_comment(doomed.id, "Incident declared")
+        kept = scene.declare("Board one is on fire")
+        scene.declare("Board two is on fire", by="bob", board=second)
 
         mark = len(scene.worker_log())
         name = delete_board(scene, second)
         wait_for(lambda: name in scene.worker_log()[mark:], "the lost board reported")
         scene.wait_for_cycles(4)  # the first board's feed, read 8 more times: 1.6 s, 2 reconciles
-        new = alice.create_card(first, "Declared after the other board went")
-        alice.label(new.id, "Incident")
-        scene.wait_for_comment(new.id, "Incident declared")
-        alice.comment(kept.id, "/communicator @bob")
-        scene.wait_for_comment(kept.id, "Noted")
-        alive = scene.process is not None and scene.process.poll() is None
+        new = scene.declare("Declared after the other board went")
+        scene.person("alice").comment(kept, "/communicator @bob")
+        scene.wait_for_comment(kept, "Noted")
+        alive = scene.worker_running
         yield Gone(
             board_name=name,
             log=scene.worker_log()[mark:],
-            kept=kept.id,
-            new=new.id,
-            kept_comments=scene.worker_comments(kept.id),
-            new_comments=scene.worker_comments(new.id),
+            kept=kept,
+            new=new,
+            kept_comments=scene.worker_comments(kept),
+            new_comments=scene.worker_comments(new),
             alive=alive,
             exit_code=scene.stop_worker(),
         )
@@ -217,86 +210,44 @@ def test_a_deleted_board_is_logged_once_naming_its_setting(gone: Gone) -> None:
 # -- what people do to cards ----------------------------------------------------------------
 
 
-def test_a_card_deleted_mid_incident_stops_its_reminders(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
-    alice = scene.person("alice")
-    board = scene.board_ids[0]
-    doomed = alice.create_card(board, "Deleted while it burns")
-    scene.start_worker()
-    alice.label(doomed.id, "Incident")
-    scene.wait_for_comment(doomed.id, "Reminder 1")
-    alice.client.get_card(doomed.id).delete()
+def test_a_card_deleted_mid_incident_stops_its_reminders(
+    declared_incident: IncidentFactory,
+) -> None:
+    scene, doomed = declared_incident("Deleted while it burns", INCIDENT_REMINDER_SECONDS="1")
+    scene.wait_for_comment(doomed, "Reminder 1")
+    scene.person("alice").client.get_card(doomed).delete()
     scene.wait_for_cycles(3)  # the deleteCard action is read
 
     mark = len(scene.sandbox.request_log)
     scene.wait_for_cycles(10)  # two reminder periods and two reconcile passes
-    touching = [r for r in worker_requests(scene, mark) if doomed.id in r[1]]
+    touching = [r for r in worker_requests(scene, mark) if doomed in r[1]]
     assert touching == []
-    # the worker goes on: a new incident is declared
-    other = alice.create_card(board, "The next one")
-    alice.label(other.id, "Incident")
-    scene.wait_for_comment(other.id, "Incident declared")
+    scene.declare("The next one")  # the worker goes on: a new incident is declared
     assert "Traceback" not in scene.worker_log()
     assert scene.stop_worker() == 0
 
 
-def test_a_worker_comment_a_person_deleted_is_not_posted_again(make_stage: StageFactory) -> None:
-    scene = make_stage()
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Too chatty")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    (declared,) = [c for c in scene.comments(card.id) if "Incident declared" in c["data"]["text"]]
-    alice.client.fetch_json(f"/actions/{declared['id']}", http_method="DELETE")
-    assert scene.worker_comments(card.id) == []
+def test_a_worker_comment_a_person_deleted_is_not_posted_again(
+    declared_incident: IncidentFactory,
+) -> None:
+    scene, card = declared_incident("Too chatty")
+    (declared,) = [c for c in scene.comments(card) if "Incident declared" in c["data"]["text"]]
+    scene.person("alice").client.fetch_json(f"/actions/{declared['id']}", http_method="DELETE")
+    assert scene.worker_comments(card) == []
 
     scene.wait_for_cycles(10)  # several feed reads and reconcile passes
-    assert scene.worker_comments(card.id) == []
-    assert checklist_names(scene.card(card.id)) == ["Until the problem is resolved"]
-    assert is_open(scene, card.id)
+    assert scene.worker_comments(card) == []
+    assert checklist_names(scene.card(card)) == ["Until the problem is resolved"]
+    assert is_open(scene, card)
     assert scene.stop_worker() == 0
 
 
-def test_a_renamed_incident_label_leaves_running_incidents_alone(make_stage: StageFactory) -> None:
-    """Documented behaviour: while it runs, the worker knows the label by its id, so the card
-    labelled before the rename stays an incident. At its next start it warns that the board has
-    no label INCIDENT_LABEL (open incidents are never stood down for that)."""
-    scene = make_stage()
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Labelled before the rename")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
+@pytest.fixture
+def renamed(declared_incident: IncidentFactory) -> tuple[Stage, str]:
+    """An incident declared, then its label renamed (done in the sandbox: people cannot)."""
+    scene, card = declared_incident("Labelled before the rename")
     rename_label(scene, "Incident", "Outage")
-    scene.wait_for_cycles(10)  # two reconcile passes
-    assert is_open(scene, card.id)
-    assert len(scene.worker_comments(card.id)) == 1
-
-    assert scene.stop_worker() == 0
-    mark = len(scene.worker_log())
-    scene.start_worker()
-    log = scene.worker_log()[mark:]
-    assert any("no label 'Incident' (INCIDENT_LABEL)" in line for line in warnings(log))
-    assert scene.process is not None and scene.process.poll() is None
-    assert scene.stop_worker() == 0
-
-
-def test_a_renamed_incident_label_stands_nothing_down_after_a_restart(
-    make_stage: StageFactory,
-) -> None:
-    scene = make_stage()
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Labelled before the rename")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    rename_label(scene, "Incident", "Outage")
-    assert scene.stop_worker() == 0
-    scene.start_worker()
-    scene.wait_for_cycles(10)  # two reconcile passes
-    assert [t for t in scene.worker_comments(card.id) if "stood down" in t] == []
-    assert is_open(scene, card.id)
+    return scene, card
 
 
 def rename_label(scene: Stage, old: str, new: str) -> None:
@@ -306,110 +257,103 @@ def rename_label(scene: Stage, old: str, new: str) -> None:
         label.name = new
 
 
+def test_a_renamed_incident_label_leaves_running_incidents_alone(
+    renamed: tuple[Stage, str],
+) -> None:
+    """Documented behaviour: while it runs, the worker knows the label by its id, so the card
+    labelled before the rename stays an incident. At its next start it warns that the board has
+    no label INCIDENT_LABEL (open incidents are never stood down for that)."""
+    scene, card = renamed
+    scene.wait_for_cycles(10)  # two reconcile passes
+    assert is_open(scene, card)
+    assert len(scene.worker_comments(card)) == 1
+
+    assert scene.stop_worker() == 0
+    mark = len(scene.worker_log())
+    scene.start_worker()
+    log = scene.worker_log()[mark:]
+    assert any("no label 'Incident' (INCIDENT_LABEL)" in line for line in warnings(log))
+    assert scene.worker_running
+    assert scene.stop_worker() == 0
+
+
+def test_a_renamed_incident_label_stands_nothing_down_after_a_restart(
+    renamed: tuple[Stage, str],
+) -> None:
+    scene, card = renamed
+    assert scene.stop_worker() == 0
+    scene.start_worker()
+    scene.wait_for_cycles(10)  # two reconcile passes
+    assert [t for t in scene.worker_comments(card) if "stood down" in t] == []
+    assert is_open(scene, card)
+
+
 # -- long names and people's markup ---------------------------------------------------------
 
 HOSTILE_NAME = "<script>alert(1)</script> **x** [link](javascript:alert(1)) @board"
 
 
-def test_a_card_name_of_16384_characters_is_declared(make_stage: StageFactory) -> None:
-    scene = make_stage()
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "x" * LONGEST_NAME)
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    assert "Lead: @alice" in scene.wait_for_comment(card.id, "Incident declared")
-    assert checklist_names(scene.card(card.id)) == ["Until the problem is resolved"]
-    assert "Phase: **investigating**" in header_of(scene, card.id)
+def test_a_card_name_of_16384_characters_is_declared(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("x" * LONGEST_NAME)
+    assert "Lead: @alice" in scene.wait_for_comment(card, "Incident declared")
+    assert checklist_names(scene.card(card)) == ["Until the problem is resolved"]
+    assert "Phase: **investigating**" in header_of(scene, card)
     assert scene.stop_worker() == 0
-
-
-def incident_card_for(scene: Stage, board_id: str, source_id: str) -> str:
-    def find() -> str | None:
-        state = scene.sandbox.state
-        with state.lock:
-            return next(
-                (c.id for c in state.board_cards(board_id) if source_marker(source_id) in c.desc),
-                None,
-            )
-
-    return wait_for(find, f"the incident card for {source_id}")
 
 
 def test_on_an_incident_board_a_long_name_is_cut_to_trellos_limit(
-    make_stage: StageFactory,
+    declared_from_support: SupportFactory,
 ) -> None:
-    scene = make_stage(boards=2)
-    support, incidents = scene.board_ids
-    scene.env["TRELLO_BOARD_ID"], scene.env["INCIDENT_BOARD_ID"] = support, incidents
-    alice = scene.person("alice")
-    source = alice.create_card(support, "y" * LONGEST_NAME, list_name="To Do")
-    scene.start_worker()
-    alice.label(source.id, "Incident")
-    card_id = incident_card_for(scene, incidents, source.id)
-    scene.wait_for_comment(card_id, "Incident declared")
+    scene, source, card_id = declared_from_support("y" * LONGEST_NAME, list_name="To Do")
     name = scene.card(card_id)["name"]
     assert name.startswith("Incident: yyy") and len(name) == LONGEST_NAME
-    scene.wait_for_comment(source.id, "run on its own card")
+    scene.wait_for_comment(source, "run on its own card")
     assert scene.stop_worker() == 0
 
 
-def test_on_an_incident_board_the_source_name_is_quoted(make_stage: StageFactory) -> None:
-    scene = make_stage(boards=2)
-    support, incidents = scene.board_ids
-    scene.env["TRELLO_BOARD_ID"], scene.env["INCIDENT_BOARD_ID"] = support, incidents
-    alice = scene.person("alice")
-    source = alice.create_card(support, HOSTILE_NAME, list_name="To Do")
-    scene.start_worker()
-    alice.label(source.id, "Incident")
-    card_id = incident_card_for(scene, incidents, source.id)
-    scene.wait_for_comment(card_id, "Incident declared")
+def test_on_an_incident_board_the_source_name_is_quoted(
+    declared_from_support: SupportFactory,
+) -> None:
+    scene, source, card_id = declared_from_support(HOSTILE_NAME, list_name="To Do")
     texts = [scene.card(card_id)["desc"], *scene.worker_comments(card_id)]
-    texts += scene.worker_comments(source.id)
+    texts += scene.worker_comments(source)
     assert [t for t in texts if live_markup(t)] == []
 
 
 def test_unknown_people_in_role_commands_get_a_reply_and_change_nothing(
-    make_stage: StageFactory,
+    declared_incident: IncidentFactory,
 ) -> None:
-    scene = make_stage()
+    scene, card = declared_incident("Who is who")
     alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Who is who")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    alice.comment(card.id, "/communicator @bob @nobody\n/delvers @carol @ghost_1\n/quickfixers")
-    reply = scene.wait_for_comment(card.id, "I don't know")
+    alice.comment(card, "/communicator @bob @nobody\n/delvers @carol @ghost_1\n/quickfixers")
+    reply = scene.wait_for_comment(card, "I don't know")
     assert quote("@nobody") in reply and quote("@ghost_1") in reply
     assert "needs at least one @user" in reply
     assert "Noted" not in reply
-    header = header_of(scene, card.id)
+    header = header_of(scene, card)
     assert "Communicator: (nobody yet)" in header and "Deep delvers: (nobody yet)" in header
-    assert scene.sandbox.members["bob"].id not in scene.card(card.id)["idMembers"]
+    assert scene.sandbox.members["bob"].id not in scene.card(card)["idMembers"]
     assert scene.stop_worker() == 0
 
 
 def test_peoples_markup_is_quoted_in_every_worker_comment_and_the_header(
-    make_stage: StageFactory,
+    declared_incident: IncidentFactory,
 ) -> None:
-    scene = make_stage()
+    scene, card = declared_incident(HOSTILE_NAME)
     alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], HOSTILE_NAME)
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    alice.comment(card.id, "/lead @board")
-    scene.wait_for_comment(card.id, "I don't know")
-    alice.comment(card.id, "/workaround **<img src=x>** [link](javascript:alert(1)) @board")
-    scene.wait_for_comment(card.id, "Workaround in place")
-    alice.comment(card.id, "/allhands <script>alert(1)</script> [y](javascript:alert(2)) @card")
-    allhands = scene.wait_for_comment(card.id, "All hands")
-    alice.comment(card.id, "/resolved **fixed** <b>really</b> @board")
-    scene.wait_for_comment(card.id, "**Resolved**")
+    alice.comment(card, "/lead @board")
+    scene.wait_for_comment(card, "I don't know")
+    alice.comment(card, "/workaround **<img src=x>** [link](javascript:alert(1)) @board")
+    scene.wait_for_comment(card, "Workaround in place")
+    alice.comment(card, "/allhands <script>alert(1)</script> [y](javascript:alert(2)) @card")
+    allhands = scene.wait_for_comment(card, "All hands")
+    alice.comment(card, "/resolved **fixed** <b>really</b> @board")
+    scene.wait_for_comment(card, "**Resolved**")
 
-    assert live_markup(header_of(scene, card.id)) == []
+    assert live_markup(header_of(scene, card)) == []
     # the all-hands call mentions @board on purpose, once, and nothing else is live in it
     assert allhands.count("@board") == 1
-    texts = [t for t in scene.worker_comments(card.id) if t != allhands]
+    texts = [t for t in scene.worker_comments(card) if t != allhands]
     texts.append(allhands.replace("@board", "", 1))
     assert [t for t in texts if live_markup(t)] == []
     assert scene.stop_worker() == 0

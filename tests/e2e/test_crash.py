@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import StageFactory
-from worker.demo import Stage, wait_for
+from tests.e2e.conftest import FAST, StageFactory
+from tests.e2e.harness import Stage, stage
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +33,7 @@ SEEDS = [11, 23, 37, 41, 59, 67, 73, 89]
 def play(scene: Stage) -> str:
     """The scripted incident; returns the card id once the worker has caught up with it."""
     alice, bob, carol = scene.person("alice"), scene.person("bob"), scene.person("carol")
-    card = alice.create_card(scene.board_ids[0], "Checkout is down")
-    card_id: str = card.id
-    alice.label(card_id, "Incident")
-    scene.wait_for_comment(card_id, "Incident declared", timeout=60)
+    card_id = scene.declare("Checkout is down", timeout=60)
     alice.comment(card_id, "/communicator @bob\n/delvers @carol @dave")
     scene.wait_for_comment(card_id, "Noted", timeout=60)
     bob.tick(card_id, COMMUNICATE + "When we first notice")
@@ -110,12 +109,9 @@ class Killer:
             while self.count(self.scene) < target:
                 if self._done.wait(0.002):
                     return
-            process = self.scene.process
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+            if self.scene.worker_running:
+                self.scene.stop_worker(signal.SIGKILL)
                 self.kills += 1
-                self.scene.process = None
                 self.scene.start_worker(wait=False)
 
     def __enter__(self) -> Killer:
@@ -132,9 +128,6 @@ SLOW = {"INCIDENT_RECONCILE_SECONDS": "2"}
 
 @pytest.fixture(scope="module")
 def expected() -> dict[str, Any]:
-    from tests.e2e.conftest import FAST
-    from worker.demo import stage
-
     with stage(settings={**FAST, **SLOW}) as scene:
         scene.sandbox.faults.configure(latency=(0.01, 0.04), seed=1)
         scene.start_worker()

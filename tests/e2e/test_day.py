@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import FAST
+from tests.e2e.harness import Stage, stage
 from tests.e2e.test_crash import Killer, timeless
-from worker.demo import Stage, stage, wait_for
+from worker.demo import wait_for
 
 # one xdist worker plays them all, so the calm reference is played once
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("day")]
@@ -154,7 +155,7 @@ def test_a_day_under_faults_ends_as_a_calm_day(calm: list[dict[str, Any]]) -> No
         failed = [r for r in scene.sandbox.request_log if r.status in (0, 429, 500, 503)]
         assert len(failed) > 10, "faults never hit"
         assert outcome(scene, cards) == calm
-        assert scene.process is not None and scene.process.poll() is None  # never exited
+        assert scene.worker_running  # never exited
         assert scene.stop_worker() == 0
         log = scene.worker_log()
     assert "DEBUG" in log and "urllib3" in log

@@ -6,34 +6,22 @@ board (INCIDENT_BOARD_ID).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.e2e.conftest import StageFactory, checklist_names
+from tests.e2e.conftest import (
+    IncidentFactory,
+    StageFactory,
+    SupportFactory,
+    cards_on,
+    checklist_names,
+    two_boards,
+)
+from tests.e2e.harness import Stage
 from tests.e2e.test_crash import Killer
 from worker.core.header import FIRST_LINE
-from worker.demo import Stage, wait_for
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def two_boards(make_stage: StageFactory, **settings: str) -> tuple[Stage, str, str]:
-    probe = make_stage(boards=2, **settings)
-    support, incidents = probe.board_ids
-    probe.env["INCIDENT_BOARD_ID"] = incidents
-    probe.env["TRELLO_BOARD_ID"] = support
-    return probe, support, incidents
-
-
-def cards_on(scene: Stage, board_id: str) -> list[dict[str, Any]]:
-    state = scene.sandbox.state
-    with state.lock:
-        return [
-            {"id": c.id, "name": c.name}
-            for c in state.board_cards(board_id)
-            if not c.closed and not c.name.startswith("Incident template")
-        ]
 
 
 def incident_card(scene: Stage, board_id: str) -> str:
@@ -50,56 +38,47 @@ def links(scene: Stage, card_id: str) -> list[str]:
 
 
 def test_a_label_on_a_support_card_opens_one_incident_card_linked_both_ways(
-    make_stage: StageFactory,
+    declared_from_support: SupportFactory,
 ) -> None:
-    scene, support, incidents = two_boards(make_stage)
-    alice = scene.person("alice")
-    source = alice.create_card(support, "Customer cannot pay", list_name="To Do")
-    scene.start_worker()
-    alice.label(source.id, "Incident")
-
-    card_id = incident_card(scene, incidents)
+    scene, source, card_id = declared_from_support("Customer cannot pay", list_name="To Do")
+    incidents = scene.board_ids[1]
+    assert len(cards_on(scene, incidents)) == 1
     declared = scene.wait_for_comment(card_id, "Incident declared")
     assert "Lead: @alice" in declared
     card = scene.card(card_id)
     assert card["name"] == "Incident: Customer cannot pay"
     assert checklist_names(card) == ["Until the problem is resolved"]
     assert card["desc"].startswith(FIRST_LINE)
-    source_card = scene.card(source.id)
+    source_card = scene.card(source)
     wait_for(lambda: source_card["shortUrl"] in links(scene, card_id), "the link to the source")
-    wait_for(lambda: card["shortUrl"] in links(scene, source.id), "the link on the source card")
-    told = scene.wait_for_comment(source.id, "run on its own card")
+    wait_for(lambda: card["shortUrl"] in links(scene, source), "the link on the source card")
+    told = scene.wait_for_comment(source, "run on its own card")
     assert card["shortUrl"] in told
 
     scene.wait_for_cycles(6)  # several feed reads and reconcile passes: still exactly one
     assert len(cards_on(scene, incidents)) == 1
-    assert len(scene.worker_comments(source.id)) == 1
-    assert links(scene, source.id).count(card["shortUrl"]) == 1
+    assert len(scene.worker_comments(source)) == 1
+    assert links(scene, source).count(card["shortUrl"]) == 1
     assert scene.stop_worker() == 0
 
 
 def test_phases_count_from_either_card_and_the_source_stands_it_down(
-    make_stage: StageFactory,
+    declared_from_support: SupportFactory,
 ) -> None:
-    scene, support, incidents = two_boards(make_stage)
+    scene, source, card_id = declared_from_support("Search returns nothing")
     alice, bob = scene.person("alice"), scene.person("bob")
-    source = alice.create_card(support, "Search returns nothing")
-    scene.start_worker()
-    alice.label(source.id, "Incident")
-    card_id = incident_card(scene, incidents)
-    scene.wait_for_comment(card_id, "Incident declared")
 
-    bob.comment(source.id, "/workaround reindexing by hand")
+    bob.comment(source, "/workaround reindexing by hand")
     assert "reindexing by hand" in scene.wait_for_comment(card_id, "Workaround in place")
     bob.comment(card_id, "/communicator @bob")
     scene.wait_for_comment(card_id, "Noted")
-    bob.move(source.id, "Done")
+    bob.move(source, "Done")
     scene.wait_for_comment(card_id, "**Resolved**")
     assert "Phase: **resolved**" in scene.card(card_id)["desc"]
 
-    alice.label(source.id, "Incident", remove=True)
+    alice.label(source, "Incident", remove=True)
     scene.wait_for_comment(card_id, "stood down")
-    scene.wait_for_comment(source.id, "stood down")
+    scene.wait_for_comment(source, "stood down")
     assert scene.stop_worker() == 0
 
 
@@ -131,24 +110,22 @@ def test_one_incident_card_even_when_killed_between_making_and_recording_it(
     assert len(scene.worker_comments(source.id)) == 1
 
 
-def test_all_hands_by_the_lead_and_refused_for_others(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_MEETING_URL="https://meet.example.com/war-room")
+def test_all_hands_by_the_lead_and_refused_for_others(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident(
+        "Everything is down", INCIDENT_MEETING_URL="https://meet.example.com/war-room"
+    )
     alice, dave = scene.person("alice"), scene.person("dave")
-    card = alice.create_card(scene.board_ids[0], "Everything is down")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
 
-    dave.comment(card.id, "/allhands I think we need everyone")
-    refused = scene.wait_for_comment(card.id, "can call all hands")
+    dave.comment(card, "/allhands I think we need everyone")
+    refused = scene.wait_for_comment(card, "can call all hands")
     assert refused.startswith("@dave: only @alice can call all hands")
     assert "@board" not in refused
 
-    alice.comment(card.id, "/allhands the database is gone")
-    called = scene.wait_for_comment(card.id, "**All hands**")
+    alice.comment(card, "/allhands the database is gone")
+    called = scene.wait_for_comment(card, "**All hands**")
     assert "@board" in called and "the database is gone" in called
     assert "https://meet.example.com/war-room" in called
-    assert sum("**All hands**" in t for t in scene.worker_comments(card.id)) == 1
+    assert sum("**All hands**" in t for t in scene.worker_comments(card)) == 1
     assert scene.stop_worker() == 0
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import StageFactory, checklist_names, markers, wait_for_cycles
+from tests.e2e.conftest import IncidentFactory, StageFactory, checklist_names, markers
+from tests.e2e.harness import Stage
 from worker.core.header import FIRST_LINE
 from worker.demo import wait_for
 
@@ -17,51 +18,50 @@ COMMUNICATE = "Consider communicating: "
 DEFAULT_TEMPLATE = Path(__file__).parents[2] / "config" / "incident-template.md"
 
 
-def test_a_whole_incident(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_MEETING_URL="https://meet.example.com/war-room")
-    board = scene.board_ids[0]
+def test_a_whole_incident(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident(
+        "Checkout is down",
+        description="Customers get a 500 on the payment page.",
+        INCIDENT_MEETING_URL="https://meet.example.com/war-room",
+    )
     alice, bob, carol = scene.person("alice"), scene.person("bob"), scene.person("carol")
-    card = alice.create_card(board, "Checkout is down")
-    card.set_description("Customers get a 500 on the payment page.")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
 
-    declared = scene.wait_for_comment(card.id, "Incident declared")
+    declared = scene.wait_for_comment(card, "Incident declared")
     assert "Lead: @alice" in declared and "https://meet.example.com/war-room" in declared
     assert "tell the support team, auction houses and buyers/sellers" in declared
-    now = scene.card(card.id)
+    now = scene.card(card)
     assert checklist_names(now) == ["Until the problem is resolved"]
     assert now["desc"].startswith(FIRST_LINE)
     assert now["desc"].endswith("\n\nCustomers get a 500 on the payment page.")
     assert "Phase: **investigating**" in now["desc"]
 
-    alice.comment(card.id, "/communicator @bob\n/delvers @carol @dave\n/quickfixers @bob")
-    scene.wait_for_comment(card.id, "Noted")
-    now = scene.card(card.id)
+    alice.comment(card, "/communicator @bob\n/delvers @carol @dave\n/quickfixers @bob")
+    scene.wait_for_comment(card, "Noted")
+    now = scene.card(card)
     assert "Communicator: @bob" in now["desc"] and "Deep delvers: @carol, @dave" in now["desc"]
     members = {
         m.id for name, m in scene.sandbox.members.items() if name in ("bob", "carol", "dave")
     }
     assert members <= set(now["idMembers"])
 
-    carol.label(card.id, "Workaround")
-    workaround = scene.wait_for_comment(card.id, "Workaround in place")
+    carol.label(card, "Workaround")
+    workaround = scene.wait_for_comment(card, "Workaround in place")
     assert "@bob: tell" in workaround and "When there is some workaround." in workaround
-    bob.move(card.id, "Done")
-    scene.wait_for_comment(card.id, "**Resolved**")
+    bob.move(card, "Done")
+    scene.wait_for_comment(card, "**Resolved**")
     wait_for(
         lambda: (
-            checklist_names(scene.card(card.id))
+            checklist_names(scene.card(card))
             == ["Until the problem is resolved", "Post mortem", "Meeting agenda"]
         ),
         "the post mortem checklists",
     )
-    now = scene.card(card.id)
+    now = scene.card(card)
     assert "Phase: **resolved**" in now["desc"] and "- Workaround: " in now["desc"]
 
-    wait_for_cycles(scene, 3)
+    scene.wait_for_cycles(3)
     assert scene.stop_worker(signal.SIGTERM) == 0
-    comments = scene.worker_comments(card.id)
+    comments = scene.worker_comments(card)
     assert len(comments) == 5  # declared, noted, workaround, resolved, post mortem
     assert len(set(markers(comments))) == 5
     assert "stopping after the current step" in scene.worker_log()
@@ -91,7 +91,7 @@ def test_every_phase_signal_on_concurrent_incidents(make_stage: StageFactory) ->
         act(cards[name])
     for name, (_, announcement) in signals.items():
         scene.wait_for_comment(cards[name], announcement)
-    wait_for_cycles(scene, 3)
+    scene.wait_for_cycles(3)
     for name, card_id in cards.items():
         comments = scene.worker_comments(card_id)
         resolving = signals[name][1] == "**Resolved**"
@@ -101,99 +101,78 @@ def test_every_phase_signal_on_concurrent_incidents(make_stage: StageFactory) ->
     assert scene.stop_worker() == 0
 
 
-def test_reminders_repeat_until_the_item_is_ticked(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
-    board = scene.board_ids[0]
+def test_reminders_repeat_until_the_item_is_ticked(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("Search is slow", INCIDENT_REMINDER_SECONDS="1")
     alice, bob = scene.person("alice"), scene.person("bob")
-    card = alice.create_card(board, "Search is slow")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    alice.comment(card.id, "/communicator @bob")
-    scene.wait_for_comment(card.id, "Reminder 2: @bob")
-    bob.tick(card.id, COMMUNICATE + "When we first notice")
-    wait_for_cycles(scene, 2)
-    reminders = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
-    wait_for_cycles(scene, 8)  # well past the next reminder's time
-    later = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
+    alice.comment(card, "/communicator @bob")
+    scene.wait_for_comment(card, "Reminder 2: @bob")
+    bob.tick(card, COMMUNICATE + "When we first notice")
+    scene.wait_for_cycles(2)
+    reminders = [t for t in scene.worker_comments(card) if t.startswith("Reminder")]
+    scene.wait_for_cycles(8)  # well past the next reminder's time
+    later = [t for t in scene.worker_comments(card) if t.startswith("Reminder")]
     assert later == reminders
     assert all("When we first notice the problems." in t for t in reminders)
 
-    alice.comment(card.id, "/workaround cache warmed")
-    scene.wait_for_comment(card.id, "Reminder 1: @bob, *" + COMMUNICATE + "When there is some")
+    alice.comment(card, "/workaround cache warmed")
+    scene.wait_for_comment(card, "Reminder 1: @bob, *" + COMMUNICATE + "When there is some")
     assert scene.stop_worker() == 0
 
 
-def test_removing_the_label_stands_the_incident_down(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "False alarm")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    alice.label(card.id, "Incident", remove=True)
-    scene.wait_for_comment(card.id, "stood down")
-    count = len(scene.worker_comments(card.id))
-    wait_for_cycles(scene, 10)
-    assert len(scene.worker_comments(card.id)) == count
-    assert "stood down" in scene.card(card.id)["desc"]
+def test_removing_the_label_stands_the_incident_down(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("False alarm", INCIDENT_REMINDER_SECONDS="1")
+    scene.person("alice").label(card, "Incident", remove=True)
+    scene.wait_for_comment(card, "stood down")
+    assert_quiet(scene, card)
+    assert "stood down" in scene.card(card)["desc"]
 
 
-def test_archiving_the_card_stops_reminders(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Archived mid-incident")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Reminder 1")
-    alice.archive(card.id)
-    wait_for_cycles(scene, 2)
-    count = len(scene.worker_comments(card.id))
-    wait_for_cycles(scene, 10)
-    assert len(scene.worker_comments(card.id)) == count
+def test_archiving_the_card_stops_reminders(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("Archived mid-incident", INCIDENT_REMINDER_SECONDS="1")
+    scene.wait_for_comment(card, "Reminder 1")
+    scene.person("alice").archive(card)
+    scene.wait_for_cycles(2)
+    assert_quiet(scene, card)
 
 
-def test_what_people_remove_stays_removed(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_REMINDER_SECONDS="1")
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "We run our own checklist")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Reminder 1")
-    alice.delete_checklist(card.id, "Until the problem is resolved")
-    wait_for_cycles(scene, 10)  # several reconcile passes
-    assert checklist_names(scene.card(card.id)) == []
-    reminders = [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")]
-    wait_for_cycles(scene, 8)
-    assert [t for t in scene.worker_comments(card.id) if t.startswith("Reminder")] == reminders
+def assert_quiet(scene: Stage, card: str) -> None:
+    """The worker says nothing more on `card` over 10 cycles (two reminder periods or more)."""
+    count = len(scene.worker_comments(card))
+    scene.wait_for_cycles(10)
+    assert len(scene.worker_comments(card)) == count
 
 
-def test_roles_name_only_people_on_the_board(make_stage: StageFactory) -> None:
-    scene = make_stage()
-    alice = scene.person("alice")
-    card = alice.create_card(scene.board_ids[0], "Who?")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    alice.comment(card.id, "/communicator @nobody")
-    reply = scene.wait_for_comment(card.id, "I don't know @\u200bnobody")  # quoted: no mention
+def test_what_people_remove_stays_removed(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("We run our own checklist", INCIDENT_REMINDER_SECONDS="1")
+    scene.wait_for_comment(card, "Reminder 1")
+    scene.person("alice").delete_checklist(card, "Until the problem is resolved")
+    scene.wait_for_cycles(10)  # several reconcile passes
+    assert checklist_names(scene.card(card)) == []
+    reminders = [t for t in scene.worker_comments(card) if t.startswith("Reminder")]
+    scene.wait_for_cycles(8)
+    assert [t for t in scene.worker_comments(card) if t.startswith("Reminder")] == reminders
+
+
+def test_roles_name_only_people_on_the_board(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("Who?")
+    scene.person("alice").comment(card, "/communicator @nobody")
+    reply = scene.wait_for_comment(card, "I don't know @\u200bnobody")  # quoted: no mention
     assert "stay as they were" in reply
-    assert "Communicator: (nobody yet)" in scene.card(card.id)["desc"]
+    assert "Communicator: (nobody yet)" in scene.card(card)["desc"]
 
 
 def test_two_boards_run_independent_incidents(make_stage: StageFactory) -> None:
     scene = make_stage(boards=2)
-    alice, bob = scene.person("alice"), scene.person("bob")
-    first = alice.create_card(scene.board_ids[0], "Board one is on fire")
-    second = bob.create_card(scene.board_ids[1], "Board two is on fire")
     scene.start_worker()
-    alice.label(first.id, "Incident")
-    bob.label(second.id, "Incident")
-    assert "Lead: @alice" in scene.wait_for_comment(first.id, "Incident declared")
-    assert "Lead: @bob" in scene.wait_for_comment(second.id, "Incident declared")
-    bob.label(second.id, "Resolved")
-    scene.wait_for_comment(second.id, "**Resolved**")
-    wait_for_cycles(scene, 3)
-    assert "investigating" in scene.card(first.id)["desc"]
-    assert len(scene.worker_comments(first.id)) == 1
+    first = scene.declare("Board one is on fire")
+    second = scene.declare("Board two is on fire", by="bob", board=scene.board_ids[1])
+    assert "Lead: @alice" in scene.wait_for_comment(first, "Incident declared")
+    assert "Lead: @bob" in scene.wait_for_comment(second, "Incident declared")
+    scene.person("bob").label(second, "Resolved")
+    scene.wait_for_comment(second, "**Resolved**")
+    scene.wait_for_cycles(3)
+    assert "investigating" in scene.card(first)["desc"]
+    assert len(scene.worker_comments(first)) == 1
 
 
 def test_a_label_found_at_start_is_declared_for_whoever_added_it(make_stage: StageFactory) -> None:
@@ -230,11 +209,8 @@ def test_an_edited_template_is_taken_up_and_a_broken_edit_is_refused(
     template = tmp_path / "process.md"
     template.write_text(DEFAULT_TEMPLATE.read_text())
     scene = make_stage(INCIDENT_TEMPLATE=str(template))
-    alice = scene.person("alice")
     scene.start_worker()
-    first = alice.create_card(scene.board_ids[0], "Before the edit")
-    alice.label(first.id, "Incident")
-    scene.wait_for_comment(first.id, "Incident declared")
+    first = scene.declare("Before the edit")
 
     template.write_text("# Nothing to tick\n\nJust prose.\n")
     wait_for(lambda: "no checklist" in scene.worker_log(), "the broken template reported")
@@ -245,19 +221,24 @@ def test_an_edited_template_is_taken_up_and_a_broken_edit_is_refused(
     )
     template.write_text(edited)
     wait_for(lambda: "template changed" in scene.worker_log(), "the edit taken up")
-    second = alice.create_card(scene.board_ids[0], "After the edit")
-    alice.label(second.id, "Incident")
-    scene.wait_for_comment(second.id, "Incident declared")
-    assert checklist_names(scene.card(second.id)) == ["While it burns"]
-    assert checklist_names(scene.card(first.id)) == ["Until the problem is resolved"]
+    second = scene.declare("After the edit")
+    assert checklist_names(scene.card(second)) == ["While it burns"]
+    assert checklist_names(scene.card(first)) == ["Until the problem is resolved"]
     assert scene.stop_worker() == 0
 
 
-def test_the_worker_waits_for_trello_at_start_instead_of_dying(make_stage: StageFactory) -> None:
+@pytest.fixture
+def waiting_for_trello(make_stage: StageFactory) -> Stage:
+    """The worker started while Trello answers every request with a 503: it cannot start yet."""
     scene = make_stage(INCIDENT_RETRY_ATTEMPTS="2")
     scene.sandbox.faults.configure(error_rate=1.0, statuses=(503,))
     scene.start_worker(wait=False)
     wait_for(lambda: "cannot start yet" in scene.worker_log(), "the outage reported", 60)
+    return scene
+
+
+def test_the_worker_waits_for_trello_at_start_instead_of_dying(waiting_for_trello: Stage) -> None:
+    scene = waiting_for_trello
     scene.sandbox.faults.reset()
     wait_for(lambda: "Trello answers again" in scene.worker_log(), "the start", 60)
     scene.wait_for_cycles(1, timeout=60)
@@ -265,10 +246,7 @@ def test_the_worker_waits_for_trello_at_start_instead_of_dying(make_stage: Stage
     assert scene.stop_worker() == 0
 
 
-def test_sigterm_while_waiting_for_trello_exits_cleanly(make_stage: StageFactory) -> None:
-    scene = make_stage(INCIDENT_RETRY_ATTEMPTS="2")
-    scene.sandbox.faults.configure(error_rate=1.0, statuses=(503,))
-    scene.start_worker(wait=False)
-    wait_for(lambda: "cannot start yet" in scene.worker_log(), "the outage reported", 60)
+def test_sigterm_while_waiting_for_trello_exits_cleanly(waiting_for_trello: Stage) -> None:
+    scene = waiting_for_trello
     assert scene.stop_worker() == 0
     assert "stopped" in scene.worker_log()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import StageFactory
-from worker.demo import Stage
+from tests.e2e.conftest import IncidentFactory, StageFactory
+from tests.e2e.harness import Stage
 
 pytestmark = pytest.mark.e2e
 
@@ -139,15 +139,10 @@ def test_status_with_no_incidents_reads_only(make_stage: StageFactory) -> None:
     assert writes(scene, mark) == []
 
 
-def test_status_of_an_incident_while_the_worker_runs(make_stage: StageFactory) -> None:
-    scene = make_stage()
+def test_status_of_an_incident_while_the_worker_runs(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("Checkout is down")
     board = scene.board_ids[0]
-    alice = scene.person("alice")
-    scene.start_worker()
-    card = alice.create_card(board, "Checkout is down")
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    short_link = scene.card(card.id)["shortLink"]
+    short_link = scene.card(card)["shortLink"]
 
     result = scene.run("status")
     assert result.returncode == 0, result.stderr
@@ -156,7 +151,7 @@ def test_status_of_an_incident_while_the_worker_runs(make_stage: StageFactory) -
     assert line.startswith("'Incidents'")
     assert f"Checkout is down ({short_link})" in line
     assert "investigating" in line and "@alice" in line
-    assert scene.process is not None and scene.process.poll() is None  # still running
+    assert scene.worker_running and scene.process is not None  # still running
     assert (blank, holders.split()) == ("", ["BOARD", "HELD", "BY", "FOR"])
     assert held.startswith("'Incidents'") and f" pid {scene.process.pid} " in held
 
@@ -167,7 +162,7 @@ def test_status_of_an_incident_while_the_worker_runs(make_stage: StageFactory) -
     assert line.startswith(board) and "investigating" in line
     assert held.startswith(board) and f" pid {scene.process.pid} " in held
     # from the store alone: the short link when the worker recorded one, else the card's id
-    assert f"Checkout is down ({short_link})" in line or f"Checkout is down ({card.id})" in line
+    assert f"Checkout is down ({short_link})" in line or f"Checkout is down ({card})" in line
     assert scene.stop_worker() == 0
 
 

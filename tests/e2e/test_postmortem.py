@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import StageFactory, checklist_names
-from worker.demo import Person, Stage, wait_for
+from tests.e2e.conftest import IncidentFactory, checklist_names
+from tests.e2e.harness import Stage
+from worker.demo import wait_for
 from worker.report.draft import PICTURE_NAME, REPORT_NAME
 
 pytestmark = pytest.mark.e2e
@@ -28,34 +29,38 @@ def running_from(start: datetime) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
-def resolve_incident(scene: Stage, alice: Person, bob: Person) -> str:
-    card = alice.create_card(scene.board_ids[0], "Checkout is down")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    scene.wait_for_comment(card.id, "Incident declared")
-    alice.comment(card.id, "/communicator @bob")
-    scene.wait_for_comment(card.id, "Noted")
-    for moment in ("When we first notice", "When there is some workaround"):
-        bob.tick(card.id, COMMUNICATE + moment)
-    alice.comment(card.id, "/workaround payments through the backup provider")
-    scene.wait_for_comment(card.id, "Workaround in place")
-    bob.label(card.id, "Resolved")
-    scene.wait_for_comment(card.id, "please book the post-mortem meeting")
-    bob.tick(card.id, COMMUNICATE + "When the problems are resolved")
-    return str(card.id)
+@pytest.fixture
+def resolved_incident(declared_incident: IncidentFactory) -> IncidentFactory:
+    """Make a stage on `settings` (and the sandbox's `clock`) with an incident declared by
+    @alice, @bob communicating, worked around and resolved, every message sent: the stage and
+    the card's id."""
+
+    def resolve(clock: Callable[[], datetime] | None = None, **settings: str) -> tuple[Stage, str]:
+        scene, card = declared_incident("Checkout is down", clock=clock, **settings)
+        alice, bob = scene.person("alice"), scene.person("bob")
+        alice.comment(card, "/communicator @bob")
+        scene.wait_for_comment(card, "Noted")
+        for moment in ("When we first notice", "When there is some workaround"):
+            bob.tick(card, COMMUNICATE + moment)
+        alice.comment(card, "/workaround payments through the backup provider")
+        scene.wait_for_comment(card, "Workaround in place")
+        bob.label(card, "Resolved")
+        scene.wait_for_comment(card, "please book the post-mortem meeting")
+        bob.tick(card, COMMUNICATE + "When the problems are resolved")
+        return scene, card
+
+    return resolve
 
 
 def test_a_friday_resolution_is_due_on_tuesday_and_late_reminders_follow(
-    make_stage: StageFactory,
+    resolved_incident: IncidentFactory,
 ) -> None:
     friday = datetime(2026, 3, 6, 14, 58, tzinfo=UTC)  # long past: the deadline is too
-    scene = make_stage(
+    scene, card_id = resolved_incident(
         clock=running_from(friday),
         INCIDENT_POSTMORTEM_ATTENDEES="carol, @dave",
         INCIDENT_POSTMORTEM_FACILITATOR="carol",
     )
-    alice, bob = scene.person("alice"), scene.person("bob")
-    card_id = resolve_incident(scene, alice, bob)
 
     card = scene.card(card_id)
     due = datetime.fromisoformat(card["due"].replace("Z", "+00:00"))
@@ -81,16 +86,15 @@ def test_a_friday_resolution_is_due_on_tuesday_and_late_reminders_follow(
 
 
 def test_reminders_before_and_on_the_deadline_then_meeting_closing_and_reopening(
-    make_stage: StageFactory,
+    resolved_incident: IncidentFactory,
 ) -> None:
     # Trello's clock runs a few seconds ahead of the worker's, and the deadline is the moment
     # of resolution (0 business days): the worker first sees it ahead, then reached.
-    scene = make_stage(
+    scene, card_id = resolved_incident(
         clock=running_from(datetime.now(UTC) + timedelta(seconds=6)),
         INCIDENT_POSTMORTEM_DAYS="0",
     )
-    alice, bob, carol = scene.person("alice"), scene.person("bob"), scene.person("carol")
-    card_id = resolve_incident(scene, alice, bob)
+    alice, carol = scene.person("alice"), scene.person("carol")
 
     scene.wait_for_comment(card_id, "Is the meeting booked?")  # one business day before
     scene.wait_for_comment(card_id, "the post mortem is due now", timeout=30)
@@ -129,11 +133,9 @@ def test_reminders_before_and_on_the_deadline_then_meeting_closing_and_reopening
 
 
 def test_report_prints_the_draft_and_refuses_a_card_that_is_no_incident(
-    make_stage: StageFactory,
+    resolved_incident: IncidentFactory,
 ) -> None:
-    scene = make_stage()
-    alice, bob = scene.person("alice"), scene.person("bob")
-    card_id = resolve_incident(scene, alice, bob)
+    scene, card_id = resolved_incident()
     assert scene.stop_worker() == 0
     short_link = scene.card(card_id)["shortLink"]
 
@@ -142,7 +144,7 @@ def test_report_prints_the_draft_and_refuses_a_card_that_is_no_incident(
     assert printed.stdout.startswith("# Post mortem: Checkout is down")
     assert "## Meeting agenda" in printed.stdout
 
-    plain = alice.create_card(scene.board_ids[0], "Just a card")
+    plain = scene.person("alice").create_card(scene.board_ids[0], "Just a card")
     refused = scene.run("report", plain.id)
     assert refused.returncode == 1
     assert refused.stderr.strip().count("\n") == 0

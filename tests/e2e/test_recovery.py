@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import StageFactory
-from worker.demo import Stage, wait_for
+from tests.e2e.conftest import IncidentFactory, StageFactory, SupportFactory, cards_on
+from tests.e2e.harness import Stage
+from worker.demo import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,17 +26,14 @@ def delete_database(scene: Stage) -> None:
 
 
 def test_a_deleted_database_is_rebuilt_from_the_cards_without_repeating_a_comment(
-    make_stage: StageFactory,
+    declared_incident: IncidentFactory,
 ) -> None:
-    scene = make_stage()
+    scene, card = declared_incident("Checkout is down")
     alice, bob = scene.person("alice"), scene.person("bob")
-    card = alice.create_card(scene.board_ids[0], "Checkout is down")
-    scene.start_worker()
-    alice.label(card.id, "Incident")
-    alice.comment(card.id, "/communicator @bob\n/workaround payments via the backup provider")
-    scene.wait_for_comment(card.id, "Workaround in place")
-    scene.wait_for_comment(card.id, "Noted")  # the same comment's reply comes after
-    before = scene.worker_comments(card.id)
+    alice.comment(card, "/communicator @bob\n/workaround payments via the backup provider")
+    scene.wait_for_comment(card, "Workaround in place")
+    scene.wait_for_comment(card, "Noted")  # the same comment's reply comes after
+    before = scene.worker_comments(card)
     assert scene.stop_worker() == 0
     assert stat.S_IMODE(os.stat(database(scene)).st_mode) == 0o600
 
@@ -44,42 +42,31 @@ def test_a_deleted_database_is_rebuilt_from_the_cards_without_repeating_a_commen
     wait_for(lambda: "rebuilt from the card" in scene.worker_log(), "the incident rebuilt")
     assert "the database is new" in scene.worker_log()
     scene.wait_for_cycles(3)
-    assert scene.worker_comments(card.id) == before  # nothing posted twice
-    assert len([c for c in scene.card(card.id)["checklists"]]) == 1
+    assert scene.worker_comments(card) == before  # nothing posted twice
+    assert len([c for c in scene.card(card)["checklists"]]) == 1
 
-    bob.label(card.id, "Resolved")  # the rebuilt incident carries on where it was
-    resolved = scene.wait_for_comment(card.id, "**Resolved**")
+    bob.label(card, "Resolved")  # the rebuilt incident carries on where it was
+    resolved = scene.wait_for_comment(card, "**Resolved**")
     assert "@bob: tell" in resolved
-    assert sum("**Resolved**" in t for t in scene.worker_comments(card.id)) == 1
-    assert "Communicator: @bob" in scene.card(card.id)["desc"]
+    assert sum("**Resolved**" in t for t in scene.worker_comments(card)) == 1
+    assert "Communicator: @bob" in scene.card(card)["desc"]
     assert scene.stop_worker() == 0
 
 
-def test_a_deleted_database_still_means_one_incident_card(make_stage: StageFactory) -> None:
-    scene = make_stage(boards=2)
-    support, incidents = scene.board_ids
-    scene.env["INCIDENT_BOARD_ID"] = incidents
-    scene.env["TRELLO_BOARD_ID"] = support
-    alice = scene.person("alice")
-    source = alice.create_card(support, "Customer cannot pay")
-    scene.start_worker()
-    alice.label(source.id, "Incident")
-    told = scene.wait_for_comment(source.id, "run on its own card")
+def test_a_deleted_database_still_means_one_incident_card(
+    declared_from_support: SupportFactory,
+) -> None:
+    scene, source, _ = declared_from_support("Customer cannot pay")
+    told = scene.wait_for_comment(source, "run on its own card")
     assert scene.stop_worker() == 0
 
     delete_database(scene)
     scene.start_worker()
     wait_for(lambda: "found the incident card made before" in scene.worker_log(), "the card found")
     scene.wait_for_cycles(3)
-    state = scene.sandbox.state
-    with state.lock:
-        open_cards = [
-            c.name
-            for c in state.board_cards(incidents)
-            if not c.closed and not c.name.startswith("Incident template")
-        ]
+    open_cards = [card["name"] for card in cards_on(scene, scene.board_ids[1])]
     assert open_cards == ["Incident: Customer cannot pay"]
-    assert scene.worker_comments(source.id) == [told]
+    assert scene.worker_comments(source) == [told]
     assert scene.stop_worker() == 0
 
 

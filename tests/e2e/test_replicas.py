@@ -24,9 +24,10 @@ from sqlalchemy.engine import make_url
 
 from tests import postgres
 from tests.e2e.conftest import FAST
+from tests.e2e.harness import Replica, Stage, stage
 from tests.e2e.proxy import Relay
 from worker.core.keys import MARKER
-from worker.demo import Replica, Stage, stage, wait_for
+from worker.demo import wait_for
 from worker.runtime.worker import READY
 from worker.store.database import Store
 from worker.store.tables import replicas as replica_rows

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.conftest import StageFactory
-from worker.demo import Stage
+from tests.e2e.harness import Stage
 
 pytestmark = pytest.mark.e2e
 
