@@ -80,6 +80,8 @@ def test_a_template_with_nothing_in_it_names_the_file_and_line(
         ("## A <!-- incident: phase=resolved colour=red -->\n", 1, "unknown marker key 'colour'"),
         ("## A\n\n- [ ] x <!-- incident: communicate=later -->\n", 3, "unknown communicate"),
         ("## A\n\n- [ ] x\n  - [ ] y <!-- incident: owner=bob -->\n", 4, "unknown marker key"),
+        ("## A\n\n- [ ] x\n- [] The support team.\n", 4, "looks like a task item but is not"),
+        ("## A\n\n- [ ] x\n  - [ x] Tell them\n", 4, "looks like a task item but is not"),
     ],
 )
 def test_unknown_markers_anywhere_name_the_line(text: str, line: int, fragment: str) -> None:

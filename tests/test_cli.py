@@ -107,6 +107,25 @@ def test_set_without_an_equals_sign_is_refused(tmp_path: Path) -> None:
     assert "nonsense" in one_line_error(result)
 
 
+def test_a_mistyped_setting_in_the_environment_stops_every_command(tmp_path: Path) -> None:
+    env = clean_env(**FAKE_TRELLO, INCIDNET_LABEL="Outage")
+    for command in (["check"], ["run", "--once"], ["status"]):
+        result = run_cli(tmp_path, *command, env=env)
+        assert result.returncode == 2
+        assert one_line_error(result) == (
+            "incident-worker: INCIDNET_LABEL (in the environment) is not a setting of "
+            "incident-worker: did you mean INCIDENT_LABEL?"
+        )
+
+
+def test_declare_without_a_title_is_refused(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "declare", "  ", env=clean_env(**FAKE_TRELLO))
+    assert result.returncode == 2
+    assert one_line_error(result) == (
+        'incident-worker: declare needs a title saying what is wrong, e.g. "Checkout is down".'
+    )
+
+
 def test_a_missing_env_file_is_named(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "--env-file", "missing.env", "run", "--once")
     assert result.returncode == 2

@@ -47,6 +47,14 @@ def test_missing_env_file_is_named(tmp_path: Path) -> None:
         ),
         ({"TRELLO_BOARD_ID": " , "}, "TRELLO_BOARD_ID names no board (got ' , ')."),
         ({"TRELLO_API_URL": "ftp://x"}, "TRELLO_API_URL is not an http(s) URL (got 'ftp://x')."),
+        (
+            {"INCIDENT_MEETING_URL": "zoom.us/j/123"},
+            "INCIDENT_MEETING_URL is not an http(s) URL people can open (got 'zoom.us/j/123').",
+        ),
+        (
+            {"INCIDENT_TEMPLATE_URL": "/srv/runbook.md"},
+            "INCIDENT_TEMPLATE_URL is not an http(s) URL people can open (got '/srv/runbook.md').",
+        ),
         ({"INCIDENT_POLL_SECONDS": "0"}, "INCIDENT_POLL_SECONDS must be greater than 0 (got '0')."),
         ({"INCIDENT_RATE_LIMIT": "-5"}, "INCIDENT_RATE_LIMIT must be greater than 0 (got '-5')."),
         ({"INCIDENT_RETRY_ATTEMPTS": "many"}, "INCIDENT_RETRY_ATTEMPTS must be a valid integer"),

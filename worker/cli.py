@@ -200,8 +200,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _declare(args: argparse.Namespace) -> int:
+    from worker.core.model import same_name
     from worker.trello.client import Trello
 
+    if not args.title.strip():
+        raise ConfigError('declare needs a title saying what is wrong, e.g. "Checkout is down".')
     settings = settings_from(args)
     board_id = args.board or settings.incident_board_id or settings.trello_board_ids[0]
     if args.list_name is None and board_id == settings.incident_board_id:
@@ -221,8 +224,11 @@ def _declare(args: argparse.Namespace) -> int:
         elif not lists:
             raise ConfigError(f"Board {board['name']!r} has no open list to put the card in.")
         target = (chosen if args.list_name else lists)[0]
-        wanted = settings.incident_label.casefold()
-        labels = [item for item in trello.labels(board_id) if item["name"].casefold() == wanted]
+        labels = [
+            item
+            for item in trello.labels(board_id)
+            if same_name(str(item.get("name") or ""), settings.incident_label)
+        ]
         if not labels:
             raise ConfigError(
                 f"Board {board['name']!r} has no label {settings.incident_label!r} "

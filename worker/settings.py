@@ -154,6 +154,15 @@ class Settings(BaseSettings):
             raise ValueError("is not host:port, e.g. 127.0.0.1:8080")
         return value
 
+    @field_validator("meeting_url", "template_url")
+    @classmethod
+    def _check_link(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("is not an http(s) URL people can open")
+        return value
+
     @field_validator("webhook_callback_url")
     @classmethod
     def _check_callback(cls, value: str | None) -> str | None:

@@ -62,6 +62,8 @@ CADENCE_KEYS = ("reminder_seconds", "status_update_seconds", "role_reminder_seco
 
 _MD = MarkdownIt("commonmark")
 _TASK = re.compile(r"\[([ xX])\](?=\s|$)\s*")
+#: `[]`, `[ x]`, `[X ]`, `[  ]`...: meant as a task item, not written as one
+_ALMOST_TASK = re.compile(r"\[\s*[xX]?\s*\](?=\s|$)")
 _MARKER = re.compile(r"<!--\s*incident\s*:(.*?)-->", re.DOTALL)
 _POST_MORTEM = re.compile(r"post[\s-]?mortem", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -337,6 +339,12 @@ class _Parser:
             self.blocks(children[1:], depth + 1, ())
             return
         text = raw = ""
+        if first is not None and _ALMOST_TASK.match(first.children[0].content):
+            raise self.error(
+                line,
+                "this looks like a task item but is not one: write `- [ ] ` (a space between "
+                "the brackets) or `- [x] `",
+            )
         if first is not None:
             raw, _ = self.inline(first, line, allowed="")
             text = _collapse(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,8 +123,24 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
     assert current.phase is Phase.CLOSED and current.phase_started[Phase.CLOSED] == TUESDAY
     (thanks,) = [a for a in effects if isinstance(a, Comment)]
     assert thanks.key == "closed"
-    assert "thank you" in thanks.text and POLICY.template_url in (thanks.text or "")
+    assert thanks.text == (
+        "**Closed.** The post mortem is done: thank you, everyone. Learnings belong in the "
+        "template, so the next incident gets them: https://git.example.com/ops/incident-template.md"
+    )
+    assert SetDue("c1", current.postmortem_due, complete=True) in effects  # the deadline is met
     assert rules.due_reminders(current, TUESDAY + timedelta(days=10), POLICY) == []
+
+
+def test_closing_without_a_template_url_names_no_file() -> None:
+    plain = replace(POLICY, template_url=None)
+    done = resolved(items={"pm": {"p1": True, "p2": True}, "meet": {"m1": True, "m2": True}})
+    current, effects = aftercare.progress(done, TUESDAY, plain)
+    assert current.phase is Phase.CLOSED
+    (thanks,) = [e for e in effects if isinstance(e, Comment)]
+    assert thanks.text == (
+        "**Closed.** The post mortem is done: thank you, everyone. Learnings belong in the "
+        "incident template, so the next incident gets them."
+    )
 
 
 @pytest.mark.parametrize(

@@ -286,6 +286,20 @@ RECENT_TALK = {"last_human_comment_at": at(86_400)}  # keeps status reminders ou
             1000,
             ["remind-resolution-1"],
         ),
+        (  # resolved: the detection and workaround messages are moot, the resolution's is not
+            {
+                **COMMUNICATOR,
+                "phase": Phase.RESOLVED,
+                "phase_started": {
+                    Phase.INVESTIGATING: T0,
+                    Phase.WORKAROUND: at(100),
+                    Phase.RESOLVED: at(200),
+                },
+                "comm_items": {moment: comm(moment) for moment in Moment},
+            },
+            3000,
+            ["remind-resolution-3"],
+        ),
         ({**RECENT_TALK}, 299, []),
         ({**RECENT_TALK}, 300, ["role-communicator-1"]),
         ({**RECENT_TALK, "lead": None}, 650, ["role-lead-2"]),

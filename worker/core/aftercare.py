@@ -156,13 +156,16 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
     if _complete(incident, postmortem_checklist(policy)):
         started = {**incident.phase_started, Phase.CLOSED: at}
         incident = incident.model_copy(update={"phase": Phase.CLOSED, "phase_started": started})
-        where = policy.template_url or policy.template.path
-        text = (
-            "**Closed.** The post mortem is done: thank you, everyone. "
-            f"Learnings belong in the template, so the next incident gets them: {where}"
+        learnings = (
+            f"Learnings belong in the template, so the next incident gets them: "
+            f"{policy.template_url}"
+            if policy.template_url
+            else "Learnings belong in the incident template, so the next incident gets them."
         )
+        text = f"**Closed.** The post mortem is done: thank you, everyone. {learnings}"
         effects += [
             RefreshHeader(incident.card_id),
+            SetDue(incident.card_id, incident.postmortem_due, complete=True),
             Comment(incident.card_id, _numbered("closed", incident), text),
         ]
     return incident, effects

@@ -141,10 +141,11 @@ class AddMembers:
 
 @dataclass(frozen=True)
 class SetDue:
-    """Set (or, with None, clear) the card's due date."""
+    """Set (or, with None, clear) the card's due date; `complete` marks it done."""
 
     card_id: str
     due: datetime | None
+    complete: bool = False
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,11 @@ def _sequence(start: datetime, now: datetime, cadence: float) -> int:
 
 
 def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:
-    """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe."""
+    """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe.
+
+    Once resolved, the earlier moments' messages are moot (the resolution message covers them):
+    only the resolution's is asked for; the draft still records what was never ticked.
+    """
     if not incident.open or incident.phase is Phase.CLOSED:
         return []
     due: list[Comment] = []
@@ -341,6 +345,8 @@ def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Com
         item = incident.comm_items.get(moment) if moment else None
         if moment is None or item is None or item.ticked or item.gone:
             continue
+        if incident.reached(Phase.RESOLVED) and moment is not Moment.RESOLUTION:
+            continue  # moot
         n = _sequence(started, now, policy.reminder_seconds)
         if n >= 1:
             text = (

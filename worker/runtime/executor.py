@@ -97,7 +97,7 @@ class Executor:
                     self.comment(incident, effect)
                 elif isinstance(effect, SetDue):
                     due = effect.due.isoformat() if effect.due else None
-                    self.trello.set_due(effect.card_id, due)
+                    self.trello.set_due(effect.card_id, due, complete=effect.complete)
                 elif isinstance(effect, AttachReport):
                     self._attach_report(incident, policy)
                 elif isinstance(effect, AttachLink):

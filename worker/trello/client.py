@@ -194,8 +194,9 @@ class Trello:
     def set_description(self, card_id: str, desc: str) -> None:
         self._call(f"/cards/{card_id}", "PUT", body={"desc": desc})
 
-    def set_due(self, card_id: str, due: str | None) -> None:
-        self._call(f"/cards/{card_id}", "PUT", body={"due": due or ""})
+    def set_due(self, card_id: str, due: str | None, *, complete: bool = False) -> None:
+        body = {"due": due or "", "dueComplete": "true" if complete else "false"}
+        self._call(f"/cards/{card_id}", "PUT", body=body)
 
     def archive_card(self, card_id: str) -> None:
         self._call(f"/cards/{card_id}", "PUT", body={"closed": True})
