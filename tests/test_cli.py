@@ -263,3 +263,19 @@ def test_sandbox_command_serves_on_a_free_port_and_stops_cleanly(tmp_path: Path)
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`incident-worker report CARD | head`: the reader is gone, and that is no error."""
+    from worker import cli
+
+    for name, value in FAKE_TRELLO.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INCIDENT_DATABASE_URL", f"sqlite:///{tmp_path}/none.sqlite3")
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before anything was written
+    with open(write, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert cli.main(["status"]) == 0

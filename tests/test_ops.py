@@ -84,26 +84,31 @@ def test_a_healthy_set_up_has_only_ok_rows() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "sentence"),
+    ("kind", "sentence", "why"),
     [
         (
             Failure.REFUSED,
             "Trello refused the API key or token: check TRELLO_API_KEY and TRELLO_TOKEN "
             "(the token must be the worker member's, and not revoked).",
+            "the credentials did not work",
         ),
         (
             Failure.UNREACHABLE,
             f"Trello did not answer at {API}: check TRELLO_API_URL and the network, "
             "then run `incident-worker check` again.",
+            "Trello did not answer",
         ),
         (
             Failure.REJECTED,
             "Trello would not say whose token this is (boom): "
             "check TRELLO_API_KEY, TRELLO_TOKEN and TRELLO_API_URL.",
+            "Trello would not say whose token this is",
         ),
     ],
 )
-def test_failing_credentials_leave_the_boards_not_checked(kind: Failure, sentence: str) -> None:
+def test_failing_credentials_leave_the_boards_not_checked(
+    kind: Failure, sentence: str, why: str
+) -> None:
     member = MemberSeen(failed=Failed(kind, "boom"))
     rows = ops.check_rows(seen(member=member, boards=(), board_ids=("b1", "b2")), WANTED, SCHEMA)
     assert [(row.what, row.status) for row in rows] == [
@@ -114,6 +119,7 @@ def test_failing_credentials_leave_the_boards_not_checked(kind: Failure, sentenc
         ("database", Status.OK),
     ]
     assert fixes(rows) == [sentence]
+    assert {row.detail for row in rows if row.status is Status.SKIPPED} == {why}
     assert ops.exit_code(rows) == 1
 
 

@@ -11,6 +11,7 @@ failure ends as one line on stderr and a non-zero exit code, never a traceback:
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -31,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, where a reader gone away is caught (below)
+        return code
     except ConfigError as exc:
         print(f"incident-worker: {exc}", file=sys.stderr)
         return 2
@@ -40,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # whoever read the output stopped (`report CARD | head`): stop as quietly as they did
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -248,3 +248,24 @@ def test_request_log(sandbox: Served, trello: ClientFactory) -> None:
     assert log[0].time <= log[1].time
     sb.clear_request_log()
     assert sb.request_log == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "status", "count"),
+    [(None, 200, 50), ("1000", 200, 64), ("60", 200, 60), ("0", 400, None), ("1001", 400, None)],
+)
+def test_a_boards_labels_come_fifty_at_a_time_unless_more_are_asked_for(
+    sandbox: Served, http: requests.Session, limit: str | None, status: int, count: int | None
+) -> None:
+    sb, server = sandbox
+    board = sb.board_ids[0]
+    url = f"{server.url}/boards/{board}/labels"
+    had = len(call(http, "GET", url, params={**auth(sb), "limit": "1000"}).json())
+    for n in range(64 - had):
+        made = call(http, "POST", url, params=auth(sb), json={"name": f"team {n}", "color": "blue"})
+        assert made.status_code == 200
+    params = {**auth(sb), **({"limit": limit} if limit else {})}
+    answer = call(http, "GET", url, params=params)
+    assert answer.status_code == status
+    if count is not None:
+        assert len(answer.json()) == count

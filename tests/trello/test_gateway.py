@@ -10,8 +10,10 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from tests.conftest import FakeClock
+from tests.factories import FakeClock, sandbox_values
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
+from worker.sandbox import Sandbox
+from worker.settings import load_settings
 from worker.trello.client import Trello
 from worker.trello.session import (
     Credentials,
@@ -264,3 +266,19 @@ def test_secrets_never_reach_logs_or_exceptions(
     assert "retrying" in caplog.text
     assert KEY not in text
     assert TOKEN not in text
+
+
+def test_every_label_of_a_board_is_read_not_trellos_first_fifty() -> None:
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        trello = Trello.from_settings(
+            load_settings(sandbox_values(sb, server, "sqlite://"), env_file=None)
+        )
+        board = sb.board_ids[0]
+        try:
+            for n in range(60):
+                trello.create_label(board, f"team {n}", "blue")
+            names = [label["name"] for label in trello.labels(board)]
+        finally:
+            trello.close()
+    assert len(names) > 60 and names[-1] == "team 59"

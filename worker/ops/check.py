@@ -147,11 +147,13 @@ def _trello_fix(member: MemberSeen, api_url: str) -> str:
     )
 
 
-def skipped_board_rows(board_ids: Iterable[str]) -> list[Row]:
-    return [
-        Row(f"board {board_id}", Status.SKIPPED, "the credentials did not work")
-        for board_id in board_ids
-    ]
+def skipped_board_rows(board_ids: Iterable[str], failure: Failure) -> list[Row]:
+    """The boards not looked at, and why: what went wrong when asking whose token this is."""
+    why = {
+        Failure.REFUSED: "the credentials did not work",
+        Failure.UNREACHABLE: "Trello did not answer",
+    }.get(failure, "Trello would not say whose token this is")
+    return [Row(f"board {board_id}", Status.SKIPPED, why) for board_id in board_ids]
 
 
 def board_rows(board: BoardSeen, wanted: Wanted, api_url: str) -> list[Row]:
@@ -280,7 +282,7 @@ def check_rows(seen: Seen, wanted: Wanted, expected: Mapping[str, frozenset[str]
     """Everything `check` reports, in order: Trello, each board, the template, the database."""
     rows = [credentials_row(seen.member, seen.api_url)]
     if seen.member.failed is not None:
-        rows += skipped_board_rows(seen.board_ids)
+        rows += skipped_board_rows(seen.board_ids, seen.member.failed.kind)
     else:
         for board in seen.boards:
             rows += board_rows(board, wanted, seen.api_url)

@@ -53,9 +53,16 @@ def board_lists(ctx: Context, board_id: str) -> Any:
         return out
 
 
+#: How many labels Trello answers unless `limit` asks for more, and the most it may ask for.
+LABELS_PAGE, LABELS_MOST = 50, 1000
+
+
 def board_labels(ctx: Context, board_id: str) -> Any:
     board = ctx.records.board(board_id)
-    labels = ctx.records.board_labels(board.id)
+    limit = ctx.params.text("limit")
+    if limit is not None and (not limit.isdigit() or not 0 < int(limit) <= LABELS_MOST):
+        raise BadRequest("invalid value for limit")
+    labels = ctx.records.board_labels(board.id)[: int(limit) if limit else LABELS_PAGE]
     fields = ctx.params.text("fields")
     return [render.pick_fields(render.label(label), fields) for label in labels]
 

@@ -29,6 +29,8 @@ Json = dict[str, Any]
 
 #: Trello's largest page of actions.
 MAX_ACTIONS_PAGE = 1000
+#: The most labels Trello answers for a board (50 unless `limit` asks for more).
+MAX_LABELS = 1000
 #: The card fields the worker reads; asking for fewer keeps responses small.
 CARD_FIELDS = (
     "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url,"
@@ -106,7 +108,9 @@ class Trello:
         return cast(list[Json], self._call(f"/boards/{board_id}/lists", params={"filter": "open"}))
 
     def labels(self, board_id: str) -> list[Json]:
-        return cast(list[Json], self._call(f"/boards/{board_id}/labels"))
+        """Every label of the board (Trello answers 50 unless asked for more; 1000 at most)."""
+        params = {"limit": MAX_LABELS}
+        return cast(list[Json], self._call(f"/boards/{board_id}/labels", params=params))
 
     def board_actions(
         self, board_id: str, *, since: str | None = None, action_filter: str = "all"
