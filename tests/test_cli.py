@@ -279,3 +279,18 @@ def test_output_cut_short_by_its_reader_ends_quietly(
     with open(write, "w") as closed_pipe:
         monkeypatch.setattr(sys, "stdout", closed_pipe)
         assert cli.main(["status"]) == 0
+
+
+def test_migrate_needs_only_the_database_setting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/w.sqlite3"
+    result = run_cli(tmp_path, "--set", f"INCIDENT_DATABASE_URL={url}", "migrate", env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"The database {url} is now at schema revision ")
+
+
+def test_each_command_says_what_it_does_in_its_help(tmp_path: Path) -> None:
+    for command in (["migrate"], ["status"], ["webhook", "list"], ["declare"]):
+        result = run_cli(tmp_path, *command, "--help", env=clean_env())
+        assert result.returncode == 0
+        description = result.stdout.split("\n\n")[1]
+        assert description[:1].isupper() and description.strip().endswith(".")

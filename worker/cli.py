@@ -11,15 +11,16 @@ failure ends as one line on stderr and a non-zero exit code, never a traceback:
 from __future__ import annotations
 
 import argparse
-import os
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from worker import __version__
 from worker.errors import AlreadyRunning, ConfigError, IncidentWorkerError, NotFoundError
-from worker.settings import Settings, load_settings
+from worker.settings import Settings, load_database_url, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    sandbox = commands.add_parser(
-        "sandbox", help="serve a local Trello-compatible sandbox and print its settings"
+    sandbox = _command(
+        commands, "sandbox", help="serve a local Trello-compatible sandbox and print its settings"
     )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     sandbox.add_argument("--boards", type=int, default=1, help="how many boards to seed")
     sandbox.set_defaults(handler=_sandbox)
 
-    run = commands.add_parser("run", help="run the worker: poll the boards and run incidents")
+    run = _command(commands, "run", help="run the worker: poll the boards and run incidents")
     run.add_argument(
         "--once", action="store_true", help="one full cycle (feed, reconcile, reminders), then exit"
     )
@@ -99,22 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
-    webhook = commands.add_parser(
-        "webhook", help="manage the Trello webhooks that call INCIDENT_WEBHOOK_CALLBACK_URL"
+    webhook = _command(
+        commands,
+        "webhook",
+        help="manage the Trello webhooks that call INCIDENT_WEBHOOK_CALLBACK_URL",
     )
     hooks = webhook.add_subparsers(title="actions", required=True, metavar="ACTION")
-    hooks.add_parser(
-        "register", help="one webhook per watched board (keeps existing ones)"
+    _command(
+        hooks, "register", help="one webhook per watched board (keeps existing ones)"
     ).set_defaults(handler=_webhook, action="register")
-    hooks.add_parser("list", help="the token's webhooks").set_defaults(
+    _command(hooks, "list", help="the token's webhooks").set_defaults(
         handler=_webhook, action="list"
     )
-    delete = hooks.add_parser("delete", help="delete the webhooks calling the callback URL")
+    delete = _command(hooks, "delete", help="delete the webhooks calling the callback URL")
     delete.add_argument("--all", action="store_true", help="every webhook of the token")
     delete.set_defaults(handler=_webhook, action="delete")
 
-    declare = commands.add_parser(
-        "declare", help="declare an incident: a new card carrying the incident label"
+    declare = _command(
+        commands, "declare", help="declare an incident: a new card carrying the incident label"
     )
     declare.add_argument("title", help='what is wrong, e.g. "Checkout is down"')
     declare.add_argument(
@@ -123,37 +126,49 @@ def build_parser() -> argparse.ArgumentParser:
     declare.add_argument("--list", dest="list_name", help="list name (default: the first list)")
     declare.set_defaults(handler=_declare)
 
-    report = commands.add_parser(
-        "report", help="print an incident's post-mortem draft, built from the card's history"
+    report = _command(
+        commands,
+        "report",
+        help="print an incident's post-mortem draft, built from the card's history",
     )
     report.add_argument("card", help="the card's id or short link")
     report.set_defaults(handler=_report)
 
-    demo = commands.add_parser(
-        "demo", help="play an incident on a built-in sandbox and show what happened"
+    demo = _command(
+        commands, "demo", help="play an incident on a built-in sandbox and show what happened"
     )
     demo.set_defaults(handler=_demo)
 
-    check = commands.add_parser(
-        "check", help="check the settings, Trello, the boards, the template and the database"
+    check = _command(
+        commands,
+        "check",
+        help="check the settings, Trello, the boards, the template and the database",
     )
     check.set_defaults(handler=_check)
 
-    setup = commands.add_parser(
-        "setup", help="create the labels the worker needs and each board's template card"
+    setup = _command(
+        commands, "setup", help="create the labels the worker needs and each board's template card"
     )
     setup.set_defaults(handler=_setup)
 
-    migrate = commands.add_parser(
-        "migrate", help="bring the database's schema up to date (once per upgrade, any replica)"
+    migrate = _command(
+        commands,
+        "migrate",
+        help="bring the database's schema up to date (once per upgrade, any replica)",
     )
     migrate.set_defaults(handler=_migrate)
 
-    status = commands.add_parser(
-        "status", help="list the open incidents (reads only; safe while the worker runs)"
+    status = _command(
+        commands, "status", help="list the open incidents (reads only; safe while the worker runs)"
     )
     status.set_defaults(handler=_status)
     return parser
+
+
+def _command(group: Any, name: str, *, help: str) -> argparse.ArgumentParser:  # noqa: A002
+    """A subcommand whose `--help` opens with what it does: the line the command list shows."""
+    described = help[0].upper() + help[1:] + "."
+    return cast(argparse.ArgumentParser, group.add_parser(name, help=help, description=described))
 
 
 def configure_logging(level: str, fmt: str = "text") -> None:
@@ -168,13 +183,18 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The settings for this run: environment, env file, then `--set` flags."""
+    return load_settings(_overrides(args), env_file=args.env_file)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The `--set NAME=VALUE` flags."""
     overrides = {}
     for item in args.overrides:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--set {item!r} is not NAME=VALUE.")
         overrides[name.strip()] = value
-    return load_settings(overrides, env_file=args.env_file)
+    return overrides
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -345,9 +365,9 @@ def _migrate(args: argparse.Namespace) -> int:
     from worker.store import schema
     from worker.store.database import Store, shown_url
 
-    settings = settings_from(args)
-    where = shown_url(settings.database_url)
-    store = Store.connect(settings.database_url)
+    database_url = load_database_url(_overrides(args), env_file=args.env_file)
+    where = shown_url(database_url)
+    store = Store.connect(database_url)
     try:
         found = schema.revision(store.engine)
         if not found.known:

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
 
+#: Where the worker keeps its state unless INCIDENT_DATABASE_URL says otherwise.
+DEFAULT_DATABASE_URL = "sqlite:///incident-worker.sqlite3"
 #: How often the communicator is reminded of an unticked communication item, when neither
 #: INCIDENT_REMINDER_SECONDS nor the template's front matter says.
 DEFAULT_REMINDER_SECONDS = 900.0
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
     poll_seconds: float = _seconds("INCIDENT_POLL_SECONDS", 20.0)
     reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0)
 
-    database_url: str = _setting("INCIDENT_DATABASE_URL", "sqlite:///incident-worker.sqlite3")
+    database_url: str = _setting("INCIDENT_DATABASE_URL", DEFAULT_DATABASE_URL)
     #: how long a replica's hold on a board lasts without a heartbeat (see worker.leases)
     lease_seconds: float = _seconds("INCIDENT_LEASE_SECONDS", 30.0)
     template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
@@ -239,6 +241,29 @@ def load_settings(
 
     Raises `ConfigError` with one sentence per problem, each naming the variable.
     """
+    return _build(Settings, overrides, env_file)
+
+
+class DatabaseSettings(BaseSettings):
+    """The one setting `migrate` needs, read the same way as all of them."""
+
+    model_config = Settings.model_config
+    database_url: str = _setting("INCIDENT_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def load_database_url(
+    overrides: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> str:
+    """INCIDENT_DATABASE_URL alone, from the same places as `load_settings`."""
+    return _build(DatabaseSettings, overrides, env_file).database_url
+
+
+_Built = TypeVar("_Built", bound=BaseSettings)
+
+
+def _build(
+    kind: type[_Built], overrides: Mapping[str, str] | None, env_file: str | Path | None
+) -> _Built:
     if env_file is not None and env_file != ".env" and not Path(env_file).is_file():
         raise ConfigError(f"The settings file {env_file} does not exist.")
     problems, doubts = unknown_names(overrides or {}, env_file, os.environ)
@@ -247,8 +272,8 @@ def load_settings(
     for doubt in doubts:
         logger.warning("%s", doubt)
     try:
-        build: Any = Settings  # values arrive as text, by variable name; pydantic converts them
-        return cast(Settings, build(_env_file=env_file, **dict(overrides or {})))
+        build: Any = kind  # values arrive as text, by variable name; pydantic converts them
+        return cast(_Built, build(_env_file=env_file, **dict(overrides or {})))
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
 
