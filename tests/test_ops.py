@@ -10,6 +10,7 @@ import pytest
 
 from tests.factories import ROOT, TEMPLATE, a_policy
 from worker import ops
+from worker.core import rules
 from worker.core.keys import comment_key
 from worker.core.model import CommItem, Incident, Phase
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
@@ -391,10 +392,18 @@ def incident(**update: object) -> Incident:
     ("minutes", "sent", "overdue"),
     [
         (10, {}, []),  # nothing due yet
-        (16, {}, ["remind-detection-1"]),
+        (16, {}, ["tell everyone the problem is noticed (reminder 1)"]),
         (16, {"remind-detection-1": "sent"}, []),
-        (16, {"remind-detection-1": "sending"}, ["remind-detection-1"]),  # not known to be sent
-        (31, {"remind-detection-1": "sent"}, ["remind-detection-2", "status-1772442000-1"]),
+        (  # not known to be sent
+            16,
+            {"remind-detection-1": "sending"},
+            ["tell everyone the problem is noticed (reminder 1)"],
+        ),
+        (
+            31,
+            {"remind-detection-1": "sent"},
+            ["tell everyone the problem is noticed (reminder 2)", "a status update (reminder 1)"],
+        ),
     ],
 )
 def test_overdue_reminders(minutes: int, sent: dict[str, str], overdue: list[str]) -> None:
@@ -407,7 +416,7 @@ def test_overdue_reminders(minutes: int, sent: dict[str, str], overdue: list[str
 def test_no_communicator_is_an_overdue_role_reminder() -> None:
     case = incident(communicator=None, comm_items={})
     assert ops.overdue_reminders(case, T0 + timedelta(minutes=6), POLICY, {}) == [
-        "role-communicator-1"
+        "name a communicator (reminder 1)"
     ]
 
 
@@ -444,6 +453,36 @@ def test_status_table() -> None:
 
 def test_no_open_incidents() -> None:
     assert ops.status_table([], T0) == "No open incidents."
+
+
+def test_closed_incidents_are_listed_apart_from_open_ones() -> None:
+    closed = incident(card_id="c9", name="Old outage", phase=Phase.CLOSED)
+    text = ops.status_table([ops.IncidentLine(closed, "'Ops'", ())], T0)
+    first, blank, heading, header, row = text.splitlines()
+    assert (first, blank, heading) == (
+        "No open incidents.",
+        "",
+        "Closed (the post mortem is done):",
+    )
+    assert header.startswith("BOARD") and "Old outage" in row and "closed" in row
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("remind-detection-3", "tell everyone the problem is noticed (reminder 3)"),
+        ("remind-workaround-1", "tell everyone there is a workaround (reminder 1)"),
+        ("remind-resolution-r2-4", "tell everyone it is resolved (reminder 4)"),
+        ("role-lead-2", "name a lead (reminder 2)"),
+        ("status-1772442000-1", "a status update (reminder 1)"),
+        ("pm-eve", "book the post mortem (due the next business day)"),
+        ("pm-due-r2", "the post mortem (due now)"),
+        ("pm-late-3", "the post mortem (3 business days late)"),
+        ("pm-late-1-r2", "the post mortem (1 business day late)"),
+    ],
+)
+def test_reminders_in_words(key: str, words: str) -> None:
+    assert rules.reminder_words(key) == words
 
 
 # -- the example settings files -------------------------------------------------------------

@@ -384,6 +384,31 @@ def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Com
     return due + aftercare.postmortem_reminders(incident, now, policy)
 
 
+def reminder_words(key: str) -> str:
+    """What a reminder (by its key, see `due_reminders`) asks for, as people say it."""
+    parts = [p for p in key.split("-") if not re.fullmatch(r"r\d+", p)]  # the n-th resolution
+    kind, last = parts[0], parts[-1]
+    n = f" (reminder {last})" if last.isdigit() else ""
+    if kind == "remind" and len(parts) > 1:
+        what = {
+            Moment.DETECTION.value: "tell everyone the problem is noticed",
+            Moment.WORKAROUND.value: "tell everyone there is a workaround",
+            Moment.RESOLUTION.value: "tell everyone it is resolved",
+        }.get(parts[1], "a communication")
+        return what + n
+    if kind == "role" and len(parts) > 1:
+        return f"name a {parts[1]}{n}"
+    if kind == "status":
+        return f"a status update{n}"
+    if kind == "pm":
+        return {
+            "eve": "book the post mortem (due the next business day)",
+            "due": "the post mortem (due now)",
+            "late": f"the post mortem ({last} business day{'' if last == '1' else 's'} late)",
+        }.get(parts[1] if len(parts) > 1 else "", "the post mortem")
+    return key
+
+
 # -- reconcile -----------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from worker.core import rules
 from worker.core.keys import comment_key
-from worker.core.model import Incident, Policy
+from worker.core.model import Incident, Phase, Policy
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
 from worker.ops.common import shown_url, table_lines
 from worker.runtime.leases import ALL_BOARDS
@@ -38,9 +38,9 @@ def format_age(seconds: float) -> str:
 def overdue_reminders(
     incident: Incident, now: datetime, policy: Policy, sent: Mapping[str, str]
 ) -> list[str]:
-    """Keys of the reminders due now that were not sent (`sent`: the store's key -> state)."""
+    """The reminders due now that were not sent, in words (`sent`: the store's key -> state)."""
     return [
-        comment.key
+        rules.reminder_words(comment.key)
         for comment in rules.due_reminders(incident, now, policy)
         if sent.get(comment_key(incident, comment.key)) != "sent"
     ]
@@ -65,8 +65,16 @@ def as_on_card(incident: Incident, card: Json | None) -> Incident:
 
 
 def status_table(lines: Sequence[IncidentLine], now: datetime) -> str:
-    if not lines:
-        return "No open incidents."
+    """The open incidents, then those closed (post mortem done) still on their boards."""
+    running = [line for line in lines if line.incident.phase is not Phase.CLOSED]
+    closed = [line for line in lines if line.incident.phase is Phase.CLOSED]
+    parts = [_table(running, now) if running else "No open incidents."]
+    if closed:
+        parts += ["", "Closed (the post mortem is done):", _table(closed, now)]
+    return "\n".join(parts)
+
+
+def _table(lines: Sequence[IncidentLine], now: datetime) -> str:
     rows = [("BOARD", "CARD", "PHASE", "LEAD", "COMMUNICATOR", "AGE", "OVERDUE REMINDERS")]
     for line in lines:
         incident = line.incident
