@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -294,3 +295,12 @@ def test_each_command_says_what_it_does_in_its_help(tmp_path: Path) -> None:
         assert result.returncode == 0
         description = result.stdout.split("\n\n")[1]
         assert description[:1].isupper() and description.strip().endswith(".")
+
+
+def test_under_json_logging_the_last_error_is_a_json_line_too(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--log-format", "json", "check", env=clean_env(INCIDENT_FOO="1"))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["logger"]) == ("ERROR", "worker.cli")
+    assert record["message"].startswith("INCIDENT_FOO (in the environment) is not a setting")

@@ -37,10 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a reader gone away is caught (below)
         return code
     except ConfigError as exc:
-        print(f"incident-worker: {exc}", file=sys.stderr)
+        _say_error(exc, args.log_format)
         return 2
     except IncidentWorkerError as exc:
-        print(f"incident-worker: {exc}", file=sys.stderr)
+        _say_error(exc, args.log_format)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -48,6 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # whoever read the output stopped (`report CARD | head`): stop as quietly as they did
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _say_error(exc: IncidentWorkerError, log_format: str) -> None:
+    """The one line that ends a failed command: a JSON log line under `--log-format json`."""
+    if log_format == "json":
+        logger.error("%s", exc)
+    else:
+        print(f"incident-worker: {exc}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,10 +305,12 @@ def _report(args: argparse.Namespace) -> int:
             return 1
         policy = build_policy(settings, template, trello.me()["id"])
         history = trello.card_actions(card["id"])
+        board_members = trello.board_members(incident.board_id)
+        members = {str(m["username"]): str(m["id"]) for m in board_members if "username" in m}
     finally:
         trello.close()
         store.close()
-    print(draft.markdown(incident, history, policy))
+    print(draft.markdown(incident, history, policy, members))
     return 0
 
 

@@ -30,6 +30,8 @@ ENDED = OPEN.model_copy(update={"ended": Ended.STOOD_DOWN, "ended_at": T0})
 LABELLED = tj.LabelAdded(**COMMON, label=" incident ")  # type: ignore[arg-type]
 TICKED = tj.CheckItemChanged(**COMMON, checklist_id="c", item_id="i", item_name="x", complete=True)  # type: ignore[arg-type]
 COMMENTED = tj.Commented(**COMMON, text="/workaround restarted")  # type: ignore[arg-type]
+CREATED = tj.CardCreated(**COMMON, list_name="Doing")  # type: ignore[arg-type]
+MADE_BY_WORKER = tj.CardCreated(**{**COMMON, "member_id": "w0"}, list_name="Doing")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -48,6 +50,12 @@ COMMENTED = tj.Commented(**COMMON, text="/workaround restarted")  # type: ignore
         (TICKED, None, OPEN, True, Go.IGNORE, None),
         # anything else on a card of a board that runs incidents elsewhere: the rules decide
         (COMMENTED, None, None, True, Go.DECIDE, None),
+        # a card that arrived (its labels are on it, not in an action): look at it
+        (CREATED, None, None, False, Go.LOOK, None),
+        (CREATED, None, None, True, Go.LOOK, None),
+        (CREATED, ENDED, None, False, Go.LOOK, None),
+        (CREATED, OPEN, None, False, Go.DECIDE, OPEN),
+        (MADE_BY_WORKER, None, None, True, Go.DECIDE, None),  # the worker's own cards
     ],
 )
 def test_route(
@@ -86,6 +94,25 @@ def _label(action_id: str, who: str, member_id: str, date: str, name: str = "Inc
             ],
             "carol",
             "2026-03-01T09:00",
+            2,
+        ),
+        # a card created (copied, moved in...) with its labels: no label action; its arrival
+        (
+            [
+                {**_label("a1", "carol", "m3", "2026-03-01T07:00:00.000Z"), "type": "createCard"},
+                {**_label("a2", "bob", "m2", "2026-03-01T07:30:00.000Z"), "type": "commentCard"},
+            ],
+            "carol",
+            "2026-03-01T07:00",
+            1,
+        ),
+        (  # a label action, when there is one, wins over the arrival
+            [
+                {**_label("a1", "carol", "m3", "2026-03-01T07:00:00.000Z"), "type": "copyCard"},
+                _label("a2", "bob", "m2", "2026-03-01T08:00:00.000Z"),
+            ],
+            "bob",
+            "2026-03-01T08:00",
             2,
         ),
         # the worker's own label (`incident-worker declare`) is nobody's

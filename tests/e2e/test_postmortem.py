@@ -118,7 +118,7 @@ def test_reminders_before_and_on_the_deadline_then_meeting_closing_and_reopening
     for item in ("CTO and product owner", "The discussion should be facilitated"):
         carol.tick(card_id, item)
     closed = scene.wait_for_comment(card_id, "**Closed.**")
-    assert "thank you" in closed and "incident-template.md" in closed
+    assert "thank you" in closed and "Learnings belong in the incident template" in closed
     assert "Phase: **closed**" in scene.card(card_id)["desc"]
     count = len(scene.worker_comments(card_id))
     scene.wait_for_cycles(5)

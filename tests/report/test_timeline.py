@@ -370,3 +370,16 @@ def test_the_timeline_gets_its_own_section_when_no_item_asks_what_happened() -> 
     assert (
         "- [ ] Book the meeting.\n\n## Timeline\n\n- 09:00 @alice declared the incident\n" in text
     )
+
+
+def test_a_role_refused_live_is_not_in_the_record() -> None:
+    """The worker refused @bobby (not on the board): the draft composed with the board's
+    members does not say @bobby became the communicator."""
+    history = [label(0, "Incident"), comment(1, "/communicator @bobby"), comment(2, "/lead @bob")]
+    board = {"alice": "m1", "bob": "m2"}
+    found = pm.build_report(
+        history, card_name="x", template_version="v", policy=POLICY, members=board
+    )
+    texts = [f"{e.kind}|{e.who}|{e.text}" for e in found.timeline]
+    assert "role|alice|made @bob the lead" in texts
+    assert not any("bobby" in text and text.startswith("role") for text in texts)

@@ -62,3 +62,25 @@ def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
         clock.now += timedelta(hours=1)  # a reminder is due at every cycle
         worker.cycle(reconcile=True)
     assert len(reminders(sb, card.id)) == 1  # the first, posted before the pass saw it gone
+
+
+def create_labelled(alice: Person, board_id: str, name: str) -> str:
+    """A card created with the Incident label on it: Trello records only `createCard`."""
+    board = alice.client.get_board(board_id)
+    (doing,) = [item for item in board.list_lists() if item.name == "Doing"]
+    (label,) = [item for item in board.get_labels() if item.name == "Incident"]
+    return str(doing.add_card(name, labels=[label]).id)
+
+
+@pytest.mark.parametrize("seen", ["in the feed", "by the reconcile pass"])
+def test_a_card_created_with_the_label_is_declared_by_whoever_created_it(
+    running: tuple[Worker, StepClock, Person, Sandbox], seen: str
+) -> None:
+    worker, _, alice, sb = running
+    if seen == "in the feed":
+        worker.cycle(reconcile=True)  # the feed's cursor starts before the card is made
+    card_id = create_labelled(alice, sb.board_ids[0], "Checkout is down")
+    worker.cycle(reconcile=seen != "in the feed")
+    incident = worker.store.incidents.get(card_id)
+    assert incident is not None
+    assert (incident.declared_by, incident.lead) == ("alice", "alice")

@@ -33,6 +33,7 @@ class Go(StrEnum):
 
     DECIDE = "decide"  # through the rules, with the incident found (or none)
     DECLARE_ELSEWHERE = "declare elsewhere"  # make (or find) the incident card, declare there
+    LOOK = "look"  # a card arrived with labels no action shows: read it, declare if labelled
     IGNORE = "ignore"
 
 
@@ -61,8 +62,12 @@ def route(
             return Route(Go.IGNORE)  # the source card's own life does not concern the incident
         incident = linked
     labelled = isinstance(event, tj.LabelAdded) and same_name(event.label, policy.incident_label)
-    if (incident is None or not incident.open) and runs_elsewhere and labelled:
+    none_open = incident is None or not incident.open
+    if none_open and runs_elsewhere and labelled:
         return Route(Go.DECLARE_ELSEWHERE)
+    own = event.member_id == policy.worker_member_id  # the worker's cards carry no label
+    if none_open and isinstance(event, tj.CardCreated) and not own:
+        return Route(Go.LOOK)
     return Route(Go.DECIDE, incident)
 
 

@@ -24,6 +24,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from worker.core.model import name_key, same_name
 
+#: The actions by which a card arrives on a board, its labels already on it: Trello records no
+#: `addLabelToCard` for those.
+ARRIVALS = frozenset(
+    {"createCard", "copyCard", "moveCardToBoard", "convertToCardFromCheckItem", "emailCard"}
+)
 #: Trello's JSON as it arrives, before this module reads it.
 Json = dict[str, Any]
 
@@ -170,7 +175,7 @@ def parse_action(raw: Any) -> Event | None:
         if kind == "addLabelToCard":
             return LabelAdded(**common, label=label)
         return LabelRemoved(**common, label=label)
-    if kind == "createCard":
+    if kind in ARRIVALS:
         return CardCreated(**common, list_name=data.list.name if data.list else "")
     if kind == "updateCard":
         if data.listBefore is not None and data.listAfter is not None:
@@ -372,20 +377,32 @@ class LabelledAt:
 
 
 def last_labelled(history: Sequence[Mapping[str, Any]], label: str) -> LabelledAt | None:
-    """The last time `label` was put on the card, in its history (oldest first)."""
-    found = None
+    """The last time `label` was put on the card, in its history (oldest first).
+
+    A card that arrived with its labels (created with them, copied, moved in, converted from a
+    check item, e-mailed) has no action of the label's own: then it is when the card arrived.
+    """
+    found = arrived = None
     for index, action in enumerate(history):
-        if action.get("type") != "addLabelToCard":
-            continue
-        data = action.get("data")
-        named = data.get("label") if isinstance(data, dict) else None
-        name = named.get("name", "") if isinstance(named, dict) else ""
-        date = action.get("date")
-        if isinstance(name, str) and same_name(name, label) and isinstance(date, str):
-            creator = action.get("memberCreator")
-            username = creator.get("username", "") if isinstance(creator, dict) else ""
-            found = LabelledAt(index, str(action.get("idMemberCreator", "")), username, when(date))
-    return found
+        kind = action.get("type")
+        if kind == "addLabelToCard":
+            data = action.get("data")
+            named = data.get("label") if isinstance(data, dict) else None
+            name = named.get("name", "") if isinstance(named, dict) else ""
+            if isinstance(name, str) and same_name(name, label):
+                found = _labelled_at(index, action) or found
+        elif kind in ARRIVALS:
+            arrived = _labelled_at(index, action) or arrived
+    return found or arrived
+
+
+def _labelled_at(index: int, action: Mapping[str, Any]) -> LabelledAt | None:
+    date = action.get("date")
+    if not isinstance(date, str):
+        return None
+    creator = action.get("memberCreator")
+    username = creator.get("username", "") if isinstance(creator, dict) else ""
+    return LabelledAt(index, str(action.get("idMemberCreator", "")), username, when(date))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ policy, so what is attached and what is printed never differ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,27 +28,37 @@ class Draft:
     trouble: str = ""
 
 
-def report_of(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Report:
-    """The timeline and metrics of `incident`, from its card's history (oldest first)."""
+History = Sequence[dict[str, Any]]
+Members = Mapping[str, str] | None
+
+
+def report_of(incident: Incident, history: History, policy: Policy, members: Members) -> Report:
+    """The timeline and metrics of `incident`, from its card's history (oldest first).
+
+    `members`: the board's, by username; a role given to someone else did not take effect, and
+    the draft does not say it did (None: take everyone the history names to be on the board).
+    """
     return build_report(
         list(history),
         card_name=incident.name,
         template_version=incident.template_version,
         policy=policy,
+        members=members,
     )
 
 
-def markdown(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> str:
+def markdown(incident: Incident, history: History, policy: Policy, members: Members) -> str:
     """The draft's Markdown alone (what `report` prints)."""
-    return render_markdown(report_of(incident, history, policy), policy.template, policy.timezone)
+    report = report_of(incident, history, policy, members)
+    return render_markdown(report, policy.template, policy.timezone)
 
 
-def compose(incident: Incident, history: Sequence[dict[str, Any]], policy: Policy) -> Draft:
+def compose(incident: Incident, history: History, policy: Policy, members: Members) -> Draft:
     """The draft and its picture (drawn in a process of its own: see `worker.report.picture`).
 
     A picture that cannot be drawn leaves the draft without one, saying why (`trouble`).
     """
-    report = report_of(incident, history, policy)
+    report = report_of(incident, history, policy, members)
     markdown = render_markdown(report, policy.template, policy.timezone)
     try:
         return Draft(markdown, render_png(report, policy.timezone))

@@ -91,6 +91,16 @@ def build_report(
     return Report(card_name, template_version, tuple(replay.entries), replay.metrics())
 
 
+def replayed(
+    history: list[dict[str, Any]], *, policy: Policy, members: Mapping[str, str]
+) -> Incident | None:
+    """The incident as the draft's replay of `history` leaves it (what the timeline tells)."""
+    replay = _Replay(policy, members)
+    for event in _events(history):
+        replay.feed(event)
+    return replay.incident
+
+
 def _events(history: list[dict[str, Any]]) -> list[ev.Event]:
     """The history's events in time order; odd actions and ones of no interest left out."""
     found: list[ev.Event] = []

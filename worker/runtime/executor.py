@@ -19,7 +19,7 @@ what is already done:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from worker.core import header, keys
@@ -63,7 +63,7 @@ class Executor:
         trello: Trello,
         store: Store,
         template_card: Callable[[str], TemplateCard],
-        draft: Callable[[Incident, list[tj.Json], Policy], Draft],
+        draft: Callable[[Incident, list[tj.Json], Policy, Mapping[str, str] | None], Draft],
     ):
         self.trello = trello
         self.store = store
@@ -76,10 +76,13 @@ class Executor:
         effects: Sequence[Effect],
         policy: Policy,
         card: tj.Card | None = None,
+        *,
+        members: Mapping[str, str] | None = None,
     ) -> Outcome:
         """Carry out `effects` in order. `card`, if given, is the incident's card as just read.
 
-        `policy` is what the draft is composed with; nothing here decides by it.
+        `policy` and `members` (the board's, by username) are what the draft is composed with;
+        nothing here decides by them.
         """
         with incident_context(incident.card_id):
             outcome = Outcome()
@@ -99,7 +102,7 @@ class Executor:
                     due = effect.due.isoformat() if effect.due else None
                     self.trello.set_due(effect.card_id, due, complete=effect.complete)
                 elif isinstance(effect, AttachReport):
-                    self._attach_report(incident, policy)
+                    self._attach_report(incident, policy, members)
                 elif isinstance(effect, AttachLink):
                     self._attach_link(effect)
             return outcome
@@ -125,9 +128,12 @@ class Executor:
             outcome.checklists[name] = made.id
         outcome.on_card = tuple(on_card)
 
-    def _attach_report(self, incident: Incident, policy: Policy) -> None:
+    def _attach_report(
+        self, incident: Incident, policy: Policy, members: Mapping[str, str] | None
+    ) -> None:
         """The draft and its picture, replacing any the worker attached before (not piling up)."""
-        draft = self.draft(incident, self.trello.card_actions(incident.card_id), policy)
+        history = self.trello.card_actions(incident.card_id)
+        draft = self.draft(incident, history, policy, members)
         ours = policy.worker_member_id
         for old in tj.attachments(self.trello.attachments(incident.card_id)):
             if old.member_id == ours and old.name in (REPORT_NAME, PICTURE_NAME):

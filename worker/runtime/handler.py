@@ -16,7 +16,8 @@ from datetime import datetime
 from worker.core import declaring, observe, rules
 from worker.core import trello_json as tj
 from worker.core.declaring import Go
-from worker.core.model import Decision, Incident, Policy
+from worker.core.model import Decision, Incident, Policy, name_key
+from worker.errors import NotFoundError
 from worker.runtime.executor import Executor
 from worker.runtime.incident_board import IncidentBoard
 from worker.runtime.template_cards import TemplateCards
@@ -71,12 +72,25 @@ class Handler:
             by = "" if event.member_id == policy.worker_member_id else event.username
             self.declare(board, source, by=by, at=event.at, policy=policy)
             return
+        if where.go is Go.LOOK:
+            self._look(board, event, policy)
+            return
         decision = rules.on_event(where.incident, event, policy, board.members)
         if decision is None or decision == (where.incident, []):
             return
         if where.incident is None or not where.incident.open:
             logger.info("card %s: incident declared by @%s", decision[0].card_id, event.username)
-        self.apply(where.incident, decision, policy)
+        self.apply(where.incident, decision, policy, board)
+
+    def _look(self, board: tj.Board, event: tj.Event, policy: Policy) -> None:
+        """A card arrived (created, copied, moved in...): declare it if it came labelled."""
+        try:
+            card = tj.card(self.trello.card(event.card_id))
+        except NotFoundError:  # gone again since: nothing to declare
+            return
+        if name_key(policy.incident_label) in board.label_names(card):
+            logger.info("card %s: arrived with the incident label", card.id)
+            self.declare(board, card, by=event.username, at=event.at, policy=policy)
 
     def _linked(self, card_id: str) -> Incident | None:
         if self.incident_board is None:
@@ -100,11 +114,16 @@ class Handler:
         before: Incident | None,
         decision: Decision,
         policy: Policy,
+        board: tj.Board,
         card: tj.Card | None = None,
     ) -> Incident:
-        """Carry out `decision` and save the incident as it then stands."""
+        """Carry out `decision` and save the incident as it then stands.
+
+        `board`: the incident's board (its members are who the draft's replay knows).
+        """
         incident, effects = decision
-        outcome = self.executor.run(incident, rules.settle(incident, effects, policy), policy, card)
+        settled = rules.settle(incident, effects, policy)
+        outcome = self.executor.run(incident, settled, policy, card, members=board.members)
         if outcome.on_card is not None:
             incident = observe.checklists_found(
                 incident, outcome.checklists, outcome.on_card, policy
@@ -184,7 +203,7 @@ class Handler:
             )
         logger.info("card %s: incident declared by @%s", incident_card.id, by or "(the worker)")
         given = incident_card if incident_card.checklists is not None else None
-        self.apply(None, decision, policy, card=given)
+        self.apply(None, decision, policy, board, card=given)
 
     def _events(self, card: tj.Card, history: Sequence[tj.Json]) -> list[tj.Event]:
         events = []

@@ -111,4 +111,4 @@ class Reconciler:
             return
         view = observe.card_view(incident, board, card, source, policy)
         decision = rules.reconcile(incident, view, self.clock(), policy)
-        self.handler.apply(incident, decision, policy, card=card)
+        self.handler.apply(incident, decision, policy, board, card=card)
