@@ -65,6 +65,19 @@ def comment_keys(effects: list[object]) -> list[str]:
 # -- declaring ------------------------------------------------------------------------------
 
 
+def test_the_workers_own_label_declares_asking_for_a_lead_by_its_command() -> None:
+    new, effects = rules.on_event(
+        None, event(ev.LabelAdded, 0, "incident-worker", label="Incident"), POLICY, MEMBERS
+    )
+    assert new is not None and new.lead is None and new.declared_by == ""
+    (first,) = [a for a in effects if isinstance(a, Comment)]
+    assert first.text.startswith(
+        "**Incident declared.** Nobody leads it yet: name the lead with `/lead @user`."
+    )
+    assert "Whoever communicates (name them with `/communicator @user`): tell" in first.text
+    assert "(nobody yet)" not in first.text
+
+
 def test_the_incident_label_declares_with_whoever_added_it_as_lead() -> None:
     new, effects = rules.on_event(
         None, event(ev.LabelAdded, 0, "alice", label="incident"), POLICY, MEMBERS

@@ -196,7 +196,10 @@ def test_declare_command(make_stage: StageFactory) -> None:
     short_link = result.stdout.split("/c/")[1].split()[0]
     assert scene.run("run", "--once").returncode == 0
     declared = scene.wait_for_comment(short_link, "Incident declared")
-    assert "Lead: (nobody yet)" in declared
+    assert declared.startswith(
+        "**Incident declared.** Nobody leads it yet: name the lead with `/lead @user`."
+    )
+    assert "(nobody yet)" not in declared
 
     wrong = scene.run("declare", "x", "--list", "Nope")
     assert wrong.returncode == 2

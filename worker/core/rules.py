@@ -44,6 +44,13 @@ PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
 MENTION = re.compile(r"@([A-Za-z0-9_]+)")
 
 
+def _addressee(incident: Incident) -> str:
+    """Who is asked to communicate: the communicator, else the lead, else say who should."""
+    if incident.addressee:
+        return mention(incident.addressee)
+    return "Whoever communicates (name them with `/communicator @user`)"
+
+
 def _item_name(policy: Policy, moment: Moment) -> str:
     return policy.template.communication(moment)[1].text
 
@@ -73,14 +80,17 @@ def declare(
         phase_started={Phase.INVESTIGATING: at},
         lead=by or None,
     )
-    lines = [
-        f"**Incident declared** by {mention(by)}. Lead: {mention(incident.lead)}.",
-    ]
+    if by:
+        lines = [f"**Incident declared** by {mention(by)}. Lead: {mention(incident.lead)}."]
+        who = mention(incident.addressee)
+    else:  # `incident-worker declare`: nobody to name yet, so say how to name them
+        lines = ["**Incident declared.** Nobody leads it yet: name the lead with `/lead @user`."]
+        who = _addressee(incident)
     if policy.meeting_url:
         lines.append(f"Call: {policy.meeting_url}")
     lines += [
         "",
-        f"{mention(incident.addressee)}: tell {AUDIENCE} that we have noticed the problem "
+        f"{who}: tell {AUDIENCE} that we have noticed the problem "
         f"(checklist: *{_item_name(policy, Moment.DETECTION)}*).",
         "",
         "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
@@ -176,7 +186,7 @@ def advance(
     detail = f": {quote(note)}" if note else ""
     text = (
         f"**{title}** (by {mention(by)}){detail}\n\n"
-        f"{mention(changed.addressee)}: tell {AUDIENCE} "
+        f"{_addressee(changed)}: tell {AUDIENCE} "
         f"(checklist: *{_item_name(policy, moment)}*)."
     )
     key = f"phase-{phase.value}"
@@ -350,7 +360,7 @@ def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Com
         n = _sequence(started, now, policy.reminder_seconds)
         if n >= 1:
             text = (
-                f"Reminder {n}: {mention(incident.addressee)}, "
+                f"Reminder {n}: {_addressee(incident)}, "
                 f"*{item.name}* is not ticked yet. Tell {AUDIENCE}, then tick it."
             )
             key = f"remind-{moment.value}-{n}"
@@ -376,7 +386,8 @@ def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Com
         if n >= 1:
             quiet = int((now - since).total_seconds() // 60)
             text = (
-                f"{mention(incident.lead)}: nobody has commented for {quiet} min. "
+                f"{mention(incident.lead) if incident.lead else 'Everyone'}: "
+                f"nobody has commented for {quiet} min. "
                 "How does it stand? A one-line status update helps everyone."
             )
             key = f"status-{int(since.timestamp())}-{n}"
