@@ -128,6 +128,7 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
         "template, so the next incident gets them: https://git.example.com/ops/incident-template.md"
     )
     assert SetDue("c1", current.postmortem_due, complete=True) in effects  # the deadline is met
+    assert AttachReport("c1") in effects  # the last draft on the card matches the card
     assert rules.due_reminders(current, TUESDAY + timedelta(days=10), POLICY) == []
 
 

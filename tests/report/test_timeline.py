@@ -237,6 +237,18 @@ def test_missing_communication_is_named_and_none() -> None:
     assert m.communication_delays == {Moment.DETECTION: None, Moment.RESOLUTION: None}
     assert m.never_ticked == (Moment.DETECTION, Moment.RESOLUTION)
     text = pm.render_markdown(report(history), TEMPLATE, STOCKHOLM)
+    # resolved, not closed: the resolution message was only just asked for
+    assert "| Communicated at detection | not ticked yet |" in text
+    assert f"Not ticked yet: “{pm.quote(DETECT)}”, “{pm.quote(RESOLUTION)}”." in text
+    assert "never" not in text.split("## Meeting agenda")[0]
+
+
+def test_once_closed_an_item_not_ticked_was_never_ticked() -> None:
+    history = [label(0, "Incident"), comment(9, "/resolved fixed")]
+    found = pm.build_report(
+        history, card_name="x", template_version="v", policy=POLICY, closed=True
+    )
+    text = pm.render_markdown(found, TEMPLATE, STOCKHOLM)
     assert "| Communicated at detection | never ticked |" in text
     assert f"Never ticked: “{pm.quote(DETECT)}”, “{pm.quote(RESOLUTION)}”." in text
 

@@ -166,6 +166,7 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
         effects += [
             RefreshHeader(incident.card_id),
             SetDue(incident.card_id, incident.postmortem_due, complete=True),
+            AttachReport(incident.card_id),  # the last draft on the card matches the card
             Comment(incident.card_id, _numbered("closed", incident), text),
         ]
     return incident, effects

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.core.model import Incident, Policy
+from worker.core.model import Incident, Phase, Policy
 from worker.errors import PictureError
 from worker.report.picture import render_png
 from worker.report.timeline import Report, build_report, render_markdown
@@ -44,6 +44,7 @@ def report_of(incident: Incident, history: History, policy: Policy, members: Mem
         template_version=incident.template_version,
         policy=policy,
         members=members,
+        closed=incident.phase is Phase.CLOSED,
     )
 
 

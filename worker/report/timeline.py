@@ -62,6 +62,8 @@ class Metrics:
     to_resolution: timedelta | None  # declaration -> the resolution no re-opening undid
     communication_delays: dict[Moment, timedelta | None]  # per phase reached; None: never ticked
     never_ticked: tuple[Moment, ...]
+    #: whether the post mortem is done: until then, an unticked item may still be ticked
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,19 @@ def build_report(
     template_version: str,
     policy: Policy,
     members: Mapping[str, str] | None = None,
+    closed: bool = False,
 ) -> Report:
     """The timeline and metrics of the incident in `history` (the card's actions, oldest first).
 
     `members` maps the board's usernames to ids, as the rules use it to accept role commands;
-    without it, anyone a command names is taken to be on the board.
+    without it, anyone a command names is taken to be on the board. `closed`: the post mortem
+    is done, so an item not ticked by now was never ticked (until then it may still be).
     """
     replay = _Replay(policy, members if members is not None else _everyone(history))
     for event in _events(history):
         replay.feed(event)
-    return Report(card_name, template_version, tuple(replay.entries), replay.metrics())
+    metrics = replace(replay.metrics(), closed=closed)
+    return Report(card_name, template_version, tuple(replay.entries), metrics)
 
 
 def replayed(
@@ -350,6 +355,7 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
     dated = len({t.astimezone(tz).date() for t in times}) > 1
     timeline = [_line(e, tz, dated) for e in report.timeline] or ["- (nothing recorded)"]
     declared = m.declared_at.astimezone(tz)
+    untold = "never ticked" if m.closed else "not ticked yet"  # until closed, it may still be
     out = [f"# Post mortem: {quote(report.card_name)}", "", "## Metrics", ""]
     rows = [
         ("Declared", f"{_day(declared)} {declared:%Y %H:%M} {declared.tzname() or ''}".strip()),
@@ -360,12 +366,12 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
     for moment in Moment:
         if moment in m.communication_delays:
             delay = m.communication_delays[moment]
-            told = "never ticked" if delay is None else f"{duration(delay)} after"
+            told = untold if delay is None else f"{duration(delay)} after"
             rows.append((f"Communicated at {moment.value}", told))
     out += ["| Measure | Value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""]
     if m.never_ticked:
         names = ", ".join(f"“{quote(_comm_name(template, moment))}”" for moment in m.never_ticked)
-        out += [f"Never ticked: {names}.", ""]
+        out += [f"{untold.capitalize()}: {names}.", ""]
     out += ["## Meeting agenda", ""]
     placed = False
     for checklist in template.for_stage(Stage.RESOLVED):
