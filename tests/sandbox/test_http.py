@@ -61,6 +61,9 @@ def test_not_found_and_bad_input(sandbox: Served, http: requests.Session) -> Non
     assert call(http, "GET", f"{server.url}/nowhere", params=auth(sb)).status_code == 404
     no_name = call(http, "POST", f"{server.url}/lists", params=auth(sb), json={"name": "x"})
     assert (no_name.status_code, no_name.text) == (400, "invalid value for idBoard")
+    for what in ("cards/nosuch", "boards/not-a-board", "lists/123", "checklists/x" * 1):
+        malformed = call(http, "GET", f"{server.url}/{what}", params=auth(sb))
+        assert (malformed.status_code, malformed.text) == (400, "invalid id"), what
 
 
 def test_form_and_query_arguments_are_accepted(sandbox: Served, http: requests.Session) -> None:

@@ -243,7 +243,12 @@ def test_label_added_is_delivered_signed_and_in_order(
     )
     feed = http.get(f"{server.url}/boards/{board.id}/actions", params=auth(sb), timeout=10).json()
     assert [post.json()["action"]["id"] for post in posts] == [a["id"] for a in feed[:2]][::-1]
-    assert payload["action"] == feed[1]  # the action exactly as the feed has it
+    # the action exactly as the feed has it, and the `display` recorded deliveries carry
+    display = payload["action"].pop("display")
+    assert payload["action"] == feed[1]
+    assert display["translationKey"] == "action_add_label_to_card"
+    assert display["entities"]["memberCreator"]["username"] == "alice"
+    assert display["entities"]["card"]["id"] == feed[1]["data"]["card"]["id"]
     assert payload["action"]["data"]["label"]["name"] == "Incident"
     assert payload["action"]["memberCreator"]["username"] == "alice"
     assert payload["model"]["id"] == board.id

@@ -248,6 +248,40 @@ def card(record: Card, state: Records) -> JSON:
     }
 
 
+#: How Trello's web app words each kind of action (`display.translationKey`).
+TRANSLATION_KEYS = {
+    "commentCard": "action_comment_on_card",
+    "createCard": "action_create_card",
+    "copyCard": "action_copy_card",
+    "addLabelToCard": "action_add_label_to_card",
+    "removeLabelFromCard": "action_remove_label_from_card",
+    "addMemberToCard": "action_add_member_to_card",
+    "addChecklistToCard": "action_add_checklist_to_card",
+    "addAttachmentToCard": "action_add_attachment_to_card",
+    "deleteCard": "action_delete_card",
+}
+
+
+def display(record: Action, state: Records) -> JSON:
+    """How the web app words the action, as recorded webhook deliveries carry it."""
+    creator = state.members[record.member_id]
+    entities: JSON = {
+        "memberCreator": {
+            "type": "member",
+            "id": creator.id,
+            "username": creator.username,
+            "text": creator.full_name,
+        }
+    }
+    card = record.data.get("card")
+    if isinstance(card, dict):
+        entities["card"] = {"type": "card", **card, "text": card.get("name", "")}
+    key = TRANSLATION_KEYS.get(record.type, "unknown")
+    if record.type == "updateCard":
+        key = "action_move_card_from_list_to_list" if "listAfter" in record.data else key
+    return {"translationKey": key, "entities": entities}
+
+
 def action(record: Action, state: Records) -> JSON:
     """An action as the feeds return it (the caller holds the state's lock)."""
     body: JSON = {

@@ -17,6 +17,7 @@ change and render. Missing records raise `NotFound`; input Trello would refuse r
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -165,6 +166,7 @@ class Store:
         raise NotFound("model not found")
 
     def board(self, id_or_short_link: str) -> Board:
+        _well_formed(id_or_short_link, short_link=True)
         with self.lock:
             if id_or_short_link in self.boards:
                 return self.boards[id_or_short_link]
@@ -174,18 +176,21 @@ class Store:
         raise NotFound()
 
     def trello_list(self, list_id: str) -> TrelloList:
+        _well_formed(list_id)
         with self.lock:
             if list_id in self.lists:
                 return self.lists[list_id]
         raise NotFound()
 
     def label(self, label_id: str) -> Label:
+        _well_formed(label_id)
         with self.lock:
             if label_id in self.labels:
                 return self.labels[label_id]
         raise NotFound()
 
     def card(self, id_or_short_link: str) -> Card:
+        _well_formed(id_or_short_link, short_link=True)
         with self.lock:
             if id_or_short_link in self.cards:
                 return self.cards[id_or_short_link]
@@ -195,6 +200,7 @@ class Store:
         raise NotFound()
 
     def checklist(self, checklist_id: str) -> Checklist:
+        _well_formed(checklist_id)
         with self.lock:
             if checklist_id in self.checklists:
                 return self.checklists[checklist_id]
@@ -296,3 +302,14 @@ class Store:
         """The board and list `card` is on."""
         with self.lock:
             return self.boards[card.board_id], self.lists[card.list_id]
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+_SHORT_LINK = re.compile(r"[A-Za-z0-9]{8}")
+
+
+def _well_formed(given: str, *, short_link: bool = False) -> None:
+    """Trello answers 400 `invalid id` for an id that cannot be one (a 404 is for ids that could)."""
+    if _OBJECT_ID.fullmatch(given) or (short_link and _SHORT_LINK.fullmatch(given)):
+        return
+    raise BadRequest("invalid id")

@@ -134,7 +134,10 @@ class WebhookRegistry:
             else:  # the card is gone (deleteCard): what the action remembers of it
                 model = dict(action.data.get("card") or {"id": hook.id_model})
             body = {
-                "action": render.action(action, self.records),
+                "action": {  # webhook copies carry `display`; the REST feed's do not
+                    **render.action(action, self.records),
+                    "display": render.display(action, self.records),
+                },
                 "model": model,
                 "webhook": render.webhook_ref(hook),
             }
