@@ -309,7 +309,7 @@ _SHORT_LINK = re.compile(r"[A-Za-z0-9]{8}")
 
 
 def _well_formed(given: str, *, short_link: bool = False) -> None:
-    """Trello answers 400 `invalid id` for an id that cannot be one (a 404 is for ids that could)."""
+    """Trello answers 400 `invalid id` for an id that cannot be one; 404 for one that could."""
     if _OBJECT_ID.fullmatch(given) or (short_link and _SHORT_LINK.fullmatch(given)):
         return
     raise BadRequest("invalid id")
