@@ -84,3 +84,29 @@ def test_a_card_created_with_the_label_is_declared_by_whoever_created_it(
     incident = worker.store.incidents.get(card_id)
     assert incident is not None
     assert (incident.declared_by, incident.lead) == ("alice", "alice")
+
+
+def test_actions_whose_ids_run_backwards_within_a_second_are_all_handled(tmp_path: Path) -> None:
+    """Trello's ids are not ordered within a second; here every action is made in the same
+    second and each id is smaller than the one before. Reading the feed from the last id
+    would lose every action after the first one handled."""
+    same_second = StepClock(datetime.now(UTC))
+    sb = Sandbox.seeded(clock=same_second, ids_in_order=False)
+    with sb.serve() as server:
+        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(load_settings(values, env_file=None)) as worker:
+                worker.cycle(reconcile=True)
+                card = alice.create_card(sb.board_ids[0], "Checkout is down")
+                alice.label(card.id, "Incident")
+                worker.cycle(reconcile=False)
+                alice.comment(card.id, "/communicator @bob")
+                worker.cycle(reconcile=False)
+                alice.comment(card.id, "/delvers @carol")
+                worker.cycle(reconcile=False)
+                incident = worker.store.incidents.get(card.id)
+        finally:
+            alice.close()
+    assert incident is not None
+    assert (incident.communicator, incident.delvers) == ("bob", ("carol",))

@@ -1,6 +1,7 @@
 """A board's actions, read from its feed or delivered by a webhook, each handled once.
 
-The feed is read from the stored cursor (one request a board, see `Trello.board_actions`);
+The feed is read from the stored cursor (one request a board, see `Trello.board_actions`): from
+the newest handled action's date less `MARGIN`, since Trello's ids are not ordered within a second;
 each action is handled, marked handled, and the cursor moved past it, in order. A failure
 stops the board's feed there: the next cycle starts again from the cursor, and every action
 is safe to handle again (see `worker.runtime.executor`). An action both delivered by a
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker.core import trello_json as tj
@@ -23,6 +24,10 @@ from worker.store.database import Store
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
+
+#: How far before the newest action handled the feed is read again: an action made in the
+#: same second may have a smaller id, or a date a little earlier.
+MARGIN = timedelta(seconds=5)
 
 
 class Feed:
@@ -48,7 +53,9 @@ class Feed:
     def poll(self, board: tj.Board, policy: Policy) -> None:
         """Handle the board's actions since the cursor, oldest first."""
         cursor = self.store.cursors.get(board.id)
-        since = (cursor[0] or cursor[1]) if cursor else None
+        # Trello's action ids are not ordered within a second: read from the newest action's
+        # date less a margin, and skip what was handled already (`_once`)
+        since = (tj.when(cursor[1]) - MARGIN).isoformat() if cursor else None
         for raw in self.trello.board_actions(board.id, since=since):
             if self.stop.is_set():
                 return

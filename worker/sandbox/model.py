@@ -43,8 +43,11 @@ def is_id(value: str) -> bool:
 class IdFactory:
     """Makes ObjectId-style ids from a clock; thread-safe, and ids never repeat."""
 
-    def __init__(self, clock: Callable[[], datetime]):
+    def __init__(self, clock: Callable[[], datetime], *, in_order: bool = True):
+        """`in_order=False`: ids made within one second run backwards, as recorded Trello feeds
+        show can happen (a later action with a smaller id)."""
         self._clock = clock
+        self._step = 1 if in_order else -1
         self._machine = secrets.randbits(40)
         self._counter = secrets.randbits(16)
         self._lock = threading.Lock()
@@ -52,7 +55,7 @@ class IdFactory:
 
     def new_id(self) -> str:
         with self._lock:
-            self._counter = (self._counter + 1) % (1 << 24)
+            self._counter = (self._counter + self._step) % (1 << 24)
             seconds = int(self._clock().timestamp())
             return f"{seconds:08x}{self._machine:010x}{self._counter:06x}"
 

@@ -137,8 +137,9 @@ class Sandbox:
         rate_limit: tuple[int, int, float] = (100, 300, 10.0),
         webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
         webhook_timeout: float = 5.0,
+        ids_in_order: bool = True,
     ):
-        self.state = SandboxState(clock or utc_now)
+        self.state = SandboxState(clock or utc_now, ids_in_order=ids_in_order)
         self.faults = Faults()
         self.rate_limit = RateLimit(*rate_limit)
         self.api_key = secrets.token_hex(16)
@@ -177,17 +178,20 @@ class Sandbox:
         rate_limit: tuple[int, int, float] = (100, 300, 10.0),
         webhook_retry_delays: tuple[float, ...] = (0.2, 0.5, 1.0),
         webhook_timeout: float = 5.0,
+        ids_in_order: bool = True,
     ) -> Sandbox:
         """A sandbox with the five members and `boards` boards ("Incidents", "Incidents 2"...).
 
         `webhook_retry_delays`: seconds before each retry of a failed webhook delivery;
-        `webhook_timeout`: seconds a callback may take to answer a delivery.
+        `webhook_timeout`: seconds a callback may take to answer a delivery;
+        `ids_in_order=False`: action ids made within one second run backwards (as Trello's may).
         """
         sandbox = cls(
             clock=clock,
             rate_limit=rate_limit,
             webhook_retry_delays=webhook_retry_delays,
             webhook_timeout=webhook_timeout,
+            ids_in_order=ids_in_order,
         )
         for key, username, full_name in PEOPLE:
             member = sandbox.state.records.add_member(username, full_name, secrets.token_hex(32))

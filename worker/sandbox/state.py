@@ -43,8 +43,8 @@ class SandboxState:
     #: seconds the HEAD check on a new webhook's callback URL may take
     callback_timeout: float = 5.0
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now):
-        self.records = Store(clock)
+    def __init__(self, clock: Callable[[], datetime] = utc_now, *, ids_in_order: bool = True):
+        self.records = Store(clock, ids_in_order=ids_in_order)
         self.board_writes = BoardWrites(self.records)
         self.checklist_writes = ChecklistWrites(self.records)
         self.card_writes = CardWrites(self.records, self.checklist_writes)

@@ -106,9 +106,9 @@ def position(value: Any, existing: Iterable[float]) -> float:
 class Store:
     """The records and lookups (see the module docstring)."""
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, clock: Callable[[], datetime] = utc_now, *, ids_in_order: bool = True):
         self.clock = clock
-        self.ids = IdFactory(clock)
+        self.ids = IdFactory(clock, in_order=ids_in_order)
         self.lock = threading.RLock()
         self.members: dict[str, Member] = {}
         self.boards: dict[str, Board] = {}
