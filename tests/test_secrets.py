@@ -102,7 +102,7 @@ def test_no_secret_appears_in_logs_errors_reprs_or_the_database(
                 )
                 assert isinstance(caught(wrong.me, errors), AuthError)
                 wrong.close()
-                assert isinstance(caught(lambda: trello.card("nosuchcard"), errors), NotFoundError)
+                assert isinstance(caught(lambda: trello.card("a" * 24), errors), NotFoundError)
                 assert isinstance(
                     caught(lambda: trello.board("nosuchboard"), errors), NotFoundError
                 )

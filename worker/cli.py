@@ -278,6 +278,7 @@ def _declare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from worker.errors import RequestRejected
     from worker.report import draft
     from worker.settings import build_policy
     from worker.store.database import Store
@@ -291,7 +292,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         try:
             card = trello.card(args.card)
-        except NotFoundError:
+        except (NotFoundError, RequestRejected):  # Trello says 400 for what cannot be an id
             raise NotFoundError(
                 f"Card {args.card!r} does not exist or the token's member cannot see it."
             ) from None

@@ -110,3 +110,18 @@ def test_actions_whose_ids_run_backwards_within_a_second_are_all_handled(tmp_pat
             alice.close()
     assert incident is not None
     assert (incident.communicator, incident.delvers) == ("bob", ("carol",))
+
+
+def test_a_board_taken_up_again_is_compared_with_its_cards_in_that_cycle(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    worker, _, alice, sb = running
+    worker.cycle(reconcile=True)
+    compared = worker.reconciled_at
+    worker.cycle()  # nothing new: the reconcile pass is not due
+    assert worker.reconciled_at == compared
+    worker.leases.leave()  # as when another replica held it meanwhile
+    card_id = create_labelled(alice, sb.board_ids[0], "Checkout is down")
+    worker.cycle()
+    assert worker.reconciled_at != compared
+    assert worker.store.incidents.get(card_id) is not None

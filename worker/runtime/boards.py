@@ -50,6 +50,7 @@ class Boards:
         self._read: dict[str, tj.Board] = {}
         self._names: dict[str, str] = {}
         self._planned_at = 0.0
+        self._fresh: set[str] = set()
 
     def learn_names(self) -> None:
         """Every watched board's name (a wrong board id stops the worker here)."""
@@ -85,19 +86,28 @@ class Boards:
         return self.monotonic() - self._planned_at >= lease_seconds / 3
 
     def ready(self, board_id: str) -> tj.Board:
-        """The board, read when first worked on: lists, labels, members, template card, cursor.
+        """The board, read when first worked on: lists, labels, members, cursor, template card.
 
-        Raises what reading it raised (the guard reports it, and it is tried again next cycle).
+        A board new to the database starts its feed from before the worker looked at it (so
+        a label put on while the template card is being made is in the feed), and every board
+        read afresh is one to compare with its cards soon (`take_fresh`). Raises what reading
+        it raised (the guard reports it, and it is tried again next cycle).
         """
         known = self._read.get(board_id)
         if known is not None:
             return known
         board = self._load(board_id)
-        self.template_cards.get(board.id)
         if self.store.cursors.get(board.id) is None:
             self._start_cursor(board)
+        self.template_cards.get(board.id)
         self._read[board.id] = board
+        self._fresh.add(board.id)
         return board
+
+    def take_fresh(self) -> bool:
+        """Whether a board was read afresh since the last call (taken over, added, new)."""
+        fresh, self._fresh = bool(self._fresh), set()
+        return fresh
 
     def get(self, board_id: str) -> tj.Board | None:
         """The board if this replica holds it now and has read it."""

@@ -175,8 +175,10 @@ class Worker:
                     self.boards.take_share()  # a long cycle: hand over what others should have
                 if self.leases.holds(board_id):
                     self.guard.run(board_id, partial(self._board_step, board_id))
-            due = self.reconciled_at is None or (
-                self.monotonic() - self.reconciled_at >= self.settings.reconcile_seconds
+            fresh = self.boards.take_fresh()  # a board taken up: compare its cards now
+            due = fresh or (
+                self.reconciled_at is None
+                or self.monotonic() - self.reconciled_at >= self.settings.reconcile_seconds
             )
             if not self.stop.is_set() and (reconcile or (reconcile is None and due)):
                 self._reconcile()
