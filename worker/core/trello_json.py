@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,6 +29,10 @@ from worker.core.model import name_key, same_name
 ARRIVALS = frozenset(
     {"createCard", "copyCard", "moveCardToBoard", "convertToCardFromCheckItem", "emailCard"}
 )
+#: How far before the newest action handled a board's feed is read again: Trello's action ids
+#: are not ordered within a second, and an action's date may be a little earlier than one
+#: read before it.
+FEED_MARGIN = timedelta(seconds=5)
 #: Trello's JSON as it arrives, before this module reads it.
 Json = dict[str, Any]
 

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from worker.core import trello_json as tj
 from worker.core.model import name_key
+from worker.core.trello_json import FEED_MARGIN
 from worker.errors import DatabaseUnavailable
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
@@ -86,20 +87,21 @@ class Boards:
         return self.monotonic() - self._planned_at >= lease_seconds / 3
 
     def ready(self, board_id: str) -> tj.Board:
-        """The board, read when first worked on: lists, labels, members, cursor, template card.
+        """The board, read when first worked on: lists, labels, members, template card, cursor.
 
-        A board new to the database starts its feed from before the worker looked at it (so
-        a label put on while the template card is being made is in the feed), and every board
-        read afresh is one to compare with its cards soon (`take_fresh`). Raises what reading
-        it raised (the guard reports it, and it is tried again next cycle).
+        A board new to the database starts its feed from now (making its template card may
+        take thousands of actions, none worth reading back). Every board read afresh is one
+        to compare with its cards in this cycle (`take_fresh`), so a label put on while the
+        worker was starting, or away, is found then. Raises what reading it raised (the guard
+        reports it, and it is tried again next cycle).
         """
         known = self._read.get(board_id)
         if known is not None:
             return known
         board = self._load(board_id)
+        self.template_cards.get(board.id)
         if self.store.cursors.get(board.id) is None:
             self._start_cursor(board)
-        self.template_cards.get(board.id)
         self._read[board.id] = board
         self._fresh.add(board.id)
         return board
@@ -146,10 +148,20 @@ class Boards:
         return board
 
     def _start_cursor(self, board: tj.Board) -> None:
-        """A new board starts from now: its history is not replayed (reconcile finds incidents)."""
+        """A new board starts from now: its history is not replayed (reconcile finds incidents).
+
+        The feed is read from a margin before the cursor (see `worker.runtime.feed`): the
+        actions within it are history too, so they are recorded as handled.
+        """
         latest = self.trello.latest_action(board.id)
         newest = tj.action_ref(latest) if latest is not None else None
-        if newest is not None:
-            self.store.cursors.set(board.id, newest.id, newest.date)
-        else:
+        if newest is None:
             self.store.cursors.set(board.id, "", self.clock().isoformat())
+            return
+        since = (tj.when(newest.date) - FEED_MARGIN).isoformat()
+        for raw in self.trello.board_actions(board.id, since=since):
+            ref = tj.action_ref(raw)
+            if ref is not None:
+                self.store.handled.mark(ref.id)
+        self.store.handled.mark(newest.id)
+        self.store.cursors.set(board.id, newest.id, newest.date)

@@ -1,10 +1,11 @@
 """A board's actions, read from its feed or delivered by a webhook, each handled once.
 
-The feed is read from the stored cursor (one request a board, see `Trello.board_actions`): from
-the newest handled action's date less `MARGIN`, since Trello's ids are not ordered within a second;
-each action is handled, marked handled, and the cursor moved past it, in order. A failure
-stops the board's feed there: the next cycle starts again from the cursor, and every action
-is safe to handle again (see `worker.runtime.executor`). An action both delivered by a
+The feed is read from the stored cursor (one request a board, see `Trello.board_actions`):
+from the newest handled action's date less `FEED_MARGIN`, since Trello's ids are not ordered
+within a second. Each action not handled yet is handled and marked handled, in order, and the
+cursor moves past what was read, once a poll. A failure stops the board's feed there: the
+next cycle starts again from the cursor, and every action is safe to handle again (see
+`worker.runtime.executor`). An action both delivered by a
 webhook and read from the feed is handled once (the store's `handled` table).
 """
 
@@ -13,21 +14,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from worker.core import trello_json as tj
 from worker.core.model import Policy
+from worker.core.trello_json import FEED_MARGIN
 from worker.errors import TrelloError
 from worker.runtime.handler import Handler
 from worker.store.database import Store
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
-
-#: How far before the newest action handled the feed is read again: an action made in the
-#: same second may have a smaller id, or a date a little earlier.
-MARGIN = timedelta(seconds=5)
 
 
 class Feed:
@@ -55,16 +53,22 @@ class Feed:
         cursor = self.store.cursors.get(board.id)
         # Trello's action ids are not ordered within a second: read from the newest action's
         # date less a margin, and skip what was handled already (`_once`)
-        since = (tj.when(cursor[1]) - MARGIN).isoformat() if cursor else None
-        for raw in self.trello.board_actions(board.id, since=since):
-            if self.stop.is_set():
-                return
-            ref = tj.action_ref(raw)
-            if ref is None:
-                logger.warning("board %s: skipping an action without an id or date", board.name)
-                continue
-            self._once(board, ref.id, raw, policy)
-            self.store.cursors.set(board.id, ref.id, ref.date)
+        since = (tj.when(cursor[1]) - FEED_MARGIN).isoformat() if cursor else None
+        newest: tj.ActionRef | None = None
+        try:
+            for raw in self.trello.board_actions(board.id, since=since):
+                if self.stop.is_set():
+                    return
+                ref = tj.action_ref(raw)
+                if ref is None:
+                    logger.warning("board %s: skipping an action without an id or date", board.name)
+                    continue
+                self._once(board, ref.id, raw, policy)
+                newest = ref
+        finally:  # the cursor moves past what was handled, once a poll, even when one failed
+            if newest is not None and _later(newest, cursor):
+                self.store.cursors.set(board.id, newest.id, newest.date)
+        self.handler.look_at_arrivals(board, policy)
         self.last_poll[board.id] = self.clock()
 
     def deliver(self, board: tj.Board, ref: tj.ActionRef, raw: tj.Json, policy: Policy) -> None:
@@ -72,6 +76,7 @@ class Feed:
         brings it again."""
         try:
             self._once(board, ref.id, raw, policy)
+            self.handler.look_at_arrivals(board, policy)
         except TrelloError as exc:
             logger.warning("webhook: action %s not handled now (%s)", ref.id, exc)
 
@@ -105,3 +110,11 @@ class Feed:
         )
         boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
         return ok, {"ok": ok, "last_poll": boards}
+
+
+def _later(ref: tj.ActionRef, cursor: tuple[str, str] | None) -> bool:
+    """Whether `ref` is past the cursor (the actions come oldest first, so the last one read
+    is the newest; within the margin it may be the cursor itself, or older)."""
+    if cursor is None:
+        return True
+    return ref.id != cursor[0] and tj.when(ref.date) >= tj.when(cursor[1])

@@ -17,7 +17,6 @@ from worker.core import declaring, observe, rules
 from worker.core import trello_json as tj
 from worker.core.declaring import Go
 from worker.core.model import Decision, Incident, Policy, name_key
-from worker.errors import NotFoundError
 from worker.runtime.executor import Executor
 from worker.runtime.incident_board import IncidentBoard
 from worker.runtime.template_cards import TemplateCards
@@ -48,6 +47,8 @@ class Handler:
         self.incident_board = incident_board
         self.clock = clock
         self.stop = stop
+        #: per board, the cards that arrived since the last look, by id (see `look_at_arrivals`)
+        self._arrived: dict[str, dict[str, tj.Event]] = {}
 
     # -- an action -------------------------------------------------------------------------
 
@@ -73,7 +74,7 @@ class Handler:
             self.declare(board, source, by=by, at=event.at, policy=policy)
             return
         if where.go is Go.LOOK:
-            self._look(board, event, policy)
+            self._arrived.setdefault(board.id, {})[event.card_id] = event
             return
         decision = rules.on_event(where.incident, event, policy, board.members)
         if decision is None or decision == (where.incident, []):
@@ -82,15 +83,27 @@ class Handler:
             logger.info("card %s: incident declared by @%s", decision[0].card_id, event.username)
         self.apply(where.incident, decision, policy, board)
 
-    def _look(self, board: tj.Board, event: tj.Event, policy: Policy) -> None:
-        """A card arrived (created, copied, moved in...): declare it if it came labelled."""
-        try:
-            card = tj.card(self.trello.card(event.card_id))
-        except NotFoundError:  # gone again since: nothing to declare
+    def look_at_arrivals(self, board: tj.Board, policy: Policy) -> None:
+        """Cards that arrived (created, copied, moved in...) since the last look: declare those
+        that came labelled. One request for all of them (the board's open cards), and none
+        when no card arrived."""
+        arrived = self._arrived.pop(board.id, {})
+        if not arrived:
             return
-        if name_key(policy.incident_label) in board.label_names(card):
-            logger.info("card %s: arrived with the incident label", card.id)
-            self.declare(board, card, by=event.username, at=event.at, policy=policy)
+        label = name_key(policy.incident_label)
+        try:
+            listed = self.trello.cards(board.id)
+        except Exception:
+            self._arrived.setdefault(board.id, {}).update(arrived)  # looked at next time
+            raise
+        for raw in listed:
+            card = tj.card(raw)
+            event = arrived.get(card.id)
+            if event is None or label not in board.label_names(card):
+                continue
+            if self.incident_for(card.id) is None:
+                logger.info("card %s: arrived with the incident label", card.id)
+                self.declare(board, card, by=event.username, at=event.at, policy=policy)
 
     def _linked(self, card_id: str) -> Incident | None:
         if self.incident_board is None:
