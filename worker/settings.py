@@ -159,20 +159,12 @@ class Settings(BaseSettings):
     @field_validator("meeting_url", "template_url")
     @classmethod
     def _check_link(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("is not an http(s) URL people can open")
-        return value
+        return value if value is None else _http_url(value, "is not an http(s) URL people can open")
 
     @field_validator("webhook_callback_url")
     @classmethod
     def _check_callback(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError("is not an http(s) URL")
-        return value
+        return value if value is None else _http_url(value, "is not an http(s) URL")
 
     @model_validator(mode="after")
     def _webhook_needs(self) -> Settings:
@@ -228,10 +220,15 @@ class Settings(BaseSettings):
     @field_validator("trello_api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("is not an http(s) URL")
-        return value.rstrip("/")
+        return _http_url(value, "is not an http(s) URL").rstrip("/")
+
+
+def _http_url(value: str, complaint: str) -> str:
+    """`value` when it is an http(s) URL with a host; else `complaint` (after the name)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(complaint)
+    return value
 
 
 def load_settings(
