@@ -198,6 +198,11 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
     @property
+    def feed_seconds(self) -> float:
+        """How often the feed is read: slower when webhooks bring the actions."""
+        return self.webhook_poll_seconds if self.webhook else self.poll_seconds
+
+    @property
     def watched_boards(self) -> list[str]:
         """TRELLO_BOARD_ID, and the incident board (INCIDENT_BOARD_ID) if it is not among them."""
         boards = list(self.trello_board_ids)

@@ -234,16 +234,9 @@ class Worker:
         with self._cycle_lock:
             self.feed.deliver(board, ref, raw, self.policy)
 
-    @property
-    def feed_interval(self) -> float:
-        """How often the feed is read: slower when webhooks bring the actions."""
-        if self.settings.webhook:
-            return self.settings.webhook_poll_seconds
-        return self.settings.poll_seconds
-
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when every board this replica holds had its feed read lately (`Feed.health`)."""
-        return self.feed.health(self.boards.held(), self.feed_interval)
+        return self.feed.health(self.boards.held(), self.settings.feed_seconds)
 
     def failing_boards(self) -> list[str]:
         """The boards taken whose last step failed, or that could not be read when taken."""
@@ -330,7 +323,7 @@ class Worker:
             if self.stop.is_set():
                 return
             self._ready()
-            scheduler.add_job(self.cycle, "interval", seconds=self.feed_interval, id="cycle")
+            scheduler.add_job(self.cycle, "interval", seconds=self.settings.feed_seconds, id="cycle")
             if self.settings.webhook:
                 interval = self.settings.poll_seconds
                 scheduler.add_job(self.remind_all, "interval", seconds=interval, id="remind")
