@@ -323,7 +323,9 @@ class Worker:
             if self.stop.is_set():
                 return
             self._ready()
-            scheduler.add_job(self.cycle, "interval", seconds=self.settings.feed_seconds, id="cycle")
+            scheduler.add_job(
+                self.cycle, "interval", seconds=self.settings.feed_seconds, id="cycle"
+            )
             if self.settings.webhook:
                 interval = self.settings.poll_seconds
                 scheduler.add_job(self.remind_all, "interval", seconds=interval, id="remind")
