@@ -108,14 +108,18 @@ def test_set_without_an_equals_sign_is_refused(tmp_path: Path) -> None:
     assert "nonsense" in one_line_error(result)
 
 
-def test_a_mistyped_setting_in_the_environment_stops_every_command(tmp_path: Path) -> None:
-    env = clean_env(**FAKE_TRELLO, INCIDNET_LABEL="Outage")
-    for command in (["check"], ["run", "--once"], ["status"]):
-        result = run_cli(tmp_path, *command, env=env)
-        assert result.returncode == 2
-        assert one_line_error(result) == (
+def test_a_mistyped_setting_in_the_environment_stops_every_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker import cli
+
+    for name, value in {**FAKE_TRELLO, "INCIDNET_LABEL": "Outage"}.items():
+        monkeypatch.setenv(name, value)
+    for command in (["check"], ["run", "--once"], ["status"], ["report", "abc"]):
+        assert cli.main(command) == 2
+        assert capsys.readouterr().err == (
             "incident-worker: INCIDNET_LABEL (in the environment) is not a setting of "
-            "incident-worker: did you mean INCIDENT_LABEL?"
+            "incident-worker: did you mean INCIDENT_LABEL?\n"
         )
 
 
@@ -289,11 +293,14 @@ def test_migrate_needs_only_the_database_setting(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"The database {url} is now at schema revision ")
 
 
-def test_each_command_says_what_it_does_in_its_help(tmp_path: Path) -> None:
+def test_each_command_says_what_it_does_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from worker import cli
+
     for command in (["migrate"], ["status"], ["webhook", "list"], ["declare"]):
-        result = run_cli(tmp_path, *command, "--help", env=clean_env())
-        assert result.returncode == 0
-        description = result.stdout.split("\n\n")[1]
+        with pytest.raises(SystemExit) as done:
+            cli.main([*command, "--help"])
+        assert done.value.code == 0
+        description = capsys.readouterr().out.split("\n\n")[1]
         assert description[:1].isupper() and description.strip().endswith(".")
 
 
