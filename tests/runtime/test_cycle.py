@@ -125,3 +125,17 @@ def test_a_board_taken_up_again_is_compared_with_its_cards_in_that_cycle(
     worker.cycle()
     assert worker.reconciled_at != compared
     assert worker.store.incidents.get(card_id) is not None
+
+
+def test_a_card_created_then_labelled_in_one_poll_costs_no_look_at_the_board(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    worker, _, alice, sb = running
+    worker.cycle(reconcile=True)
+    card = alice.create_card(sb.board_ids[0], "Checkout is down")
+    alice.label(card.id, "Incident")
+    before = len(sb.request_log)
+    worker.cycle(reconcile=False)
+    assert worker.store.incidents.get(card.id) is not None
+    looked = [r for r in sb.request_log[before:] if r.path.endswith("/cards") and r.method == "GET"]
+    assert looked == []

@@ -88,6 +88,8 @@ class Handler:
         that came labelled. One request for all of them (the board's open cards), and none
         when no card arrived."""
         arrived = self._arrived.pop(board.id, {})
+        # a card labelled in the same poll is declared already: worth no request
+        arrived = {card: e for card, e in arrived.items() if self.incident_for(card) is None}
         if not arrived:
             return
         label = name_key(policy.incident_label)
@@ -101,9 +103,8 @@ class Handler:
             event = arrived.get(card.id)
             if event is None or label not in board.label_names(card):
                 continue
-            if self.incident_for(card.id) is None:
-                logger.info("card %s: arrived with the incident label", card.id)
-                self.declare(board, card, by=event.username, at=event.at, policy=policy)
+            logger.info("card %s: arrived with the incident label", card.id)
+            self.declare(board, card, by=event.username, at=event.at, policy=policy)
 
     def _linked(self, card_id: str) -> Incident | None:
         if self.incident_board is None:
