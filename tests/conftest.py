@@ -14,11 +14,13 @@ from tests.factories import FakeClock
 def _clean_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No test sees the developer's TRELLO_*/INCIDENT_* variables or their .env file."""
+    """No test sees the developer's TRELLO_*/INCIDENT_* variables, their .env file or their state."""
     for name in list(os.environ):
         if name.startswith(("TRELLO_", "INCIDENT_")):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    # the default database lives in the user's state folder: a test's own, never the user's
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture

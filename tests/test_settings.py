@@ -166,3 +166,15 @@ def test_another_tools_trello_name_in_the_environment_is_a_warning_when_close(
         "TRELLO_TOKN (in the environment) is not a setting of incident-worker: "
         "did you mean TRELLO_TOKEN?"
     ]
+
+
+def test_the_default_database_is_in_the_users_state_folder_wherever_the_worker_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    seen = set()
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        seen.add(load_settings(GOOD, env_file=None).database_url)
+    assert seen == {f"sqlite:///{tmp_path}/state/incident-worker/incident-worker.sqlite3"}

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,8 +32,6 @@ logger = logging.getLogger(__name__)
 
 SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
 
-#: Where the worker keeps its state unless INCIDENT_DATABASE_URL says otherwise.
-DEFAULT_DATABASE_URL = "sqlite:///incident-worker.sqlite3"
 #: How often the communicator is reminded of an unticked communication item, when neither
 #: INCIDENT_REMINDER_SECONDS nor the template's front matter says.
 DEFAULT_REMINDER_SECONDS = 900.0
@@ -42,6 +41,14 @@ DEFAULT_STATUS_UPDATE_SECONDS = 1800.0
 #: How often the worker asks for a lead and a communicator while there is none, when neither
 #: INCIDENT_ROLE_REMINDER_SECONDS nor the template says.
 DEFAULT_ROLE_REMINDER_SECONDS = 300.0
+
+
+def default_database_url() -> str:
+    """Where the worker keeps its state unless INCIDENT_DATABASE_URL says otherwise: a file in
+    the user's state folder (`~/.local/state/incident-worker/` on Linux), whatever folder the
+    worker is started from, so two runs from two folders are one worker's, not two."""
+    folder = platformdirs.user_state_path("incident-worker")
+    return f"sqlite:///{folder / 'incident-worker.sqlite3'}"
 
 
 def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
@@ -81,7 +88,9 @@ class Settings(BaseSettings):
     poll_seconds: float = _seconds("INCIDENT_POLL_SECONDS", 20.0)
     reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0)
 
-    database_url: str = _setting("INCIDENT_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url: str = Field(
+        default_factory=default_database_url, validation_alias="INCIDENT_DATABASE_URL"
+    )
     #: how long a replica's hold on a board lasts without a heartbeat (see worker.leases)
     lease_seconds: float = _seconds("INCIDENT_LEASE_SECONDS", 30.0)
     template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
@@ -250,7 +259,9 @@ class DatabaseSettings(BaseSettings):
     """The one setting `migrate` needs, read the same way as all of them."""
 
     model_config = Settings.model_config
-    database_url: str = _setting("INCIDENT_DATABASE_URL", DEFAULT_DATABASE_URL)
+    database_url: str = Field(
+        default_factory=default_database_url, validation_alias="INCIDENT_DATABASE_URL"
+    )
 
 
 def load_database_url(
