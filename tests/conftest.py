@@ -14,7 +14,7 @@ from tests.factories import FakeClock
 def _clean_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No test sees the developer's TRELLO_*/INCIDENT_* variables, their .env file or their state."""
+    """No test sees the developer's TRELLO_*/INCIDENT_* variables, .env file or state."""
     for name in list(os.environ):
         if name.startswith(("TRELLO_", "INCIDENT_")):
             monkeypatch.delenv(name)
