@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import ROOT, TEMPLATE, a_policy
 from worker import ops
-from worker.core import rules
+from worker.core import reminders
 from worker.core.keys import comment_key
 from worker.core.model import CommItem, Incident, Phase
 from worker.errors import AuthError, NotFoundError, RequestRejected, TrelloUnavailable
@@ -399,8 +399,9 @@ def incident(**update: object) -> Incident:
             {"remind-detection-1": "sending"},
             ["tell everyone the problem is noticed (reminder 1)"],
         ),
+        (31, {"remind-detection-1": "sent"}, ["a status update (reminder 1)"]),
         (
-            31,
+            46,  # the second wait is twice the first
             {"remind-detection-1": "sent"},
             ["tell everyone the problem is noticed (reminder 2)", "a status update (reminder 1)"],
         ),
@@ -482,7 +483,7 @@ def test_closed_incidents_are_listed_apart_from_open_ones() -> None:
     ],
 )
 def test_reminders_in_words(key: str, words: str) -> None:
-    assert rules.reminder_words(key) == words
+    assert reminders.words(key) == words
 
 
 # -- the example settings files -------------------------------------------------------------

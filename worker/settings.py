@@ -29,6 +29,7 @@ from worker.errors import ConfigError
 from worker.template import Template
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
 
@@ -41,6 +42,13 @@ DEFAULT_STATUS_UPDATE_SECONDS = 1800.0
 #: How often the worker asks for a lead and a communicator while there is none, when neither
 #: INCIDENT_ROLE_REMINDER_SECONDS nor the template says.
 DEFAULT_ROLE_REMINDER_SECONDS = 300.0
+#: The longest wait between two reminders of one kind: each wait doubles the last, up to this,
+#: when neither INCIDENT_REMINDER_MAX_SECONDS nor the template says.
+DEFAULT_REMINDER_MAX_SECONDS = 3600.0
+#: How many unanswered reminders about one message bring in the lead (then, if the template
+#: says `escalate_to_board: true`, the whole board), when neither INCIDENT_ESCALATE_AFTER nor
+#: the template says. 0: never.
+DEFAULT_ESCALATE_AFTER = 3
 
 
 def default_database_url() -> str:
@@ -105,6 +113,8 @@ class Settings(BaseSettings):
     reminder_seconds: float | None = _seconds("INCIDENT_REMINDER_SECONDS", None)
     status_update_seconds: float | None = _seconds("INCIDENT_STATUS_UPDATE_SECONDS", None)
     role_reminder_seconds: float | None = _seconds("INCIDENT_ROLE_REMINDER_SECONDS", None)
+    reminder_max_seconds: float | None = _seconds("INCIDENT_REMINDER_MAX_SECONDS", None)
+    escalate_after: int | None = _setting("INCIDENT_ESCALATE_AFTER", None, ge=0, le=1000)
     postmortem_days: int = _setting("INCIDENT_POSTMORTEM_DAYS", 2, ge=0, le=60)
     postmortem_attendees: Annotated[list[str], NoDecode] = _setting(
         "INCIDENT_POSTMORTEM_ATTENDEES", []
@@ -383,6 +393,15 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         role_reminder_seconds=settings.role_reminder_seconds
         or cadence.role_reminder_seconds
         or DEFAULT_ROLE_REMINDER_SECONDS,
+        reminder_max_seconds=_first(
+            settings.reminder_max_seconds,
+            cadence.reminder_max_seconds,
+            DEFAULT_REMINDER_MAX_SECONDS,
+        ),
+        escalate_after=_first(
+            settings.escalate_after, cadence.escalate_after, DEFAULT_ESCALATE_AFTER
+        ),
+        escalate_to_board=bool(cadence.escalate_to_board),
         meeting_url=settings.meeting_url,
         postmortem_days=settings.postmortem_days,
         timezone=settings.tz,
@@ -391,3 +410,8 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         template_url=settings.template_url,
         incident_board_id=settings.incident_board_id,
     )
+
+
+def _first(*values: _T | None) -> _T:
+    """The first value that is set (0 counts as set)."""
+    return next(value for value in values if value is not None)

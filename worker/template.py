@@ -30,8 +30,12 @@ right after a heading (sub-headings inherit it). ``communicate=detection|workaro
 ends a task item. Unknown keys or values, and markers anywhere else, are errors.
 
 Front matter. An optional YAML block between ``---`` lines at the very top sets the cadence:
-``reminder_seconds``, ``status_update_seconds``, ``role_reminder_seconds``, positive integers.
-Unknown keys and bad values are errors naming the key's line; lines count from the file's top.
+``reminder_seconds``, ``status_update_seconds``, ``role_reminder_seconds`` (the first interval
+of each kind of reminder) and ``reminder_max_seconds`` (the ceiling the intervals double up to),
+positive integers; ``escalate_after``, how many unanswered reminders about a message bring in
+the lead (0: never), a whole number; ``escalate_to_board``, whether the next step after the
+lead is ``@board`` (true or false). Unknown keys and bad values are errors naming the key's
+line; lines count from the file's top.
 
 Errors are `TemplateError` (a `ConfigError`): ``"{path}, line {n}: {sentence}."``, or
 ``"{path}: {sentence}."`` when the file cannot be read.
@@ -45,6 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
@@ -58,7 +63,15 @@ MAX_NAME_LENGTH = 16384
 NESTED_PREFIX = "↳ "
 """Prepended to a check item's name once per task item it is nested under."""
 
-CADENCE_KEYS = ("reminder_seconds", "status_update_seconds", "role_reminder_seconds")
+#: The front matter's keys, each with the kind of value it takes (see the module docstring).
+CADENCE_KEYS: dict[str, str] = {
+    "reminder_seconds": "seconds",
+    "status_update_seconds": "seconds",
+    "role_reminder_seconds": "seconds",
+    "reminder_max_seconds": "seconds",
+    "escalate_after": "count",
+    "escalate_to_board": "yes or no",
+}
 
 _MD = MarkdownIt("commonmark")
 _TASK = re.compile(r"\[([ xX])\](?=\s|$)\s*")
@@ -127,6 +140,9 @@ class Cadence:
     reminder_seconds: int | None = None
     status_update_seconds: int | None = None
     role_reminder_seconds: int | None = None
+    reminder_max_seconds: int | None = None
+    escalate_after: int | None = None
+    escalate_to_board: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,9 @@ def render_template(template: Template) -> str:
     chunks: list[str] = []
     values = [(k, getattr(template.cadence, k)) for k in CADENCE_KEYS]
     if any(v is not None for _, v in values):
-        chunks.append("---\n" + "".join(f"{k}: {v}\n" for k, v in values if v is not None) + "---")
+        chunks.append(
+            "---\n" + "".join(f"{k}: {_yaml(v)}\n" for k, v in values if v is not None) + "---"
+        )
     chunks.append(f"# {template.title}")
     for checklist in template.checklists:
         chunks.append(f"## {checklist.name} <!-- incident: phase={checklist.stage.value} -->")
@@ -192,6 +210,10 @@ def render_template(template: Template) -> str:
         _render_items(checklist.items, 0, lines)
         chunks.append("\n".join(lines))
     return "\n\n".join(c for c in chunks if c) + "\n"
+
+
+def _yaml(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _render_items(items: Sequence[Item], indent: int, out: list[str]) -> None:
@@ -237,17 +259,24 @@ def _front_matter(text: str, path: str) -> tuple[str, Cadence]:
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise TemplateError(path, 2, "the front matter must be 'key: value' lines")
     key_lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
-    values: dict[str, int] = {}
+    values: dict[str, Any] = {}  # checked against CADENCE_KEYS just below
     for key, value in data.items():
         line = key_lines.get(str(key), 2)
-        if key not in CADENCE_KEYS:
+        kind = CADENCE_KEYS.get(key)
+        if kind is None:
             known = ", ".join(CADENCE_KEYS)
             raise TemplateError(path, line, f"unknown front matter key '{key}': use {known}")
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise TemplateError(
-                path, line, f"{key} must be a positive whole number of seconds, not {value!r}"
-            )
-        values[key] = value
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if kind == "seconds" and not (number and value > 0):
+            wrong = "a positive whole number of seconds"
+        elif kind == "count" and not (number and value >= 0):
+            wrong = "a whole number (0 for never)"
+        elif kind == "yes or no" and not isinstance(value, bool):
+            wrong = "true or false"
+        else:
+            values[key] = value
+            continue
+        raise TemplateError(path, line, f"{key} must be {wrong}, not {value!r}")
     return body, Cadence(**values)
 
 

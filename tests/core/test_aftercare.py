@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.factories import MEMBERS, TEMPLATE, a_policy, an_event
-from worker.core import aftercare, rules
+from worker.core import aftercare, reminders, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
     AddChecklists,
@@ -129,7 +129,7 @@ def test_the_postmortem_complete_closes_the_incident() -> None:
     )
     assert SetDue("c1", current.postmortem_due, complete=True) in effects  # the deadline is met
     assert AttachReport("c1") in effects  # the last draft on the card matches the card
-    assert rules.due_reminders(current, TUESDAY + timedelta(days=10), POLICY) == []
+    assert reminders.due(current, TUESDAY + timedelta(days=10), POLICY)[1] == []
 
 
 def test_closing_without_a_template_url_names_no_file() -> None:

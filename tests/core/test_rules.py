@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.factories import MEMBERS, TEMPLATE, a_policy, an_event
-from worker.core import observe, rules
+from worker.core import observe, reminders, rules
 from worker.core import trello_json as ev
 from worker.core.model import (
     AddChecklists,
@@ -202,7 +202,7 @@ def test_removing_the_label_stands_down_and_says_so() -> None:
 def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None:
     new, effects = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.ended is why and effects == []
-    assert rules.due_reminders(new, at(100_000), POLICY) == []
+    assert reminders.due(new, at(100_000), POLICY)[1] == []
 
 
 # -- roles and comments -------------------------------------------------------------------------
@@ -239,109 +239,6 @@ def test_ticking_the_communication_item_is_noted() -> None:
     )
     new, _ = rules.on_event(incident(), happening, POLICY, MEMBERS)
     assert new is not None and new.comm_items[Moment.DETECTION].ticked
-
-
-# -- reminders ------------------------------------------------------------------------------------
-
-COMMUNICATOR = {"communicator": "carol"}
-RECENT_TALK = {"last_human_comment_at": at(86_400)}  # keeps status reminders out of the way
-
-
-@pytest.mark.parametrize(
-    ("update", "now", "keys"),
-    [
-        ({**COMMUNICATOR, **RECENT_TALK}, 899, []),
-        ({**COMMUNICATOR, **RECENT_TALK}, 900, ["remind-detection-1"]),
-        ({**COMMUNICATOR, **RECENT_TALK}, 1799, ["remind-detection-1"]),
-        ({**COMMUNICATOR, **RECENT_TALK}, 2700, ["remind-detection-3"]),
-        (
-            {
-                **COMMUNICATOR,
-                **RECENT_TALK,
-                "comm_items": {Moment.DETECTION: comm(Moment.DETECTION, ticked=True)},
-            },
-            2700,
-            [],
-        ),
-        (
-            {
-                **COMMUNICATOR,
-                **RECENT_TALK,
-                "comm_items": {Moment.DETECTION: comm(Moment.DETECTION, gone=True)},
-            },
-            2700,
-            [],
-        ),
-        (
-            {
-                **COMMUNICATOR,
-                **RECENT_TALK,
-                "phase": Phase.WORKAROUND,
-                "phase_started": {Phase.INVESTIGATING: T0, Phase.WORKAROUND: at(1000)},
-                "comm_items": {
-                    Moment.DETECTION: comm(Moment.DETECTION, ticked=True),
-                    Moment.WORKAROUND: comm(Moment.WORKAROUND),
-                },
-            },
-            1900,
-            ["remind-workaround-1"],
-        ),
-        (
-            {
-                **COMMUNICATOR,
-                "phase": Phase.RESOLVED,
-                "phase_started": {Phase.INVESTIGATING: T0, Phase.RESOLVED: at(100)},
-                "comm_items": {
-                    Moment.DETECTION: comm(Moment.DETECTION, ticked=True),
-                    Moment.RESOLUTION: comm(Moment.RESOLUTION),
-                },
-            },
-            1000,
-            ["remind-resolution-1"],
-        ),
-        (  # resolved: the detection and workaround messages are moot, the resolution's is not
-            {
-                **COMMUNICATOR,
-                "phase": Phase.RESOLVED,
-                "phase_started": {
-                    Phase.INVESTIGATING: T0,
-                    Phase.WORKAROUND: at(100),
-                    Phase.RESOLVED: at(200),
-                },
-                "comm_items": {moment: comm(moment) for moment in Moment},
-            },
-            3000,
-            ["remind-resolution-3"],
-        ),
-        ({**RECENT_TALK}, 299, []),
-        ({**RECENT_TALK}, 300, ["role-communicator-1"]),
-        ({**RECENT_TALK, "lead": None}, 650, ["role-lead-2"]),
-        ({**COMMUNICATOR, "comm_items": {}}, 1800, ["status-1772442000-1"]),
-        (
-            {**COMMUNICATOR, "comm_items": {}, "last_human_comment_at": at(600)},
-            2399,
-            [],
-        ),
-        (
-            {**COMMUNICATOR, "comm_items": {}, "last_human_comment_at": at(600)},
-            2400,
-            ["status-1772442600-1"],
-        ),
-        ({**COMMUNICATOR, "ended": Ended.STOOD_DOWN}, 100_000, []),
-    ],
-)
-def test_reminders_due(update: dict[str, object], now: float, keys: list[str]) -> None:
-    due = rules.due_reminders(incident(**update), at(now), POLICY)
-    assert [c.key for c in due] == keys
-
-
-def test_communication_reminders_mention_the_communicator_else_the_lead() -> None:
-    (lead_asked,) = rules.due_reminders(
-        incident(**RECENT_TALK, communicator=None), at(900), POLICY
-    )[:1]
-    assert "@alice" in lead_asked.text
-    (asked,) = rules.due_reminders(incident(**RECENT_TALK, **COMMUNICATOR), at(900), POLICY)
-    assert "@carol" in asked.text and "When we first notice the problems." in asked.text
 
 
 # -- reconcile ---------------------------------------------------------------------------------
@@ -390,7 +287,7 @@ def test_reconcile_adds_what_a_crash_left_out_but_never_what_people_removed() ->
     assert removed.removed_checklists == ("Until the problem is resolved",)
     assert not any(isinstance(a, AddChecklists) for a in effects)
     assert all(item.gone for item in removed.comm_items.values())
-    later = rules.due_reminders(removed, at(100_000), POLICY)
+    _, later = reminders.due(removed, at(100_000), POLICY)
     assert not any(c.key.startswith("remind-") for c in later)
 
 

@@ -13,6 +13,7 @@ from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
+from worker.template import Moment
 
 
 @pytest.fixture
@@ -35,6 +36,15 @@ def running(tmp_path: Path) -> Iterator[tuple[Worker, StepClock, Person, Sandbox
             alice.close()
 
 
+def declared(worker: Worker, alice: Person, sb: Sandbox) -> str:
+    """A card alice labels once the worker has looked at the board, declared in one cycle."""
+    worker.cycle(reconcile=True)
+    card = alice.create_card(sb.board_ids[0], "Checkout is down")
+    alice.label(card.id, "Incident")
+    worker.cycle(reconcile=False)
+    return str(card.id)
+
+
 def reminders(sb: Sandbox, card_id: str) -> list[str]:
     worker_id = sb.members["worker"].id
     with sb.state.lock:
@@ -42,7 +52,9 @@ def reminders(sb: Sandbox, card_id: str) -> list[str]:
     return [
         a.data["text"]
         for a in actions
-        if a.type == "commentCard" and a.member_id == worker_id and "Reminder" in a.data["text"]
+        if a.type == "commentCard"
+        and a.member_id == worker_id
+        and a.data["text"].startswith("Reminder ")
     ]
 
 
@@ -52,16 +64,52 @@ def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
     """A reminder posted every cycle changes the card after the feed's cursor each time; the
     reconcile pass must still see that people removed the checklist it reminds about."""
     worker, clock, alice, sb = running
-    worker.cycle(reconcile=True)
-    card = alice.create_card(sb.board_ids[0], "Checkout is down")
-    alice.label(card.id, "Incident")
-    worker.cycle(reconcile=False)
-    assert worker.store.incidents.get(card.id) is not None
-    alice.delete_checklist(card.id, "Until the problem is resolved")
+    card_id = declared(worker, alice, sb)
+    assert worker.store.incidents.get(card_id) is not None
+    alice.delete_checklist(card_id, "Until the problem is resolved")
     for _ in range(4):
         clock.now += timedelta(hours=1)  # a reminder is due at every cycle
         worker.cycle(reconcile=True)
-    assert len(reminders(sb, card.id)) == 1  # the first, posted before the pass saw it gone
+    assert len(reminders(sb, card_id)) == 1  # the first, posted before the pass saw it gone
+
+
+def test_a_card_labelled_before_the_first_pass_is_reminded_about(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    """Declared by the reconcile pass, from the board as read before its checklists were
+    added: comparing it with that read would take its communication items for removed."""
+    worker, clock, alice, sb = running
+    card = alice.create_card(sb.board_ids[0], "Checkout is down")
+    alice.label(card.id, "Incident")
+    worker.cycle(reconcile=True)
+    incident = worker.store.incidents.get(card.id)
+    assert incident is not None and incident.comm_items
+    assert not any(item.gone for item in incident.comm_items.values())
+    clock.now += timedelta(minutes=16)
+    worker.cycle()
+    assert [text.split(":")[0] for text in reminders(sb, card.id)] == ["Reminder 1"]
+
+
+def test_reminders_wait_longer_each_time_escalate_once_and_hold_while_snoozed(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    worker, clock, alice, sb = running
+    card_id = declared(worker, alice, sb)
+    alice.comment(card_id, "/communicator @bob\n/snooze 1h")
+    worker.cycle(reconcile=False)
+    start = clock.now
+    for minutes in range(5, 6 * 60, 5):
+        clock.now = start + timedelta(minutes=minutes)
+        worker.cycle()
+        if minutes == 55:
+            assert reminders(sb, card_id) == []  # snoozed
+    said = reminders(sb, card_id)
+    # due at 15, 45, 105, 165, 225, 285 and 345 min: the first two fell in the snooze, the
+    # second is sent when it ends; the third unanswered brings in the lead, once
+    assert [text.split(":")[0] for text in said] == [f"Reminder {n}" for n in range(2, 8)]
+    assert ["@alice (lead)" in text for text in said] == [False, True, False, False, False, False]
+    incident = worker.store.incidents.get(card_id)
+    assert incident is not None and incident.escalated == {Moment.DETECTION: 1}
 
 
 def create_labelled(alice: Person, board_id: str, name: str) -> str:

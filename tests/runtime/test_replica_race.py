@@ -21,7 +21,7 @@ import pytest
 
 from tests import postgres
 from tests.factories import in_process_worker, sandbox_values
-from worker.core import rules
+from worker.core import reminders, rules
 from worker.core.model import Ended
 from worker.demo import Person
 from worker.runtime.worker import Worker
@@ -67,7 +67,7 @@ def test_two_replicas_racing_on_one_due_reminder_post_it_once_every_time(
         incident, _ = rules.declare(
             card.id, card.name, board.id, by="alice", at=declared_at, policy=first.policy
         )
-        assert [c.key for c in rules.due_reminders(incident, now, first.policy)] == [
+        assert [c.key for c in reminders.due(incident, now, first.policy)[1]] == [
             "role-communicator-1"
         ]
         first.store.incidents.save(incident)

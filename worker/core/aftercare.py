@@ -35,7 +35,7 @@ from worker.core.model import (
     SetDue,
     mention,
 )
-from worker.template import Stage
+from worker.template import Moment, Stage
 
 
 def _numbered(key: str, incident: Incident) -> str:
@@ -63,7 +63,7 @@ def _complete(incident: Incident, name: str | None) -> bool:
     return bool(items) and all(items.values())
 
 
-def _when(moment: datetime, policy: Policy) -> str:
+def local_time(moment: datetime, policy: Policy) -> str:
     return moment.astimezone(policy.timezone).strftime("%a %d %b %H:%M %Z")
 
 
@@ -89,7 +89,7 @@ def on_resolved(incident: Incident, at: datetime, policy: Policy) -> Decision:
     attendees = ", ".join(mention(name) for name in policy.postmortem_attendees)
     lines = [
         f"**Post mortem**: {mention(incident.lead)}, please book the post-mortem meeting "
-        f"before {_when(due, policy)} (the card's due date).",
+        f"before {local_time(due, policy)} (the card's due date).",
     ]
     if attendees:
         lines.append(f"Invite {attendees}, so we can decide what resources to allocate.")
@@ -116,8 +116,14 @@ def reopen(incident: Incident, at: datetime, by: str, why: str) -> Decision:
         for phase, when in incident.phase_started.items()
         if phase not in (Phase.RESOLVED, Phase.CLOSED)
     }
+    escalated = {m: n for m, n in incident.escalated.items() if m is not Moment.RESOLUTION}
     incident = incident.model_copy(
-        update={"phase": back, "phase_started": started, "postmortem_due": None}
+        update={
+            "phase": back,
+            "phase_started": started,
+            "postmortem_due": None,
+            "escalated": escalated,
+        }
     )
     text = f"**Re-opened** by {mention(by)} ({why}): back to *{back.value}*."
     return incident, [
@@ -180,7 +186,7 @@ def postmortem_reminders(incident: Incident, now: datetime, policy: Policy) -> l
     if _complete(incident, postmortem_checklist(policy)):
         return []
     lead = mention(incident.lead)
-    when = _when(due, policy)
+    when = local_time(due, policy)
     if now >= due:
         late = business_days_since(due, now, policy.timezone)
         if late == 0:

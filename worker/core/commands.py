@@ -36,6 +36,11 @@ COMMANDS: dict[str, Command] = {
     "allhands": Command(
         "/allhands <why>", "calls everyone on the board", "the lead or the communicator"
     ),
+    "snooze": Command(
+        "/snooze 30m",
+        "holds the reminders that long (`/snooze off` ends it)",
+        "the lead or the communicator",
+    ),
     "help": Command("/help", "shows this list", "anyone"),
 }
 ROLE_COMMANDS = ("lead", "communicator", "delvers", "quickfixers")

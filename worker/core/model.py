@@ -95,6 +95,10 @@ class Incident(BaseModel):
     #: the card the incident was declared on, when it runs on a card of its own
     source_card_id: str | None = None
     source_url: str = ""
+    #: per message, how far reminders about it have escalated (1: the lead, 2: the board)
+    escalated: dict[Moment, int] = {}
+    #: no reminders before this (`/snooze`)
+    snoozed_until: datetime | None = None
 
     @property
     def open(self) -> bool:
@@ -208,6 +212,12 @@ class Policy:
     reminder_seconds: float
     status_update_seconds: float
     role_reminder_seconds: float
+    #: the longest wait between two reminders of one kind (each wait doubles the last)
+    reminder_max_seconds: float
+    #: unanswered reminders about one message before the lead is brought in (0: never)
+    escalate_after: int
+    #: whether the step after the lead is the whole board (`@board`)
+    escalate_to_board: bool
     meeting_url: str | None
     postmortem_days: int
     timezone: ZoneInfo

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare, commands, observe
+from worker.core import aftercare, commands, observe, reminders
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
@@ -42,13 +42,6 @@ from worker.template import Moment, Stage
 
 PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
 MENTION = re.compile(r"@([A-Za-z0-9_]+)")
-
-
-def _addressee(incident: Incident) -> str:
-    """Who is asked to communicate: the communicator, else the lead, else say who should."""
-    if incident.addressee:
-        return mention(incident.addressee)
-    return "Whoever communicates (name them with `/communicator @user`)"
 
 
 def _item_name(policy: Policy, moment: Moment) -> str:
@@ -85,7 +78,7 @@ def declare(
         who = mention(incident.addressee)
     else:  # `incident-worker declare`: nobody to name yet, so say how to name them
         lines = ["**Incident declared.** Nobody leads it yet: name the lead with `/lead @user`."]
-        who = _addressee(incident)
+        who = reminders.addressee(incident)
     if policy.meeting_url:
         lines.append(f"Call: {policy.meeting_url}")
     lines += [
@@ -186,7 +179,7 @@ def advance(
     detail = f": {quote(note)}" if note else ""
     text = (
         f"**{title}** (by {mention(by)}){detail}\n\n"
-        f"{_addressee(changed)}: tell {AUDIENCE} "
+        f"{reminders.addressee(changed)}: tell {AUDIENCE} "
         f"(checklist: *{_item_name(policy, moment)}*)."
     )
     key = f"phase-{phase.value}"
@@ -254,6 +247,9 @@ def on_comment(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
             effects += more
+        elif name == "snooze":
+            incident, said = reminders.snooze(incident, event.username, rest, event.at, policy)
+            replies.append(said)
         elif name == "reopen":
             if incident.phase not in (Phase.RESOLVED, Phase.CLOSED):
                 replies.append(commands.not_resolved(incident))
@@ -332,92 +328,6 @@ def all_hands(incident: Incident, event: ev.Commented, reason: str, policy: Poli
     if policy.meeting_url:
         lines.append(f"Join the call: {policy.meeting_url}")
     return Comment(incident.card_id, key, "\n".join(lines))
-
-
-# -- reminders -------------------------------------------------------------------------------
-
-
-def _sequence(start: datetime, now: datetime, cadence: float) -> int:
-    return int((now - start).total_seconds() // cadence)
-
-
-def due_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:
-    """The reminders due at `now`. Keys repeat until the next one is due, so re-asking is safe.
-
-    Once resolved, the earlier moments' messages are moot (the resolution message covers them):
-    only the resolution's is asked for; the draft still records what was never ticked.
-    """
-    if not incident.open or incident.phase is Phase.CLOSED:
-        return []
-    due: list[Comment] = []
-    for phase, started in sorted(incident.phase_started.items(), key=lambda kv: kv[0].rank):
-        moment = MOMENT_OF.get(phase)
-        item = incident.comm_items.get(moment) if moment else None
-        if moment is None or item is None or item.ticked or item.gone:
-            continue
-        if incident.reached(Phase.RESOLVED) and moment is not Moment.RESOLUTION:
-            continue  # moot
-        n = _sequence(started, now, policy.reminder_seconds)
-        if n >= 1:
-            text = (
-                f"Reminder {n}: {_addressee(incident)}, "
-                f"*{item.name}* is not ticked yet. Tell {AUDIENCE}, then tick it."
-            )
-            key = f"remind-{moment.value}-{n}"
-            if moment is Moment.RESOLUTION and incident.resolutions > 1:
-                key = f"remind-{moment.value}-r{incident.resolutions}-{n}"
-            due.append(Comment(incident.card_id, key, text))
-    missing = (
-        "lead"
-        if incident.lead is None
-        else "communicator"
-        if incident.communicator is None
-        else None
-    )
-    if missing is not None:
-        n = _sequence(incident.declared_at, now, policy.role_reminder_seconds)
-        if n >= 1:
-            who = mention(incident.lead) if incident.lead else "Everyone"
-            text = f"{who}: nobody is the {missing} yet. Pick one with `/{missing} @user`."
-            due.append(Comment(incident.card_id, f"role-{missing}-{n}", text))
-    if incident.phase.rank < Phase.RESOLVED.rank:
-        since = max(incident.declared_at, incident.last_human_comment_at or incident.declared_at)
-        n = _sequence(since, now, policy.status_update_seconds)
-        if n >= 1:
-            quiet = int((now - since).total_seconds() // 60)
-            text = (
-                f"{mention(incident.lead) if incident.lead else 'Everyone'}: "
-                f"nobody has commented for {quiet} min. "
-                "How does it stand? A one-line status update helps everyone."
-            )
-            key = f"status-{int(since.timestamp())}-{n}"
-            due.append(Comment(incident.card_id, key, text))
-    return due + aftercare.postmortem_reminders(incident, now, policy)
-
-
-def reminder_words(key: str) -> str:
-    """What a reminder (by its key, see `due_reminders`) asks for, as people say it."""
-    parts = [p for p in key.split("-") if not re.fullmatch(r"r\d+", p)]  # the n-th resolution
-    kind, last = parts[0], parts[-1]
-    n = f" (reminder {last})" if last.isdigit() else ""
-    if kind == "remind" and len(parts) > 1:
-        what = {
-            Moment.DETECTION.value: "tell everyone the problem is noticed",
-            Moment.WORKAROUND.value: "tell everyone there is a workaround",
-            Moment.RESOLUTION.value: "tell everyone it is resolved",
-        }.get(parts[1], "a communication")
-        return what + n
-    if kind == "role" and len(parts) > 1:
-        return f"name a {parts[1]}{n}"
-    if kind == "status":
-        return f"a status update{n}"
-    if kind == "pm":
-        return {
-            "eve": "book the post mortem (due the next business day)",
-            "due": "the post mortem (due now)",
-            "late": f"the post mortem ({last} business day{'' if last == '1' else 's'} late)",
-        }.get(parts[1] if len(parts) > 1 else "", "the post mortem")
-    return key
 
 
 # -- reconcile -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from worker.core import rules
+from worker.core import reminders
 from worker.core.keys import comment_key
 from worker.core.model import Incident, Phase, Policy
 from worker.errors import NotFoundError, TrelloError, TrelloUnavailable
@@ -40,8 +40,8 @@ def overdue_reminders(
 ) -> list[str]:
     """The reminders due now that were not sent, in words (`sent`: the store's key -> state)."""
     return [
-        rules.reminder_words(comment.key)
-        for comment in rules.due_reminders(incident, now, policy)
+        reminders.words(comment.key)
+        for comment in reminders.due(incident, now, policy)[1]
         if sent.get(comment_key(incident, comment.key)) != "sent"
     ]
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from worker.core import declaring, observe, rules
+from worker.core import declaring, observe, reminders, rules
 from worker.core import trello_json as tj
 from worker.core.declaring import Go
 from worker.core.model import Decision, Incident, Policy, name_key
@@ -150,10 +150,13 @@ class Handler:
         """Post the reminders due now on the board's open incidents."""
         now = self.clock()
         for incident in self.store.incidents.open(board.id):
-            for comment in rules.due_reminders(incident, now, policy):
+            escalated, due = reminders.due(incident, now, policy)
+            for comment in due:
                 if self.stop.is_set():
                     return
                 self.executor.comment(incident, comment)
+            if escalated != incident:  # saved once its reminders are out: a crash re-asks
+                self.store.incidents.save(escalated)
 
     # -- declaring ---------------------------------------------------------------------------
 

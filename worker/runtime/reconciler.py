@@ -4,7 +4,8 @@ Every `INCIDENT_RECONCILE_SECONDS` (and at start) the worker reads every board i
 open cards, one request a board) and compares each labelled card with what it should have:
 
 - a labelled card that is no incident yet is declared, for whoever put the label on (read
-  from the card's history, whose later actions are replayed through the rules);
+  from the card's history, whose later actions are replayed through the rules), and is
+  compared from the next pass on (the card was read before the worker wrote to it);
 - each open incident is compared with its card (and, when it runs on a card of its own, with
   the labelled source card): phase signals it missed, the label gone, checklists people
   removed, ticks, the header. What a person deliberately removed stays removed.
@@ -75,6 +76,9 @@ class Reconciler:
                 continue
             seen.add(board.id)
         self.store.handled.forget(HANDLED_KEPT)
+        # Incidents this pass declares are left out of its comparing: their cards were read
+        # before the worker put its checklists (or, on an incident board, the card) there.
+        known = {incident.card_id for incident in self.store.incidents.open()}
         label = name_key(policy.incident_label)
         for board, card in list(cards.values()):
             if card.id == self.template_cards.card_id(board.id):
@@ -84,7 +88,7 @@ class Reconciler:
         for incident in self.store.incidents.open():
             if self.stop.is_set():
                 return
-            if incident.board_id in seen:
+            if incident.board_id in seen and incident.card_id in known:
                 self._compare(incident, cards, policy)
 
     def _read(self, board: tj.Board, into: dict[str, tuple[tj.Board, tj.Card]]) -> None:
