@@ -198,6 +198,19 @@ CASES: list[tuple[str, list[dict[str, Any]], list[str]]] = [
         ["declared|alice|declared the incident", "comment|alice|commented “still here”"],
     ),
     ("no declaration at all", [comment(1, "hello"), move(2, "To Do", "Done")], []),
+    (
+        "a card that arrived with the label: no label action, declared as it arrived",
+        [
+            action("copyCard", 0, who="carol", list={"id": "l1", "name": "To Do"}),
+            comment(1, "/communicator @bob", who="carol"),
+            label(2, "Workaround", who="bob"),
+        ],
+        [
+            "declared|carol|declared the incident",
+            "role|carol|made @bob the communicator",
+            "phase|bob|added the label “Workaround”: workaround in place",
+        ],
+    ),
 ]
 
 

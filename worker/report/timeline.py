@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,7 +90,7 @@ def build_report(
     is done, so an item not ticked by now was never ticked (until then it may still be).
     """
     replay = _Replay(policy, members if members is not None else _everyone(history))
-    for event in _events(history):
+    for event in _events(history, policy):
         replay.feed(event)
     metrics = replace(replay.metrics(), closed=closed)
     return Report(card_name, template_version, tuple(replay.entries), metrics)
@@ -101,13 +101,18 @@ def replayed(
 ) -> Incident | None:
     """The incident as the draft's replay of `history` leaves it (what the timeline tells)."""
     replay = _Replay(policy, members)
-    for event in _events(history):
+    for event in _events(history, policy):
         replay.feed(event)
     return replay.incident
 
 
-def _events(history: list[dict[str, Any]]) -> list[ev.Event]:
-    """The history's events in time order; odd actions and ones of no interest left out."""
+def _events(history: list[dict[str, Any]], policy: Policy) -> list[ev.Event]:
+    """The history's events in time order; odd actions and ones of no interest left out.
+
+    A card that arrived with the incident label on it (created with it, copied, moved in:
+    Trello records no label action then) was declared when it arrived: its arrival is told
+    as the label put on, as the live worker takes it.
+    """
     found: list[ev.Event] = []
     for raw in history if isinstance(history, list) else []:
         if not isinstance(raw, dict):
@@ -120,7 +125,15 @@ def _events(history: list[dict[str, Any]]) -> list[ev.Event]:
             continue
         at = event.at if event.at.tzinfo is not None else event.at.replace(tzinfo=UTC)
         found.append(replace(event, at=at.astimezone(UTC)))
-    return sorted(found, key=lambda e: e.at)  # stable: same-time actions keep feed order
+    found.sort(key=lambda e: e.at)  # stable: same-time actions keep feed order
+    label = policy.incident_label
+    if not any(isinstance(e, ev.LabelAdded) and same_name(e.label, label) for e in found):
+        arrivals = [n for n, e in enumerate(found) if isinstance(e, ev.CardCreated)]
+        if arrivals:
+            arrived = found[arrivals[-1]]
+            common = {f.name: getattr(arrived, f.name) for f in fields(ev.Event)}
+            found[arrivals[-1]] = ev.LabelAdded(**common, label=label)
+    return found
 
 
 def _everyone(history: list[dict[str, Any]]) -> dict[str, str]:
