@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--board", help="board id (default: INCIDENT_BOARD_ID, else the first of TRELLO_BOARD_ID)"
     )
     declare.add_argument("--list", dest="list_name", help="list name (default: the first list)")
+    declare.add_argument("--lead", metavar="@USER", help="who leads it (a member of the board)")
+    declare.add_argument(
+        "--communicator", metavar="@USER", help="who tells everyone (a member of the board)"
+    )
     declare.set_defaults(handler=_declare)
 
     report = _command(
@@ -235,6 +239,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _declare(args: argparse.Namespace) -> int:
+    from worker.core.commands import roles_comment
     from worker.core.model import same_name
     from worker.trello.client import Trello
 
@@ -269,12 +274,39 @@ def _declare(args: argparse.Namespace) -> int:
                 f"Board {board['name']!r} has no label {settings.incident_label!r} "
                 "(INCIDENT_LABEL): create it on the board first."
             )
+        given = _given_roles(args, board["name"], trello.board_members(board_id))
         card = trello.create_card(target["id"], args.title)
+        if given:  # read by the worker when it sees the label (see core.commands.ROLES_GIVEN)
+            trello.comment(card["id"], roles_comment(given))
         trello.add_label(card["id"], labels[0]["id"])
     finally:
         trello.close()
-    print(f"Declared: {card.get('shortUrl') or card['id']} ({args.title})")
+    roles = "".join(f", {role} @{name}" for role, name in given.items())
+    print(f"Declared: {card.get('shortUrl') or card['id']} ({args.title}){roles}")
     return 0
+
+
+def _given_roles(
+    args: argparse.Namespace, board_name: str, members: list[dict[str, Any]]
+) -> dict[str, str]:
+    """`--lead` and `--communicator` as role -> username, each a member of the board."""
+    from worker.core.commands import GIVEN_ROLES
+
+    usernames = sorted(str(m.get("username")) for m in members if m.get("username"))
+    given = {}
+    for role in GIVEN_ROLES:
+        value = getattr(args, role)
+        if value is None:
+            continue
+        name = value.strip().removeprefix("@").lower()
+        if name not in usernames:
+            known = ", ".join(f"@{u}" for u in usernames)
+            raise ConfigError(
+                f"declare --{role}: {value!r} is not a member of board {board_name!r} "
+                f"(its members: {known})."
+            )
+        given[role] = name
+    return given
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ TICKED = tj.CheckItemChanged(**COMMON, checklist_id="c", item_id="i", item_name=
 COMMENTED = tj.Commented(**COMMON, text="/workaround restarted")  # type: ignore[arg-type]
 CREATED = tj.CardCreated(**COMMON, list_name="Doing")  # type: ignore[arg-type]
 MADE_BY_WORKER = tj.CardCreated(**{**COMMON, "member_id": "w0"}, list_name="Doing")  # type: ignore[arg-type]
+LABELLED_BY_WORKER = tj.LabelAdded(**{**COMMON, "member_id": "w0"}, label="Incident")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -56,6 +57,11 @@ MADE_BY_WORKER = tj.CardCreated(**{**COMMON, "member_id": "w0"}, list_name="Doin
         (CREATED, ENDED, None, False, Go.LOOK, None),
         (CREATED, OPEN, None, False, Go.DECIDE, OPEN),
         (MADE_BY_WORKER, None, None, True, Go.DECIDE, None),  # the worker's own cards
+        # `incident-worker declare`: the card's history has the roles given with it
+        (LABELLED_BY_WORKER, None, None, False, Go.FOUND, None),
+        (LABELLED_BY_WORKER, None, None, True, Go.FOUND, None),
+        (LABELLED_BY_WORKER, ENDED, None, False, Go.FOUND, None),
+        (LABELLED_BY_WORKER, OPEN, None, False, Go.DECIDE, OPEN),
     ],
 )
 def test_route(
@@ -130,6 +136,38 @@ def test_declared_by(
     found = declaring.declared_by(history, POLICY, T0)
     when = at if isinstance(at, datetime) else datetime.fromisoformat(at).replace(tzinfo=UTC)
     assert (found.by, found.at, found.replay_from) == (by, when, replay_from)
+
+
+def _comment(action_id: str, member_id: str, text: str) -> tj.Json:
+    return {
+        **_label(action_id, "bot", member_id, "2026-03-01T07:59:00.000Z"),
+        "type": "commentCard",
+        "data": {"card": {"id": "c1"}, "text": text},
+    }
+
+
+GIVEN = "Roles given with `incident-worker declare`:\n/lead @Alice\n/communicator @bob"
+
+
+@pytest.mark.parametrize(
+    ("history", "given"),
+    [
+        ([_comment("a0", "w0", GIVEN)], {"lead": "alice", "communicator": "bob"}),
+        ([_comment("a0", "m2", GIVEN)], {}),  # only the worker's own comment gives roles
+        ([_comment("a0", "w0", "/lead @alice")], {}),  # and only that comment of its own
+        (  # the last one before the label
+            [_comment("a0", "w0", GIVEN), _comment("a1", "w0", GIVEN.split("\n/comm")[0])],
+            {"lead": "alice"},
+        ),
+    ],
+)
+def test_roles_given_with_the_declare_command(
+    history: list[tj.Json], given: dict[str, str]
+) -> None:
+    label = _label("a9", "bot", "w0", "2026-03-01T08:00:00.000Z")
+    assert declaring.declared_by([*history, label], POLICY, T0).given == given
+    # after the label they are a comment like any other
+    assert declaring.declared_by([label, *history], POLICY, T0).given == {}
 
 
 @pytest.mark.parametrize(

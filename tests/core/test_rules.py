@@ -205,6 +205,51 @@ def test_archive_or_delete_ends_quietly(happening: ev.Event, why: Ended) -> None
     assert reminders.due(new, at(100_000), POLICY)[1] == []
 
 
+@pytest.mark.parametrize(
+    ("given", "lead", "communicator", "first_line", "added"),
+    [
+        ({}, None, None, "**Incident declared.** Nobody leads it yet: name the lead with", None),
+        (
+            {"lead": "alice", "communicator": "bob"},
+            "alice",
+            "bob",
+            "**Incident declared** with `incident-worker declare`. Lead: @alice, "
+            "communicator: @bob.",
+            ("m1", "m2"),
+        ),
+        (
+            {"lead": "bob", "communicator": "bob"},
+            "bob",
+            "bob",
+            "**Incident declared** with `incident-worker declare`. Lead: @bob, communicator: @bob.",
+            ("m2",),
+        ),
+        (  # somebody not on the board takes no role
+            {"lead": "zed", "communicator": "carol"},
+            None,
+            "carol",
+            "**Incident declared.** Nobody leads it yet: name the lead with",
+            ("m3",),
+        ),
+    ],
+)
+def test_roles_given_at_declaration(
+    given: dict[str, str],
+    lead: str | None,
+    communicator: str | None,
+    first_line: str,
+    added: tuple[str, ...] | None,
+) -> None:
+    declared, effects = rules.declare(
+        "c1", "Checkout", "b1", by="", at=T0, policy=POLICY, given=given, members=MEMBERS
+    )
+    assert (declared.lead, declared.communicator) == (lead, communicator)
+    (comment,) = [e for e in effects if isinstance(e, Comment)]
+    assert comment.text.startswith(first_line)
+    members = [e.member_ids for e in effects if isinstance(e, AddMembers)]
+    assert members == ([added] if added else [])
+
+
 # -- roles and comments -------------------------------------------------------------------------
 
 

@@ -205,6 +205,24 @@ def test_declare_command(make_stage: StageFactory) -> None:
     assert wrong.returncode == 2
     assert "has no open list 'Nope'" in wrong.stderr and "Traceback" not in wrong.stderr
 
+    stranger = scene.run("declare", "x", "--lead", "@zed")
+    assert stranger.returncode == 2 and "Traceback" not in stranger.stderr
+    assert "declare --lead: '@zed' is not a member of board" in stranger.stderr
+
+    named = scene.run("declare", "Search is slow", "--lead", "@Alice", "--communicator", "bob")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.rstrip().endswith("(Search is slow), lead @alice, communicator @bob")
+    short_link = named.stdout.split("/c/")[1].split()[0]
+    assert scene.run("run", "--once").returncode == 0
+    declared = scene.wait_for_comment(short_link, "Incident declared")
+    assert declared.startswith(
+        "**Incident declared** with `incident-worker declare`. Lead: @alice, communicator: @bob."
+    )
+    card = scene.card(short_link)
+    assert "Lead: @alice · Communicator: @bob" in card["desc"]
+    members = {m.id for m in scene.sandbox.members.values() if m.username in ("alice", "bob")}
+    assert set(card["idMembers"]) == members
+
 
 def test_an_edited_template_is_taken_up_and_a_broken_edit_is_refused(
     make_stage: StageFactory, tmp_path: Path

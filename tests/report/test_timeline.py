@@ -408,3 +408,23 @@ def test_a_role_refused_live_is_not_in_the_record() -> None:
     texts = [f"{e.kind}|{e.who}|{e.text}" for e in found.timeline]
     assert "role|alice|made @bob the lead" in texts
     assert not any("bobby" in text and text.startswith("role") for text in texts)
+
+
+def test_roles_given_with_the_declare_command_are_the_replays_too() -> None:
+    given = "Roles given with `incident-worker declare`:\n/lead @alice\n/communicator @bob"
+    history = [
+        action("createCard", 0, who="incident-worker", list={"id": "l1", "name": "To Do"}),
+        comment(0.1, given, who="incident-worker"),
+        label(0.2, "Incident", who="incident-worker"),
+        comment(5, "/communicator @carol", who="alice"),
+    ]
+    board = {"alice": "m1", "bob": "m2", "carol": "m3"}
+    replayed = pm.replayed(history, policy=POLICY, members=board)
+    assert replayed is not None
+    assert (replayed.lead, replayed.communicator, replayed.declared_by) == ("alice", "carol", "")
+    found = pm.build_report(
+        history, card_name="x", template_version="v", policy=POLICY, members=board
+    )
+    assert [f"{e.kind}|{e.who}|{e.text}" for e in found.timeline] == [
+        "role|alice|made @carol the communicator"
+    ]

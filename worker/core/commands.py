@@ -45,11 +45,35 @@ COMMANDS: dict[str, Command] = {
 }
 ROLE_COMMANDS = ("lead", "communicator", "delvers", "quickfixers")
 
+#: How `incident-worker declare --lead/--communicator` gives the roles: a comment of the
+#: worker's own, posted just before the label, whose command lines the declaration takes.
+ROLES_GIVEN = "Roles given with `incident-worker declare`:"
+GIVEN_ROLES = ("lead", "communicator")
+
 
 def parse(line: str) -> tuple[str, str] | None:
     """(command, the rest of the line) when `line` is a command; None otherwise."""
     found = COMMAND.match(line)
     return (found["name"].lower(), found["rest"].strip()) if found else None
+
+
+def roles_comment(given: dict[str, str]) -> str:
+    """The comment that gives the roles (role -> username) to the declaration that follows."""
+    return "\n".join([ROLES_GIVEN, *(f"/{role} @{name}" for role, name in given.items())])
+
+
+def given_roles(text: str) -> dict[str, str]:
+    """The roles a `roles_comment` gives (role -> username, lowercase); none from any other."""
+    if not text.startswith(ROLES_GIVEN):
+        return {}
+    given = {}
+    for line in text.splitlines()[1:]:
+        command = parse(line)
+        if command is not None and command[0] in GIVEN_ROLES:
+            named = re.fullmatch(r"@([A-Za-z0-9_]+)", command[1])
+            if named:
+                given[command[0]] = named[1].lower()
+    return given
 
 
 def unknown(name: str) -> str:

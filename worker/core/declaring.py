@@ -16,11 +16,11 @@ functions decide, and the shell carries out what they return.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from worker.core import rules
+from worker.core import commands, rules
 from worker.core import trello_json as tj
 from worker.core.model import AttachLink, Comment, Decision, Effect, Incident, Policy, same_name
 
@@ -34,6 +34,7 @@ class Go(StrEnum):
     DECIDE = "decide"  # through the rules, with the incident found (or none)
     DECLARE_ELSEWHERE = "declare elsewhere"  # make (or find) the incident card, declare there
     LOOK = "look"  # a card arrived with labels no action shows: read it, declare if labelled
+    FOUND = "found"  # `incident-worker declare` labelled it: read its history, declare from it
     IGNORE = "ignore"
 
 
@@ -63,9 +64,11 @@ def route(
         incident = linked
     labelled = isinstance(event, tj.LabelAdded) and same_name(event.label, policy.incident_label)
     none_open = incident is None or not incident.open
+    own = event.member_id == policy.worker_member_id  # the worker's cards carry no label
+    if none_open and labelled and own:
+        return Route(Go.FOUND)  # its history has the roles given with it
     if none_open and runs_elsewhere and labelled:
         return Route(Go.DECLARE_ELSEWHERE)
-    own = event.member_id == policy.worker_member_id  # the worker's cards carry no label
     if none_open and isinstance(event, tj.CardCreated) and not own:
         return Route(Go.LOOK)
     return Route(Go.DECIDE, incident)
@@ -78,15 +81,23 @@ class Declaration:
     by: str  # "" when the worker put the label on (`incident-worker declare`) or nobody knows
     at: datetime
     replay_from: int | None  # index in the history of the first action after the label
+    #: the roles given with `incident-worker declare` (role -> username)
+    given: Mapping[str, str] = field(default_factory=dict)
 
 
 def declared_by(history: list[tj.Json], policy: Policy, now: datetime) -> Declaration:
-    """Read off a labelled card's history (oldest first): the last time the label went on."""
+    """Read off a labelled card's history (oldest first): the last time the label went on,
+    and, when the worker put it on, the roles its comment just before gave."""
     labelled = tj.last_labelled(history, policy.incident_label)
     if labelled is None:
         return Declaration("", now, None)
-    by = "" if labelled.member_id == policy.worker_member_id else labelled.username
-    return Declaration(by, labelled.at, labelled.index + 1)
+    if labelled.member_id != policy.worker_member_id:
+        return Declaration(labelled.username, labelled.at, labelled.index + 1)
+    given: dict[str, str] = {}
+    for posted in tj.comments(history[: labelled.index]):
+        if posted.member_id == policy.worker_member_id:
+            given = commands.given_roles(posted.text) or given
+    return Declaration("", labelled.at, labelled.index + 1, given)
 
 
 def replay(

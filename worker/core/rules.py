@@ -60,8 +60,16 @@ def declare(
     at: datetime,
     policy: Policy,
     short_link: str = "",
+    given: Mapping[str, str] | None = None,
+    members: Mapping[str, str] | None = None,
 ) -> Decision:
-    """A new incident on this card: the declared checklists, the header, the first comment."""
+    """A new incident on this card: the declared checklists, the header, the first comment.
+
+    `given`: roles named at declaration (`incident-worker declare --lead`), role -> username;
+    only people in `members` (username -> member id) take them.
+    """
+    members = members or {}
+    named = {role: who for role, who in (given or {}).items() if who in members}
     incident = Incident(
         card_id=card_id,
         board_id=board_id,
@@ -71,29 +79,33 @@ def declare(
         declared_by=by,
         template_version=policy.template.version,
         phase_started={Phase.INVESTIGATING: at},
-        lead=by or None,
+        lead=named.get("lead") or by or None,
+        communicator=named.get("communicator"),
     )
+    effects: list[Effect] = [AddChecklists(card_id, Stage.DECLARED), RefreshHeader(card_id)]
+    if named:
+        people = tuple(dict.fromkeys(members[who] for who in named.values()))
+        effects.append(AddMembers(card_id, people))
+    roles = f"Lead: {mention(incident.lead)}"
+    if incident.communicator:
+        roles += f", communicator: {mention(incident.communicator)}"
     if by:
-        lines = [f"**Incident declared** by {mention(by)}. Lead: {mention(incident.lead)}."]
-        who = mention(incident.addressee)
+        lines = [f"**Incident declared** by {mention(by)}. {roles}."]
+    elif incident.lead:
+        lines = [f"**Incident declared** with `incident-worker declare`. {roles}."]
     else:  # `incident-worker declare`: nobody to name yet, so say how to name them
         lines = ["**Incident declared.** Nobody leads it yet: name the lead with `/lead @user`."]
-        who = reminders.addressee(incident)
     if policy.meeting_url:
         lines.append(f"Call: {policy.meeting_url}")
     lines += [
         "",
-        f"{who}: tell {AUDIENCE} that we have noticed the problem "
+        f"{reminders.addressee(incident)}: tell {AUDIENCE} that we have noticed the problem "
         f"(checklist: *{_item_name(policy, Moment.DETECTION)}*).",
         "",
         "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
         "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
     ]
-    effects: list[Effect] = [
-        AddChecklists(card_id, Stage.DECLARED),
-        RefreshHeader(card_id),
-        Comment(card_id, "declared", "\n".join(lines)),
-    ]
+    effects.append(Comment(card_id, "declared", "\n".join(lines)))
     return incident, effects
 
 
@@ -105,10 +117,12 @@ def on_event(
     event: ev.Event,
     policy: Policy,
     members: Mapping[str, str],
+    given: Mapping[str, str] | None = None,
 ) -> Decision | None:
     """What `event` changes; None when it concerns no incident (and declares none).
 
-    `members` maps the board's usernames to member ids.
+    `members` maps the board's usernames to member ids; `given`: the roles named for a
+    declaration by the worker's own label (see `commands.given_roles`).
     """
     own = event.member_id == policy.worker_member_id
     if incident is None or not incident.open:
@@ -122,6 +136,8 @@ def on_event(
                 at=event.at,
                 policy=policy,
                 short_link=event.short_link,
+                given=given if own else None,
+                members=members,
             )
         return None
     if own:

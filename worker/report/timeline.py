@@ -158,13 +158,20 @@ class _Replay:
         self.ticks: dict[Moment, datetime] = {}  # first tick of each communication item
         self.names = {_norm(_comm_name(policy.template, m)): m for m in Moment}
         self.item_ids: dict[str, Moment] = {}
+        #: roles given with `incident-worker declare`, for the declaration that follows
+        self.given: dict[str, str] = {}
+
+    def _own(self, event: ev.Event) -> bool:
+        return event.member_id == self.policy.worker_member_id
 
     def feed(self, event: ev.Event) -> None:
         before = self.incident
         label = event.label if isinstance(event, ev.LabelAdded) else None
+        if before is None and isinstance(event, ev.Commented) and self._own(event):
+            self.given = commands.given_roles(event.text) or self.given
         if before is None and (label is None or not same_name(label, self.policy.incident_label)):
             return  # nothing before the declaration is part of the incident
-        decision = rules.on_event(before, event, self.policy, self.members)
+        decision = rules.on_event(before, event, self.policy, self.members, self.given)
         after = decision[0] if decision is not None else before
         if isinstance(event, ev.Commented) and after is not None:
             self._comment(event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from worker.core import declaring, observe, reminders, rules
@@ -75,6 +75,9 @@ class Handler:
             return
         if where.go is Go.LOOK:
             self._arrived.setdefault(board.id, {})[event.card_id] = event
+            return
+        if where.go is Go.FOUND:
+            self.declare_found(board, tj.card(self.trello.card(event.card_id)), policy)
             return
         decision = rules.on_event(where.incident, event, policy, board.members)
         if decision is None or decision == (where.incident, []):
@@ -171,7 +174,9 @@ class Handler:
         found = declaring.declared_by(history, policy, self.clock())
         replay = history[found.replay_from :] if found.replay_from is not None else []
         logger.info("card %s: labelled card found (%d later actions)", card.id, len(replay))
-        self.declare(board, card, by=found.by, at=found.at, replay=replay, policy=policy)
+        self.declare(
+            board, card, by=found.by, at=found.at, replay=replay, given=found.given, policy=policy
+        )
 
     def declare(
         self,
@@ -182,8 +187,11 @@ class Handler:
         at: datetime,
         policy: Policy,
         replay: Sequence[tj.Json] = (),
+        given: Mapping[str, str] | None = None,
     ) -> None:
-        """Declare on `card`, or on a card of its own on the incident board; replay `replay`."""
+        """Declare on `card`, or on a card of its own on the incident board; replay `replay`.
+
+        `given`: roles named with `incident-worker declare` (role -> username)."""
         incident_card, comments, elsewhere = card, list(replay), False
         if self.runs_elsewhere(board.id):
             assert self.incident_board is not None
@@ -203,6 +211,8 @@ class Handler:
             at=at,
             policy=policy,
             short_link=incident_card.short_link,
+            given=given,
+            members=board.members,
         )
         if elsewhere:
             incident, links = declaring.link(decision[0], incident_card, card)
@@ -219,8 +229,8 @@ class Handler:
                 adopted,
             )
         logger.info("card %s: incident declared by @%s", incident_card.id, by or "(the worker)")
-        given = incident_card if incident_card.checklists is not None else None
-        self.apply(None, decision, policy, board, card=given)
+        read = incident_card if incident_card.checklists is not None else None
+        self.apply(None, decision, policy, board, card=read)
 
     def _events(self, card: tj.Card, history: Sequence[tj.Json]) -> list[tj.Event]:
         events = []
