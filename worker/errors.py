@@ -3,6 +3,7 @@
     IncidentWorkerError
      ├── ConfigError            a setting, the template or a file is wrong; the message names it
      ├── AlreadyRunning         another worker holds the database file
+     ├── BoardKeptElsewhere     another worker, with a database of its own, keeps a board
      ├── DatabaseUnavailable    the database cannot be reached (or answered with an error)
      ├── PictureError           the post mortem's timeline picture could not be drawn
      └── TrelloError            a request to Trello failed; the message names the request
@@ -28,6 +29,10 @@ class ConfigError(IncidentWorkerError):
 
 class AlreadyRunning(IncidentWorkerError):
     """Another worker process is using the same SQLite file."""
+
+
+class BoardKeptElsewhere(IncidentWorkerError):
+    """Another worker, with a database of its own, keeps the board; the message names it."""
 
 
 class DatabaseUnavailable(IncidentWorkerError):

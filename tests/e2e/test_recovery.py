@@ -1,4 +1,5 @@
-"""What survives: a deleted database, a second worker on the same file by mistake."""
+"""What survives: a deleted database, a second worker on the same file by mistake, a second
+worker with a database of its own on the same board."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.e2e.conftest import IncidentFactory, StageFactory, SupportFactory, cards_on
 from tests.e2e.harness import Stage
-from worker.demo import wait_for
+from worker.demo import read_log, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -87,3 +88,35 @@ def test_a_second_worker_on_the_same_file_refuses_and_status_still_works(
     assert scene.stop_worker() == 0
     again = scene.run("run", "--once")  # the first one is gone: the file is free
     assert again.returncode == 0, again.stderr
+
+
+def test_a_second_worker_with_a_database_of_its_own_leaves_the_board_alone(
+    make_stage: StageFactory,
+) -> None:
+    """As when the worker is started from two folders, or on two servers, by mistake."""
+    scene = make_stage()
+    scene.start_worker()
+    other_log = scene.folder / "other.log"
+    elsewhere = {"INCIDENT_DATABASE_URL": f"sqlite:///{scene.folder / 'elsewhere.sqlite3'}"}
+    scene.launch(other_log, settings=elsewhere)
+    said = wait_for(
+        lambda: next(
+            (line for line in read_log(other_log).splitlines() if "is kept by another" in line),
+            None,
+        ),
+        "the second worker to leave the board alone",
+        30,
+    )
+    assert f"(process {scene.process.pid if scene.process else ''})" in said
+    alice = scene.person("alice")
+    card = alice.create_card(scene.board_ids[0], "Checkout is down").id
+    alice.label(card, "Incident")
+    scene.wait_for_comment(card, "Incident declared")
+    scene.wait_for_cycles(3)  # the first's cycles; the second's run alongside
+    declared = [t for t in scene.worker_comments(card) if t.startswith("**Incident declared")]
+    assert len(declared) == 1
+    state = scene.sandbox.state
+    with state.lock:
+        made = [c for c in state.cards.values() if c.closed and "Incident template" in c.name]
+    assert len(made) == 1  # the second made no template card
+    assert read_log(other_log).count("is kept by another") == 1  # said once

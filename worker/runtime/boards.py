@@ -16,7 +16,8 @@ from datetime import datetime
 from worker.core import trello_json as tj
 from worker.core.model import name_key
 from worker.core.trello_json import FEED_MARGIN
-from worker.errors import DatabaseUnavailable
+from worker.errors import BoardKeptElsewhere, DatabaseUnavailable
+from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
 from worker.store.database import Store
@@ -34,6 +35,7 @@ class Boards:
         store: Store,
         leases: Leases,
         template_cards: TemplateCards,
+        keeper: Keeper,
         *,
         watched: list[str],
         incident_label: str,
@@ -44,6 +46,7 @@ class Boards:
         self.store = store
         self.leases = leases
         self.template_cards = template_cards
+        self.keeper = keeper
         self.watched = watched
         self.incident_label = incident_label
         self.clock = clock
@@ -89,21 +92,30 @@ class Boards:
     def ready(self, board_id: str) -> tj.Board:
         """The board, read when first worked on: lists, labels, members, template card, cursor.
 
-        A board new to the database starts its feed from now (making its template card may
-        take thousands of actions, none worth reading back). Every board read afresh is one
-        to compare with its cards in this cycle (`take_fresh`), so a label put on while the
-        worker was starting, or away, is found then. Raises what reading it raised (the guard
-        reports it, and it is tried again next cycle).
+        First, and every few minutes, the keeper checks that no other worker (with a database
+        of its own) keeps the board, and stamps this worker's claim on its template card;
+        `BoardKeptElsewhere` when another does. A board new to the database starts its feed
+        from now (making its template card may take thousands of actions, none worth reading
+        back). Every board read afresh is one to compare with its cards in this cycle
+        (`take_fresh`), so a label put on while the worker was starting, or away, is found
+        then. Raises what reading it raised (the guard reports it, and it is tried again next
+        cycle).
         """
-        known = self._read.get(board_id)
-        if known is not None:
-            return known
-        board = self._load(board_id)
-        self.template_cards.get(board.id)
-        if self.store.cursors.get(board.id) is None:
-            self._start_cursor(board)
-        self._read[board.id] = board
-        self._fresh.add(board.id)
+        try:
+            self.keeper.check(board_id, self.name(board_id))
+        except BoardKeptElsewhere:
+            self._read.pop(board_id, None)  # read afresh when it is this worker's again
+            raise
+        board = self._read.get(board_id)
+        if board is None:
+            board = self._load(board_id)
+            self.template_cards.get(board.id)
+            if self.store.cursors.get(board.id) is None:
+                self._start_cursor(board)
+            self._read[board.id] = board
+            self._fresh.add(board.id)
+        card = self.template_cards.get(board.id)
+        self.keeper.stamp(board.id, card.card_id, self.template_cards.description())
         return board
 
     def take_fresh(self) -> bool:

@@ -3,6 +3,8 @@
 - a refused key or token (`AuthError`) is said once, then the worker tries again less and
   less often (up to every five minutes) until Trello accepts them again;
 - the database out of reach is said once (by the leases, which let the boards go);
+- a board another worker keeps (`BoardKeptElsewhere`) is said once, and again when it is
+  this worker's;
 - any other Trello error marks the board failing, said once, and again when it recovers;
 - an unexpected error is logged with its traceback, and the loop goes on.
 """
@@ -13,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from worker.errors import AuthError, DatabaseUnavailable, TrelloError
+from worker.errors import AuthError, BoardKeptElsewhere, DatabaseUnavailable, TrelloError
 from worker.runtime.leases import Leases
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ class Guard:
         self.monotonic = monotonic
         #: the boards whose last step failed (their feed is behind)
         self.failing: set[str] = set()
+        #: the boards another worker keeps
+        self.kept_elsewhere: set[str] = set()
         self._refused_since: float | None = None
         self._retry_at = 0.0
 
@@ -62,6 +66,11 @@ class Guard:
         except DatabaseUnavailable as exc:  # one database: said once, not once a board
             self.leases.unreachable(exc)
             return False
+        except BoardKeptElsewhere as exc:
+            if board_id not in self.kept_elsewhere:
+                logger.error("%s", exc)
+            self.kept_elsewhere.add(board_id)
+            return False
         except TrelloError as exc:
             self.failed(board_id, exc)
             return False
@@ -74,6 +83,9 @@ class Guard:
         if board_id in self.failing:
             logger.info("board %s: Trello answers again", name)
             self.failing.discard(board_id)
+        if board_id in self.kept_elsewhere:
+            logger.info("board %s: no other worker keeps it now; working on it", name)
+            self.kept_elsewhere.discard(board_id)
         return True
 
     def failed(self, board_id: str, exc: TrelloError) -> None:

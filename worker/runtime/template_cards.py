@@ -35,6 +35,10 @@ class TemplateCards:
         self.template = template
         self._cards.clear()
 
+    def description(self) -> str:
+        """What a template card says of itself (the keeper adds its claim below)."""
+        return f"The checklists of {self.template.path}, copied onto each incident card."
+
     def card_id(self, board_id: str) -> str | None:
         """The template card's id on this board, if it is known by now."""
         known = self._cards.get(board_id)
@@ -65,7 +69,7 @@ class TemplateCards:
             self.trello.create_card(
                 tj.named(lists[0]).id,
                 CARD_NAME.format(version=self.template.version),
-                desc=f"The checklists of {self.template.path}, copied onto each incident card.",
+                desc=self.description(),
             )
         )
         checklists: dict[str, str] = {}

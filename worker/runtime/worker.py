@@ -37,6 +37,7 @@ from worker.runtime.feed import Feed
 from worker.runtime.guard import Guard
 from worker.runtime.handler import Handler
 from worker.runtime.incident_board import IncidentBoard
+from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases, units_of
 from worker.runtime.reconciler import Reconciler
 from worker.runtime.template_cards import TemplateCards
@@ -86,11 +87,13 @@ def assemble(
     units = units_of(settings.watched_boards, together=incident_board is not None)
     leases = Leases(store, units, monotonic=monotonic)
     template_cards = TemplateCards(trello, store, template)
+    keeper = Keeper(trello, store.identity.get, clock=clock)
     boards = Boards(
         trello,
         store,
         leases,
         template_cards,
+        keeper,
         watched=settings.watched_boards,
         incident_label=settings.incident_label,
         clock=clock,

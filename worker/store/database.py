@@ -32,7 +32,14 @@ from worker.errors import AlreadyRunning, ConfigError, DatabaseUnavailable
 from worker.store import schema
 from worker.store.base import Replica, aware
 from worker.store.claims import Claims
-from worker.store.records import Cursors, Handled, Incidents, TemplateCard, TemplateCardRows
+from worker.store.records import (
+    Cursors,
+    Handled,
+    Identity,
+    Incidents,
+    TemplateCard,
+    TemplateCardRows,
+)
 from worker.store.replicas import Lease, LeaseView, Replicas
 from worker.store.tables import links, metadata, sent
 
@@ -68,6 +75,7 @@ class Store:
         self.claims = Claims(self, sent)
         self.links = Claims(self, links)
         self.replicas = Replicas(self)
+        self.identity = Identity(self)
 
     @classmethod
     def connect(

@@ -1,4 +1,4 @@
-"""Incidents, feed cursors, template cards and the actions handled: the store's records.
+"""Incidents, feed cursors, template cards, the actions handled and the database's own id.
 
 Each method is one short transaction, stamped with the store's one clock (`Store.now`).
 """
@@ -6,6 +6,7 @@ Each method is one short transaction, stamped with the store's one clock (`Store
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from worker.core.model import Incident
 from worker.store.base import Database
-from worker.store.tables import cursors, handled, incidents, template_cards
+from worker.store.tables import cursors, handled, identity, incidents, template_cards
 
 
 class Incidents:
@@ -156,3 +157,34 @@ class TemplateCardRows:
                     checklists=json.dumps(card.checklists),
                 )
             )
+
+
+class Identity:
+    """The database's own id, made at random the first time it is asked for."""
+
+    def __init__(self, store: Database):
+        self.store = store
+        self._id: str | None = None
+
+    def get(self) -> str:
+        if self._id is None:
+            self._id = self._read() or self._make()
+        return self._id
+
+    def _read(self) -> str | None:
+        with self.store.tx() as conn:
+            row = conn.execute(
+                select(identity.c.value).where(identity.c.name == "database")
+            ).first()
+        return str(row[0]) if row else None
+
+    def _make(self) -> str:
+        made = uuid.uuid4().hex[:12]
+        try:
+            with self.store.tx() as conn:
+                conn.execute(
+                    identity.insert().values(name="database", value=made, at=self.store.now(conn))
+                )
+        except IntegrityError:  # another replica made it first: theirs is the one
+            return self._read() or made
+        return made

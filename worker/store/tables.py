@@ -13,6 +13,8 @@
   template version and its checklists' ids by name.
 - `replicas` and `leases`: the worker processes sharing the database, when each was last seen,
   and which one holds which board.
+- `identity`: the database's own id (made once, at random), which the claims on the boards'
+  template cards carry, so that workers sharing it are told apart from another database's.
 """
 
 from __future__ import annotations
@@ -91,4 +93,12 @@ leases = Table(
     Column("holder", String(128), nullable=False, index=True),
     Column("since", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+identity = Table(
+    "identity",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
 )

@@ -166,6 +166,13 @@ class Trello:
             ),
         )
 
+    def archived_cards(self, board_id: str) -> list[Json]:
+        """The board's archived cards: their ids, names and descriptions."""
+        return cast(
+            list[Json],
+            self._call(f"/boards/{board_id}/cards/closed", params={"fields": "name,desc"}),
+        )
+
     def card_actions(self, card_id: str, *, action_filter: str = "all") -> list[Json]:
         """A card's history, oldest first (up to Trello's page of 1000)."""
         actions = cast(
