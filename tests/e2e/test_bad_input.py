@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     checklist_names,
 )
 from tests.e2e.harness import Stage, stage
+from worker.core.bounds import NAME_MAX
 from worker.core.header import FIRST_LINE, LAST_LINE
 from worker.core.quoting import quote
 from worker.demo import wait_for
@@ -301,12 +302,13 @@ def test_a_card_name_of_16384_characters_is_declared(declared_incident: Incident
     assert scene.stop_worker() == 0
 
 
-def test_on_an_incident_board_a_long_name_is_cut_to_trellos_limit(
+def test_on_an_incident_board_a_long_name_is_shortened_visibly(
     declared_from_support: SupportFactory,
 ) -> None:
     scene, source, card_id = declared_from_support("y" * LONGEST_NAME, list_name="To Do")
     name = scene.card(card_id)["name"]
-    assert name.startswith("Incident: yyy") and len(name) == LONGEST_NAME
+    assert name.startswith("Incident: yyy") and name.endswith("…")
+    assert len(name) == NAME_MAX
     scene.wait_for_comment(source, "run on its own card")
     assert scene.stop_worker() == 0
 

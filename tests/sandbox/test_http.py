@@ -272,3 +272,23 @@ def test_a_boards_labels_come_fifty_at_a_time_unless_more_are_asked_for(
     assert answer.status_code == status
     if count is not None:
         assert len(answer.json()) == count
+
+
+@pytest.mark.parametrize(
+    ("field", "length", "status"),
+    [("text", 16384, 200), ("text", 16385, 400), ("name", 16385, 400), ("desc", 16385, 400)],
+)
+def test_texts_longer_than_trello_takes_are_refused_as_trello_does(
+    sandbox: Served, http: requests.Session, field: str, length: int, status: int
+) -> None:
+    sb, server = sandbox
+    params = {**auth(sb), "idList": todo_list(sb), "name": "Checkout is down"}
+    card = call(http, "POST", f"{server.url}/cards", params=params).json()["id"]
+    if field == "text":
+        url, method = f"{server.url}/cards/{card}/actions/comments", "POST"
+    else:
+        url, method = f"{server.url}/cards/{card}", "PUT"
+    answer = call(http, method, url, params=auth(sb), json={field: "x" * length})
+    assert answer.status_code == status
+    if status == 400:
+        assert answer.text == f"invalid value for {field}"

@@ -22,7 +22,9 @@ from enum import StrEnum
 
 from worker.core import commands, rules
 from worker.core import trello_json as tj
+from worker.core.bounds import NAME_MAX
 from worker.core.model import AttachLink, Comment, Decision, Effect, Incident, Policy, same_name
+from worker.core.quoting import quote
 
 #: Events on a source card that do not concern the incident running elsewhere.
 NOT_FROM_SOURCE = (tj.CardArchived, tj.CardDeleted, tj.CheckItemChanged)
@@ -124,6 +126,11 @@ def replay(
     return incident, effects
 
 
+def incident_name(name: str) -> str:
+    """The name of the incident card made for a card named `name` (said once, not twice)."""
+    return name if name.lower().startswith("incident:") else f"Incident: {name}"
+
+
 def link(incident: Incident, incident_card: tj.Card, source: tj.Card) -> Decision:
     """Tie an incident card and its source card together, both ways."""
     incident = incident.model_copy(
@@ -135,8 +142,8 @@ def link(incident: Incident, incident_card: tj.Card, source: tj.Card) -> Decisio
         "there; the incident label, moving this card and `/workaround`, `/resolved` here count too."
     )
     effects: list[Effect] = [
-        AttachLink(incident_card.id, source.short_url, f"Source: {source.name}"),
-        AttachLink(source.id, where, f"Incident: {incident_card.name}"),
+        AttachLink(incident_card.id, source.short_url, quote(f"Source: {source.name}", NAME_MAX)),
+        AttachLink(source.id, where, quote(incident_name(incident_card.name), NAME_MAX)),
         Comment(source.id, "incident-card", text),
     ]
     return incident, effects

@@ -2,13 +2,17 @@
 
 It shows the phase, the roles and when each phase began. It holds no running clock, so it
 changes only when the incident does, and the worker rewrites the description only then.
-Whatever people wrote in the description stays below the header, untouched.
+Whatever people wrote in the description stays below the header, untouched: when their text
+leaves too little room under Trello's limit, the header is shortened to its first rows, or
+left off with one comment saying why; people's text is never cut.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from worker.core.bounds import TEXT_MAX
 from worker.core.model import Incident, Phase, mention
 
 FIRST_LINE = "**Incident status** (kept current by incident-worker)"
@@ -55,13 +59,42 @@ def compose(header: str, rest: str) -> str:
     return f"{header}\n\n{rest}" if rest else header
 
 
+#: The comment that says why the header is not on the card.
+LEFT_OFF = (
+    "The status header is left off this card: its description leaves no room for it (Trello "
+    "takes at most 16,384 characters). Shorten the description and the header comes back."
+)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The description to write (None: it is right already) and, when the header had to be
+    left off, the comment that says so."""
+
+    description: str | None
+    note: str | None = None
+
+
+def fit(description: str, incident: Incident) -> Fitted:
+    """The description with a current header that fits Trello's limit; see the module doc."""
+    current, rest = split(description)
+    full = render(incident)
+    short = _short(full)
+    for wanted in (full, short):
+        if len(compose(wanted, rest)) <= TEXT_MAX:
+            return Fitted(None if current == wanted else compose(wanted, rest))
+    return Fitted(None if current is None else rest, LEFT_OFF)
+
+
 def updated(description: str, incident: Incident) -> str | None:
     """The description with a current header, or None when it is current already."""
-    current, rest = split(description)
-    wanted = render(incident)
-    if current == wanted:
-        return None
-    return compose(wanted, rest)
+    return fit(description, incident).description
+
+
+def _short(full: str) -> str:
+    """The header's first rows only: the phase and the lead and communicator."""
+    rows = full.split("\n")
+    return "\n".join([*rows[:4], "", LAST_LINE])
 
 
 def _people(names: tuple[str, ...]) -> str:

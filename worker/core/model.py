@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from worker.core import quoting
 from worker.template import Moment, Stage, Template
 
 
@@ -244,5 +245,4 @@ def same_name(a: str, b: str) -> bool:
 Decision = tuple[Incident, list[Effect]]
 
 
-def mention(username: str | None) -> str:
-    return f"@{username}" if username else "(nobody yet)"
+mention = quoting.mention

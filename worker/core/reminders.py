@@ -31,6 +31,7 @@ from worker.core.model import (
     Policy,
     mention,
 )
+from worker.core.quoting import quote
 from worker.template import Moment
 
 #: The longest snooze (`/snooze 12h`).
@@ -99,7 +100,7 @@ def due(incident: Incident, now: datetime, policy: Policy) -> tuple[Incident, li
             continue
         text = (
             f"Reminder {n}: {addressee(incident)}, "
-            f"*{item.name}* is not ticked yet. Tell {AUDIENCE}, then tick it."
+            f"*{quote(item.name)}* is not ticked yet. Tell {AUDIENCE}, then tick it."
         )
         steps = escalation(incident, policy)
         reached = min(n // policy.escalate_after, len(steps)) if policy.escalate_after else 0

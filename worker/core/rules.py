@@ -152,7 +152,7 @@ def on_event(
         if same_name(event.label, policy.incident_label):
             return stand_down(incident, event.at, event.username)
         if same_name(event.label, policy.resolved_label):
-            why = f"the {policy.resolved_label} label was removed"
+            why = f"the {quote(policy.resolved_label)} label was removed"
             return aftercare.reopen(incident, event.at, event.username, why)
         return incident, []
     if isinstance(event, ev.CardMoved):
@@ -160,7 +160,7 @@ def on_event(
             note = f"moved to {event.list_after}"
             return advance(incident, Phase.RESOLVED, event.at, event.username, note, policy)
         if policy.is_resolved_list(event.list_before):
-            why = f"moved back to {event.list_after}"
+            why = f"moved back to {quote(event.list_after)}"
             return aftercare.reopen(incident, event.at, event.username, why)
         return incident, []
     if isinstance(event, ev.CardArchived):

@@ -8,7 +8,11 @@ what is already done:
 - a checklist is copied only when no checklist of that name is on the card; one already
   there is reported as found (`Outcome`), for the rules to fold in;
 - the header is written only when the description's header differs from the wanted one;
-- a comment is claimed in the store (`sending`) before it is posted and marked `sent` after.
+- a write Trello refuses as invalid (400: too long, say) is not retried: the card gets one
+  comment saying what could not be written, the log a line, and the incident goes on;
+- a comment is bounded to Trello's 16,384 characters (its last lines give way, and it says
+  so), claimed in the store (`sending`) before it is posted and marked `sent` after (or
+  `refused`).
   A claim still `sending` whose replica is gone (killed, or this worker before a restart)
   means "maybe posted": one replica takes the claim over and searches the card's comments for
   the comment's marker (its key, shown at the end of the comment) before posting it again.
@@ -22,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from worker.core import header, keys
+from worker.core import bounds, header, keys
 from worker.core import trello_json as tj
 from worker.core.model import (
     AddChecklists,
@@ -36,6 +40,7 @@ from worker.core.model import (
     RefreshHeader,
     SetDue,
 )
+from worker.core.quoting import quote
 from worker.errors import RequestRejected, TrelloUnavailable
 from worker.logs import incident_context
 from worker.report.draft import PICTURE_NAME, REPORT_NAME, Draft
@@ -43,6 +48,16 @@ from worker.store.database import Store, TemplateCard
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
+
+#: What each kind of effect writes, as the note about a refused write says it.
+REFUSED_WHAT: dict[type, str] = {
+    Comment: "a comment",
+    AddChecklists: "the checklists",
+    RefreshHeader: "the status header",
+    SetDue: "the due date",
+    AttachReport: "the post-mortem draft",
+    AttachLink: "a link to the other card",
+}
 
 
 @dataclass
@@ -88,24 +103,59 @@ class Executor:
             outcome = Outcome()
             cards: dict[str, tj.Card] = {card.id: card} if card is not None else {}
             for effect in effects:
-                if isinstance(effect, AddChecklists):
-                    self._add_checklists(effect, self._card(effect.card_id, cards), outcome)
-                elif isinstance(effect, RefreshHeader):
-                    cards[effect.card_id] = self._refresh_header(
-                        incident, self._card(effect.card_id, cards)
-                    )
-                elif isinstance(effect, AddMembers):
-                    self._add_members(effect)
-                elif isinstance(effect, Comment):
-                    self.comment(incident, effect)
-                elif isinstance(effect, SetDue):
-                    due = effect.due.isoformat() if effect.due else None
-                    self.trello.set_due(effect.card_id, due, complete=effect.complete)
-                elif isinstance(effect, AttachReport):
-                    self._attach_report(incident, policy, members)
-                elif isinstance(effect, AttachLink):
-                    self._attach_link(effect)
+                try:
+                    self._do(incident, effect, policy, cards, outcome, members)
+                except RequestRejected as exc:
+                    self._refused(incident, effect, exc)
             return outcome
+
+    def _do(
+        self,
+        incident: Incident,
+        effect: Effect,
+        policy: Policy,
+        cards: dict[str, tj.Card],
+        outcome: Outcome,
+        members: Mapping[str, str] | None,
+    ) -> None:
+        """One effect; a write Trello refuses as invalid raises `RequestRejected`."""
+        if isinstance(effect, AddChecklists):
+            self._add_checklists(effect, self._card(effect.card_id, cards), outcome)
+        elif isinstance(effect, RefreshHeader):
+            card = self._card(effect.card_id, cards)
+            cards[effect.card_id] = self._refresh_header(incident, card)
+        elif isinstance(effect, AddMembers):
+            self._add_members(effect)
+        elif isinstance(effect, Comment):
+            self.comment(incident, effect)
+        elif isinstance(effect, SetDue):
+            due = effect.due.isoformat() if effect.due else None
+            self.trello.set_due(effect.card_id, due, complete=effect.complete)
+        elif isinstance(effect, AttachReport):
+            self._attach_report(incident, policy, members)
+        elif isinstance(effect, AttachLink):
+            self._attach_link(effect)
+
+    def _refused(self, incident: Incident, effect: Effect, exc: RequestRejected) -> None:
+        """Trello refused a write as invalid: trying again would change nothing. Said once on
+        the card (the log says it when even that is refused); the incident goes on."""
+        what = REFUSED_WHAT.get(type(effect), "a change")
+        logger.warning(
+            "card %s: Trello refused %s (%s); going on without it", effect.card_id, what, exc
+        )
+        if isinstance(effect, Comment) and effect.key.startswith("refused-"):
+            return  # the note itself was refused: the log line above is all there is
+        kind = effect.key if isinstance(effect, Comment) else type(effect).__name__.lower()
+        note = Comment(
+            effect.card_id,
+            f"refused-{kind}",
+            f"I could not write {what} on this card: Trello refused it ({quote(str(exc))}). "
+            "The incident goes on without it.",
+        )
+        try:
+            self._comment(incident, note)
+        except RequestRejected as again:
+            logger.warning("card %s: Trello refused the note too (%s)", effect.card_id, again)
 
     def _card(self, card_id: str, cards: dict[str, tj.Card]) -> tj.Card:
         if card_id not in cards:
@@ -160,12 +210,14 @@ class Executor:
         self.trello.attach_url(effect.card_id, effect.url, effect.name)
 
     def _refresh_header(self, incident: Incident, card: tj.Card) -> tj.Card:
-        wanted = header.updated(card.desc, incident)
-        if wanted is None:
+        fitted = header.fit(card.desc, incident)
+        if fitted.note is not None:
+            self._comment(incident, Comment(card.id, "header-left-off", fitted.note))
+        if fitted.description is None:
             return card
-        self.trello.set_description(card.id, wanted)
+        self.trello.set_description(card.id, fitted.description)
         logger.info("card %s: status header updated", card.id)
-        return replace(card, desc=wanted)
+        return replace(card, desc=fitted.description)
 
     def _add_members(self, effect: AddMembers) -> None:
         for member_id in effect.member_ids:
@@ -177,13 +229,16 @@ class Executor:
     def comment(self, incident: Incident, effect: Comment) -> None:
         """Post `effect` once, whatever happened before (see the module docstring)."""
         with incident_context(incident.card_id):
-            self._comment(incident, effect)
+            try:
+                self._comment(incident, effect)
+            except RequestRejected as exc:
+                self._refused(incident, effect, exc)
 
     def _comment(self, incident: Incident, effect: Comment) -> None:
         key = keys.comment_key(incident, effect.key)
         tag = keys.marker(key)
         state = self.store.claims.state(key)
-        if state == "sent":
+        if state in ("sent", "refused"):
             return
         if state == "sending":
             if not self.store.claims.take_over(key):  # a live replica is posting it
@@ -195,12 +250,16 @@ class Executor:
                 return
         elif not self.store.claims.claim(key, incident.card_id):
             return
-        text = f"{effect.text}\n\n`{tag}`"
+        ending = f"\n\n`{tag}`"
+        text = bounds.fit(effect.text, bounds.TEXT_MAX - len(ending)) + ending
         try:
             posted = self.trello.comment(effect.card_id, text)
         except TrelloUnavailable as exc:
             if not exc.applied_unknown:
                 self.store.claims.release(key)
+            raise
+        except RequestRejected:  # never posted, and never will be: not tried again
+            self.store.claims.mark_refused(key)
             raise
         except Exception:
             self.store.claims.release(key)

@@ -17,17 +17,15 @@ from __future__ import annotations
 import logging
 
 from worker.core import trello_json as tj
-from worker.core.declaring import CardStep, card_claim
+from worker.core.bounds import NAME_MAX
+from worker.core.declaring import CardStep, card_claim, incident_name
 from worker.core.keys import source_marker
-from worker.core.quoting import quote
+from worker.core.quoting import plain, quote
 from worker.errors import NotFoundError
 from worker.store.database import Store
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
-
-#: Trello's longest card name.
-MAX_NAME = 16384
 
 
 class IncidentBoard:
@@ -76,7 +74,7 @@ class IncidentBoard:
         card = tj.card(
             self.trello.create_card(
                 self._list_id(),
-                f"Incident: {source.name}"[:MAX_NAME],
+                plain(incident_name(source.name), NAME_MAX),
                 desc=(
                     f"Declared on [{quote(source.name[:200])}]"
                     f"({source.short_url}) `{source_marker(source.id)}`"

@@ -76,6 +76,10 @@ class LoggedRequest:
         }
 
 
+#: The longest text Trello takes: a card's name or description, a comment, a checklist's name.
+MAX_TEXT = 16384
+
+
 class Params:
     """A request's arguments: query string, form fields and JSON body, merged (body wins)."""
 
@@ -89,8 +93,14 @@ class Params:
         return self.values.get(name)
 
     def text(self, name: str) -> str | None:
+        """A text argument; longer than Trello takes (a name, a description, a comment), 400."""
         value = self.values.get(name)
-        return None if value is None else str(value)
+        if value is None:
+            return None
+        text = str(value)
+        if len(text) > MAX_TEXT:
+            raise SandboxError(f"invalid value for {name}")
+        return text
 
     def flag(self, name: str) -> bool | None:
         value = self.values.get(name)

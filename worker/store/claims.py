@@ -1,7 +1,8 @@
 """Claims that make an effect happen once: the comments posted, the incident cards made.
 
 A key is claimed (`sending`) before the effect and marked `sent` after, with what it
-recorded (the comment's or the card's id). A claim still `sending` after a crash means "maybe
+recorded (the comment's or the card's id), or `refused` when Trello refused it as invalid
+(it is never tried again). A claim still `sending` after a crash means "maybe
 done": only a gone replica's claim is taken over (`take_over`), and the effect is looked for on
 the card before it is done again. The replica that claimed each key is recorded: a claim of a
 live replica is its own business (it may be posting right now).
@@ -82,6 +83,15 @@ class Claims:
                 self.table.update()
                 .where(self.table.c.key == key)
                 .values(state="sent", comment_id=comment_id, at=self.store.now(conn))
+            )
+
+    def mark_refused(self, key: str) -> None:
+        """Trello refused the effect as invalid: it is never tried again (state `refused`)."""
+        with self.store.tx() as conn:
+            conn.execute(
+                self.table.update()
+                .where(self.table.c.key == key)
+                .values(state="refused", at=self.store.now(conn))
             )
 
     def release(self, key: str) -> None:
