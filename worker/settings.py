@@ -402,6 +402,7 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
             settings.escalate_after, cadence.escalate_after, DEFAULT_ESCALATE_AFTER
         ),
         escalate_to_board=bool(cadence.escalate_to_board),
+        roles_by_anyone=cadence.roles_by == "anyone",
         meeting_url=settings.meeting_url,
         postmortem_days=settings.postmortem_days,
         timezone=settings.tz,

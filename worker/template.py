@@ -34,8 +34,9 @@ Front matter. An optional YAML block between ``---`` lines at the very top sets 
 of each kind of reminder) and ``reminder_max_seconds`` (the ceiling the intervals double up to),
 positive integers; ``escalate_after``, how many unanswered reminders about a message bring in
 the lead (0: never), a whole number; ``escalate_to_board``, whether the next step after the
-lead is ``@board`` (true or false). Unknown keys and bad values are errors naming the key's
-line; lines count from the file's top.
+lead is ``@board`` (true or false); ``roles_by``, who may name the roles once there is a lead
+(``lead``, the default: the lead, and the communicator may hand the lead over; or ``anyone``).
+Unknown keys and bad values are errors naming the key's line; lines count from the file's top.
 
 Errors are `TemplateError` (a `ConfigError`): ``"{path}, line {n}: {sentence}."``, or
 ``"{path}: {sentence}."`` when the file cannot be read.
@@ -71,6 +72,7 @@ CADENCE_KEYS: dict[str, str] = {
     "reminder_max_seconds": "seconds",
     "escalate_after": "count",
     "escalate_to_board": "yes or no",
+    "roles_by": "lead or anyone",
 }
 
 _MD = MarkdownIt("commonmark")
@@ -143,6 +145,7 @@ class Cadence:
     reminder_max_seconds: int | None = None
     escalate_after: int | None = None
     escalate_to_board: bool | None = None
+    roles_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,8 @@ def _front_matter(text: str, path: str) -> tuple[str, Cadence]:
             wrong = "a whole number (0 for never)"
         elif kind == "yes or no" and not isinstance(value, bool):
             wrong = "true or false"
+        elif kind == "lead or anyone" and value not in ("lead", "anyone"):
+            wrong = "lead or anyone"
         else:
             values[key] = value
             continue

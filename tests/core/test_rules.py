@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from worker.core.model import (
     Ended,
     Incident,
     Phase,
+    Policy,
     RefreshHeader,
 )
 from worker.template import Moment, Stage
@@ -255,7 +257,8 @@ def test_roles_given_at_declaration(
 
 def test_role_commands_set_roles_add_members_and_acknowledge_once() -> None:
     text = "/lead @bob\n/communicator @carol\n/delvers @alice @bob\n/quickfixers @carol"
-    new, effects = rules.on_event(incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS)
+    said = event(ev.Commented, 42, "alice", text=text)  # the lead
+    new, effects = rules.on_event(incident(), said, POLICY, MEMBERS)
     assert new is not None
     assert (new.lead, new.communicator) == ("bob", "carol")
     assert (new.delvers, new.quickfixers) == (("alice", "bob"), ("carol",))
@@ -266,7 +269,7 @@ def test_role_commands_set_roles_add_members_and_acknowledge_once() -> None:
 
 def test_an_unknown_user_gets_a_reply_and_nothing_changes() -> None:
     new, effects = rules.on_event(
-        incident(), event(ev.Commented, 42, text="/communicator @zed"), POLICY, MEMBERS
+        incident(), event(ev.Commented, 42, "alice", text="/communicator @zed"), POLICY, MEMBERS
     )
     assert new is not None and new.communicator is None
     (reply,) = [a for a in effects if isinstance(a, Comment)]
@@ -361,10 +364,12 @@ def test_all_hands_only_by_the_lead_or_the_communicator(who: str, allowed: bool)
         assert said.text.startswith("@bob: only @alice or @carol can call all hands")
 
 
-def reply_to(text: str, current: Incident | None = None) -> tuple[Incident, str]:
-    """The incident after a comment of `text` by bob, and the worker's reply ("" for none)."""
+def reply_to(
+    text: str, current: Incident | None = None, who: str = "bob", policy: Policy = POLICY
+) -> tuple[Incident, str]:
+    """The incident after a comment of `text` by `who`, and the worker's reply ("" for none)."""
     found = rules.on_event(
-        current or incident(), event(ev.Commented, 42, text=text), POLICY, MEMBERS
+        current or incident(), event(ev.Commented, 42, who, text=text), policy, MEMBERS
     )
     assert found is not None
     after, effects = found
@@ -410,12 +415,12 @@ RESOLVED_AT = {Phase.INVESTIGATING: T0, Phase.RESOLVED: at(30)}
             {},
             "`/reopen` changes nothing now: the incident is not resolved (it is *investigating*).",
         ),
-        (
+        (  # bob is the communicator: he may hand the lead over
             "/lead @carol",
-            {"lead": "alice"},
+            {"lead": "alice", "communicator": "bob"},
             "Noted (lead: @carol). The lead hands over from @alice to @carol.",
         ),
-        ("/lead @alice", {"lead": "alice"}, "Noted (lead: @alice)."),
+        ("/lead @alice", {"lead": "alice", "communicator": "bob"}, "Noted (lead: @alice)."),
     ],
 )
 def test_commands_that_cannot_apply_or_are_unknown_get_a_reply_saying_why(
@@ -426,6 +431,40 @@ def test_commands_that_cannot_apply_or_are_unknown_get_a_reply_saying_why(
     assert said == reply
     if not text.startswith("/lead"):
         assert (after.phase, after.lead) == (current.phase, current.lead)
+
+
+LEADER = {"lead": "alice", "communicator": "carol"}
+NOT_YOURS = "so they stay as they were."
+
+
+@pytest.mark.parametrize(
+    ("who", "text", "roles", "anyone", "reply"),
+    [
+        # the lead names the roles
+        ("alice", "/communicator @bob", LEADER, False, "Noted (communicator: @bob)."),
+        ("alice", "/lead @bob", LEADER, False, "Noted (lead: @bob). The lead hands over"),
+        # the communicator may hand the lead over, nothing else
+        ("carol", "/lead @bob", LEADER, False, "Noted (lead: @bob). The lead hands over"),
+        ("carol", "/delvers @bob", LEADER, False, "@carol: only the lead (@alice) can name"),
+        # anyone else: a reply saying who can, and nothing changes
+        ("bob", "/lead @bob", LEADER, False, "@bob: only the lead (@alice) or the communicator"),
+        ("bob", "/communicator @bob", LEADER, False, "@bob: only the lead (@alice) can name"),
+        # anyone while there is no lead, or when the template says so
+        ("bob", "/lead @bob", {"lead": None}, False, "Noted (lead: @bob)."),
+        ("bob", "/quickfixers @bob", {"lead": None}, False, "Noted (quickfixers: @bob)."),
+        ("bob", "/communicator @bob", LEADER, True, "Noted (communicator: @bob)."),
+    ],
+)
+def test_who_may_name_the_roles(
+    who: str, text: str, roles: dict[str, object], anyone: bool, reply: str
+) -> None:
+    current = incident(**roles)
+    policy = replace(POLICY, roles_by_anyone=anyone)
+    after, said = reply_to(text, current, who, policy)
+    assert said.startswith(reply)
+    if said.endswith(NOT_YOURS) or "can hand the lead over" in said:
+        assert (after.lead, after.communicator) == (current.lead, current.communicator)
+        assert (after.delvers, after.quickfixers) == (current.delvers, current.quickfixers)
 
 
 def test_help_lists_the_commands_who_may_use_them_and_the_roles_now() -> None:

@@ -70,7 +70,7 @@ def test_phases_count_from_either_card_and_the_source_stands_it_down(
 
     bob.comment(source, "/workaround reindexing by hand")
     assert "reindexing by hand" in scene.wait_for_comment(card_id, "Workaround in place")
-    bob.comment(card_id, "/communicator @bob")
+    alice.comment(card_id, "/communicator @bob")  # the lead names the roles
     scene.wait_for_comment(card_id, "Noted")
     bob.move(source, "Done")
     scene.wait_for_comment(card_id, "**Resolved**")

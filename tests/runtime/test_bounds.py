@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.factories import StepClock, in_process_worker, sandbox_values
-from worker.core import bounds, header
+from worker.core import bounds, header, keys
+from worker.core.model import Comment
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
@@ -106,3 +107,19 @@ def test_a_write_trello_refuses_is_said_once_and_never_retried(
     assert again == posts  # nothing tried again
     second = labelled(worker, alice, sb, "Search is slow")  # the board went on
     assert worker.store.incidents.get(second) is not None
+
+
+def test_a_marker_a_person_pasted_is_no_proof_the_worker_posted(scene: Scene) -> None:
+    """After a crash mid-post, the worker looks for its comment's marker on the card: only its
+    own comments count, or a member could silence it by pasting the marker."""
+    worker, alice, sb = scene
+    card = labelled(worker, alice, sb, "Checkout is down")
+    incident = worker.store.incidents.get(card)
+    assert incident is not None
+    reminder = Comment(card, "remind-detection-1", "Reminder 1: tell everyone.")
+    key = keys.comment_key(incident, reminder.key)
+    assert worker.store.claims.claim(key, card)  # claimed, then the worker died: "sending"
+    alice.comment(card, f"look: `{keys.marker(key)}`")
+    worker.handler.executor.comment(incident, reminder)
+    assert any(t.startswith("Reminder 1: tell everyone.") for t in said(sb, card))
+    assert worker.store.claims.state(key) == "sent"

@@ -25,11 +25,15 @@ class Command:
     who: str
 
 
+#: Who may name the roles once there is a lead (anyone while there is none).
+LEADS = "the lead (anyone while there is no lead)"
+HANDS_OVER = "the lead or the communicator (anyone while there is no lead)"
+
 COMMANDS: dict[str, Command] = {
-    "lead": Command("/lead @user", "names the incident lead", "anyone"),
-    "communicator": Command("/communicator @user", "names the communicator", "anyone"),
-    "delvers": Command("/delvers @user @user", "names the deep delvers", "anyone"),
-    "quickfixers": Command("/quickfixers @user", "names the quickfixers", "anyone"),
+    "lead": Command("/lead @user", "names the incident lead", HANDS_OVER),
+    "communicator": Command("/communicator @user", "names the communicator", LEADS),
+    "delvers": Command("/delvers @user @user", "names the deep delvers", LEADS),
+    "quickfixers": Command("/quickfixers @user", "names the quickfixers", LEADS),
     "workaround": Command("/workaround <text>", "says there is a workaround", "anyone"),
     "resolved": Command("/resolved <text>", "says the problem is resolved", "anyone"),
     "reopen": Command("/reopen <why>", "re-opens a resolved incident", "anyone"),
@@ -85,9 +89,32 @@ def unknown(name: str) -> str:
     return f"{said} is not a command I know; `/help` lists them."
 
 
-def help_text(incident: Incident) -> str:
-    """What `/help` answers: the commands, who may use each, and the incident's roles now."""
-    rows = [f"- `{c.usage}` {c.what} ({c.who})" for c in COMMANDS.values()]
+def may_name(role: str, by: str, incident: Incident, anyone: bool) -> bool:
+    """Whether `by` may give `role`: anyone while there is no lead (or when the template says
+    `roles_by: anyone`); then the lead, and for the lead itself the communicator too."""
+    if anyone or incident.lead is None or by == incident.lead:
+        return True
+    return role == "lead" and by == incident.communicator
+
+
+def not_yours(role: str, by: str, incident: Incident) -> str:
+    """The reply to a role command `by` may not give (see `may_name`)."""
+    who = f"the lead ({mention(incident.lead)})"
+    if role == "lead":
+        if incident.communicator:
+            who += f" or the communicator ({mention(incident.communicator)})"
+        return f"{mention(by)}: only {who} can hand the lead over, so it stays as it was."
+    return f"{mention(by)}: only {who} can name the {role}, so they stay as they were."
+
+
+def help_text(incident: Incident, anyone: bool = False) -> str:
+    """What `/help` answers: the commands, who may use each, and the incident's roles now.
+
+    `anyone`: the template lets anyone name the roles."""
+    rows = [
+        f"- `{c.usage}` {c.what} ({'anyone' if anyone and name in ROLE_COMMANDS else c.who})"
+        for name, c in COMMANDS.items()
+    ]
     roles = (
         f"Now: lead {mention(incident.lead)}, communicator {mention(incident.communicator)}, "
         f"deep delvers {_people(incident.delvers)}, quickfixers {_people(incident.quickfixers)}; "

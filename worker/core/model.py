@@ -219,6 +219,8 @@ class Policy:
     escalate_after: int
     #: whether the step after the lead is the whole board (`@board`)
     escalate_to_board: bool
+    #: whether anyone may name the roles once there is a lead (else the lead; see `rules`)
+    roles_by_anyone: bool
     meeting_url: str | None
     postmortem_days: int
     timezone: ZoneInfo

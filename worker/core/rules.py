@@ -253,7 +253,7 @@ def on_comment(
         if name == "allhands":
             effects.append(all_hands(incident, event, rest, policy))
         elif name == "help":
-            replies.append(commands.help_text(incident))
+            replies.append(commands.help_text(incident, policy.roles_by_anyone))
         elif name in PHASE_COMMANDS:
             why_not = commands.too_late(name, incident)
             if why_not:
@@ -277,7 +277,9 @@ def on_comment(
             # Trello usernames are lowercase; people type them as they like
             people = tuple(dict.fromkeys(p.lower() for p in MENTION.findall(rest)))
             unknown = [p for p in people if p not in members]
-            if not people:
+            if not commands.may_name(name, event.username, incident, policy.roles_by_anyone):
+                replies.append(commands.not_yours(name, event.username, incident))
+            elif not people:
                 replies.append(f"`/{name}` needs at least one @user.")
             elif unknown:
                 who = ", ".join(quote(f"@{p}") for p in unknown)

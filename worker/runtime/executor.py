@@ -84,6 +84,7 @@ class Executor:
         self.store = store
         self.template_card = template_card
         self.draft = draft
+        self._me: str | None = None  # the worker's member id, read when first needed
 
     def run(
         self,
@@ -282,8 +283,12 @@ class Executor:
         return len(found)
 
     def _find_marker(self, card_id: str, tag: str) -> str | None:
+        """The worker's own comment on the card that ends with `tag`: only its own count (a
+        person may paste a marker into a comment of theirs)."""
+        if self._me is None:
+            self._me = tj.id_of(self.trello.me())
         history = self.trello.card_actions(card_id, action_filter="commentCard")
         for comment in tj.comments(history):
-            if tag in comment.text:
+            if comment.member_id == self._me and comment.text.rstrip().endswith(f"`{tag}`"):
                 return comment.id
         return None
