@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     webhook_callback_url: str | None = _setting("INCIDENT_WEBHOOK_CALLBACK_URL", None)
     #: with webhooks, the feed is still read at this slower cadence, as the safety net
     webhook_poll_seconds: float = _seconds("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0)
+    #: whether /healthz names the boards and when each feed was last read
+    health_shows_boards: bool = _setting("INCIDENT_HEALTH_SHOWS_BOARDS", False)
 
     @field_validator("trello_api_key", "trello_token")
     @classmethod

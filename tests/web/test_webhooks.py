@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from werkzeug.test import Client
 
-from worker.web.webhooks import MAX_BODY, WebhookApp, parse_listen, signature
+from worker.web.webhooks import (
+    MAX_AGE,
+    MAX_BODY,
+    REFUSALS_EVERY,
+    Refusals,
+    WebhookApp,
+    parse_listen,
+    signature,
+)
 
 SECRET = "s3cr3t" * 8
 CALLBACK = "https://incidents.example.com/trello/hook"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 class Receiver:
-    def __init__(self, healthy: bool = True):
+    def __init__(self, healthy: bool = True, shows_boards: bool = False):
         self.delivered: list[dict[str, Any]] = []
         self.healthy = healthy
-        self.app = WebhookApp(CALLBACK, SecretStr(SECRET), self.delivered.append, self.health)
+        self.monotonic = 0.0
+        self.app = WebhookApp(
+            CALLBACK,
+            SecretStr(SECRET),
+            self.delivered.append,
+            self.health,
+            clock=lambda: NOW,
+            shows_boards=shows_boards,
+            refusals=Refusals(lambda: self.monotonic),
+        )
         self.client = Client(self.app)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -34,10 +53,11 @@ class Receiver:
         return response.status_code
 
 
-def delivery(text: str = "Checkout is down") -> bytes:
+def delivery(text: str = "Checkout is down", at: datetime = NOW) -> bytes:
     action = {
         "id": "a1",
         "type": "commentCard",
+        "date": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "data": {"text": text, "card": {"id": "c1", "name": text}, "board": {"id": "b1"}},
     }
     return json.dumps({"action": action, "model": {"id": "b1"}}, ensure_ascii=False).encode()
@@ -96,7 +116,49 @@ def test_signed_nonsense_is_refused() -> None:
 def test_healthz(healthy: bool, status: int) -> None:
     response = Receiver(healthy).client.get("/healthz")
     assert response.status_code == status
-    assert json.loads(response.data)["ok"] is healthy
+    assert json.loads(response.data) == {"ok": healthy, "boards": 1}  # no board ids
+    shown = Receiver(healthy, shows_boards=True).client.get("/healthz")
+    assert json.loads(shown.data) == {"ok": healthy, "last_poll": {"b1": None}}
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        (timedelta(0), 200),
+        (MAX_AGE, 200),
+        (MAX_AGE + timedelta(seconds=1), 400),  # a capture replayed later
+        (timedelta(days=3), 400),
+    ],
+)
+def test_a_delivery_replayed_later_is_refused(age: timedelta, status: int) -> None:
+    receiver = Receiver()
+    body = delivery(at=NOW - age)
+    assert receiver.post(body, signature(SECRET, body, CALLBACK)) == status
+    assert len(receiver.delivered) == (1 if status == 200 else 0)
+
+
+def test_a_signature_of_any_characters_is_a_401_not_an_error() -> None:
+    receiver = Receiver()
+    environ_header = "sïgnätüre✓".encode().decode("latin-1")  # as a WSGI server passes it
+    assert receiver.post(delivery(), environ_header) == 401
+    assert receiver.post(delivery(), "\x00\xff") == 401
+
+
+def test_refused_requests_are_counted_not_logged_one_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = Receiver()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(50):
+            receiver.post(delivery(), "Zm9yZ2Vk")
+        receiver.monotonic += REFUSALS_EVERY
+        receiver.post(delivery(), None)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "webhook: refused deliveries with a wrong signature: 1",
+        "webhook: refused deliveries with a wrong signature: 49; deliveries with no signature: 1",
+    ]
+    assert receiver.app.refusals.count["deliveries with a wrong signature"] == 50
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from worker.runtime.executor import Executor
 from worker.runtime.feed import Feed
 from worker.runtime.guard import Guard
 from worker.runtime.handler import Handler
+from worker.runtime.inbox import Inbox
 from worker.runtime.incident_board import IncidentBoard
 from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases, units_of
@@ -291,16 +292,19 @@ class Worker:
             self.stop.set()
 
         previous = {which: signal.signal(which, stop) for which in (signal.SIGTERM, signal.SIGINT)}
-        receiver = webhook_server(self.settings, self.deliver, self.health)
+        inbox = Inbox(self.deliver)
+        receiver = webhook_server(self.settings, inbox.put, self.health)
         try:
             if receiver is not None:
+                inbox.start()
                 receiver.start()
             if self.start_patiently():
                 self._schedule()
         finally:
-            self.leases.leave()
             if receiver is not None:
                 receiver.stop()
+                inbox.close()
+            self.leases.leave()
             for which, handler in previous.items():
                 signal.signal(which, handler)
             logger.info("stopped")

@@ -5,12 +5,21 @@ INCIDENT_WEBHOOK_LISTEN, so a reverse proxy can pass the public URL through unch
 
 - `HEAD` (and `GET`) answer 200: Trello checks the URL when the webhook is created.
 - `POST` is verified before anything else: `X-Trello-Webhook` must be
-  base64(HMAC-SHA1(TRELLO_APP_SECRET, raw body + callback URL)), compared in constant time. A
-  missing or wrong signature gets 401 and nothing of the body is parsed or logged. Bodies over
-  1 MiB get 413. A verified delivery's action goes to the worker, which handles each action
-  once whether it comes this way or through the feed.
-- `/healthz` answers 200 with each board's last successful poll, or 503 when one is older than
-  three poll intervals (or has never succeeded).
+  base64(HMAC-SHA1(TRELLO_APP_SECRET, raw body + callback URL)), compared in constant time (as
+  bytes: a header of any characters is a 401, never an error). A missing or wrong signature
+  gets 401 and nothing of the body is parsed or logged. Bodies over 1 MiB get 413 (waitress
+  refuses them before storing them, too). Trello's signature covers no time, so a delivery
+  whose action is older than `MAX_AGE` is refused (400): the worker remembers the actions it
+  handled for longer than that (`reconciler.HANDLED_KEPT`), so a captured delivery replayed
+  later changes nothing. A verified delivery is acknowledged at once and its action handed to
+  the worker (`deliver` queues it for the worker's own thread), which handles each action once
+  whether it comes this way or through the feed.
+- Refused requests are counted: the first is logged, the rest once a minute as a count.
+- `/healthz` answers 200, or 503 when a board's feed was not read within three poll intervals
+  (or never); it names the boards only with `INCIDENT_HEALTH_SHOWS_BOARDS`.
+
+waitress closes a connection idle for `CHANNEL_TIMEOUT` seconds and keeps up to
+`CONNECTIONS` open, so slow or idle clients cannot starve Trello's deliveries or `/healthz`.
 """
 
 from __future__ import annotations
@@ -22,7 +31,10 @@ import hmac
 import json
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +47,14 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20
 HEALTH_PATH = "/healthz"
+#: The oldest action a delivery may carry: Trello delivers (and retries) within minutes.
+MAX_AGE = timedelta(hours=1)
+#: Seconds a connection may sit idle before waitress closes it.
+CHANNEL_TIMEOUT = 5
+#: Connections waitress keeps open at once.
+CONNECTIONS = 500
+#: How often refused requests are logged, as a count.
+REFUSALS_EVERY = 60.0
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
@@ -46,7 +66,32 @@ def signature(secret: str, body: bytes, callback_url: str) -> str:
 
 
 def verified(secret: str, body: bytes, callback_url: str, given: str | None) -> bool:
-    return hmac.compare_digest(signature(secret, body, callback_url), given or "")
+    """Whether `given` is the delivery's signature; compared as bytes, in constant time."""
+    expected = signature(secret, body, callback_url).encode()
+    return hmac.compare_digest(expected, (given or "").encode("utf-8", "replace"))
+
+
+class Refusals:
+    """Refused requests, counted: the first is logged at once, the rest once a minute."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic):
+        self.monotonic = monotonic
+        self.count: Counter[str] = Counter()  # every refusal since start, by reason
+        self._unsaid: Counter[str] = Counter()
+        self._said_at: float | None = None
+        self._lock = threading.Lock()
+
+    def add(self, why: str) -> None:
+        with self._lock:
+            self.count[why] += 1
+            self._unsaid[why] += 1
+            now = self.monotonic()
+            if self._said_at is not None and now - self._said_at < REFUSALS_EVERY:
+                return
+            said = "; ".join(f"{reason}: {n}" for reason, n in sorted(self._unsaid.items()))
+            self._unsaid.clear()
+            self._said_at = now
+        logger.warning("webhook: refused %s", said)
 
 
 class WebhookApp:
@@ -58,12 +103,19 @@ class WebhookApp:
         secret: SecretStr,
         deliver: Callable[[dict[str, Any]], None],
         health: Health,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shows_boards: bool = False,
+        refusals: Refusals | None = None,
     ):
         self.callback_url = callback_url
         self.path = urlsplit(callback_url).path or "/"
         self.secret = secret
         self.deliver = deliver
         self.health = health
+        self.clock = clock
+        self.shows_boards = shows_boards
+        self.refusals = refusals or Refusals()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -74,6 +126,9 @@ class WebhookApp:
     def respond(self, request: Request) -> Response:
         if request.path == HEALTH_PATH and request.method in ("GET", "HEAD"):
             ok, detail = self.health()
+            if not self.shows_boards:
+                polled = detail.get("last_poll") or {}
+                detail = {"ok": ok, "boards": len(polled)}
             return _json(detail, 200 if ok else 503)
         if request.path != self.path:
             return Response("not found\n", status=404, mimetype="text/plain")
@@ -82,31 +137,46 @@ class WebhookApp:
         if request.method != "POST":
             return Response("POST only\n", status=405, mimetype="text/plain")
         if (request.content_length or 0) > MAX_BODY:
-            return Response("too large\n", status=413, mimetype="text/plain")
+            return self._refuse(413, "too large", "bodies over 1 MiB")
         body = request.stream.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
-            return Response("too large\n", status=413, mimetype="text/plain")
+            return self._refuse(413, "too large", "bodies over 1 MiB")
         given = request.headers.get("X-Trello-Webhook")
         if not verified(self.secret.get_secret_value(), body, self.callback_url, given):
-            logger.warning(
-                "webhook: refused a delivery from %s: %s signature",
-                request.remote_addr,
-                "wrong" if given else "no",
-            )
-            return Response("invalid signature\n", status=401, mimetype="text/plain")
+            why = "with a wrong signature" if given else "with no signature"
+            return self._refuse(401, "invalid signature", f"deliveries {why}")
         try:
             payload = json.loads(body)
         except ValueError:
-            logger.warning("webhook: a signed delivery that is not JSON; skipped")
-            return Response("not JSON\n", status=400, mimetype="text/plain")
+            return self._refuse(400, "not JSON", "signed deliveries that are not JSON")
         if not isinstance(payload, dict) or not isinstance(payload.get("action"), dict):
-            logger.warning("webhook: a signed delivery without an action; skipped")
-            return Response("no action\n", status=400, mimetype="text/plain")
+            return self._refuse(400, "no action", "signed deliveries without an action")
+        if self._too_old(payload["action"]):
+            return self._refuse(400, "too old", "signed deliveries of actions over an hour old")
         try:
             self.deliver(payload)
         except Exception:  # the feed will bring the action again: never make Trello retry
-            logger.exception("webhook: handling action %s failed", payload["action"].get("id"))
+            logger.exception("webhook: handing action %s on failed", payload["action"].get("id"))
         return Response("", status=200)
+
+    def _refuse(self, status: int, answer: str, counted_as: str) -> Response:
+        self.refusals.add(counted_as)
+        return Response(f"{answer}\n", status=status, mimetype="text/plain")
+
+    def _too_old(self, action: dict[str, Any]) -> bool:
+        """An action with no date it can read, or one older than `MAX_AGE` (a replay)."""
+        date = action.get("date")
+        try:
+            at = (
+                datetime.fromisoformat(date.replace("Z", "+00:00"))
+                if isinstance(date, str)
+                else None
+            )
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None:
+            return True
+        return self.clock() - at > MAX_AGE
 
 
 def _json(data: dict[str, Any], status: int) -> Response:
@@ -128,8 +198,18 @@ class WebhookServer:
         from waitress.server import create_server
 
         host, port = parse_listen(listen)
-        self.server = create_server(app, host=host, port=port, threads=threads, ident=None)
-        self.port: int = self.server.effective_port
+        self.server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident=None,
+            max_request_body_size=MAX_BODY,
+            channel_timeout=CHANNEL_TIMEOUT,
+            connection_limit=CONNECTIONS,
+            cleanup_interval=CHANNEL_TIMEOUT,
+        )
+        self.port = int(self.server.effective_port)  # waitress gives it as a string
         self._thread = threading.Thread(target=self._serve, name="webhook", daemon=True)
 
     def _serve(self) -> None:
@@ -153,4 +233,5 @@ def webhook_server(
         return None
     secret, callback = settings.trello_app_secret, settings.webhook_callback_url
     assert secret is not None and callback is not None  # the settings require them
-    return WebhookServer(WebhookApp(callback, secret, deliver, health), settings.webhook_listen)
+    app = WebhookApp(callback, secret, deliver, health, shows_boards=settings.health_shows_boards)
+    return WebhookServer(app, settings.webhook_listen)
