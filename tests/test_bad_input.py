@@ -8,6 +8,7 @@ or is skipped with one warning; the worker's loop goes on. What the older suites
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,12 @@ from worker.core.model import Comment, Incident, Phase
 from worker.core.trello_json import Board, UnexpectedAction, parse_action
 from worker.demo import Person
 from worker.errors import ConfigError, TrelloError
+from worker.ops.common import table_lines
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox, SandboxServer
 from worker.sandbox.model import Action as SandboxAction
 from worker.settings import Settings, load_settings
+from worker.store.database import Store
 from worker.template import TemplateError, load_template, parse_template
 from worker.trello.client import Trello
 from worker.trello.session import Credentials, RetryPolicy, TrelloSession
@@ -179,11 +182,12 @@ def test_a_blank_secret_is_named_as_not_set(blank: str) -> None:
 
 
 @pytest.mark.parametrize("name", SECONDS)
-@pytest.mark.parametrize("value", ["-1", "-0.5", "0"])
-def test_every_interval_must_be_positive(name: str, value: str) -> None:
+@pytest.mark.parametrize("value", ["-1", "-0.5", "0", "0.000001"])
+def test_every_interval_has_a_sensible_least(name: str, value: str) -> None:
+    """No polling every microsecond: each interval has a least value, named in the error."""
     with pytest.raises(ConfigError) as caught:
         load_settings({**REQUIRED, name: value}, env_file=None)
-    assert str(caught.value) == f"{name} must be greater than 0 (got {value!r})."
+    assert re.fullmatch(rf"{name} must be at least [0-9.]+ \(got '{value}'\)\.", str(caught.value))
 
 
 def test_a_negative_interval_on_the_command_line_exits_2(
@@ -193,9 +197,7 @@ def test_a_negative_interval_on_the_command_line_exits_2(
         monkeypatch.setenv(name, value)
     code, line = run_cli(capsys, "--set", "INCIDENT_RECONCILE_SECONDS=-300", "run", "--once")
     assert code == 2
-    assert line == (
-        "incident-worker: INCIDENT_RECONCILE_SECONDS must be greater than 0 (got '-300')."
-    )
+    assert line == ("incident-worker: INCIDENT_RECONCILE_SECONDS must be at least 1 (got '-300').")
 
 
 @pytest.mark.parametrize("name", SECONDS)
@@ -557,3 +559,57 @@ def test_peoples_text_in_worker_comments_is_quoted(text: str) -> None:
         if reply.startswith("**All hands**"):  # it mentions @board on purpose, once
             reply = reply.replace("@board", "", 1)
         assert live_markup(reply) == [], reply
+
+
+# -- hostile input, low ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", ["TRELLO_TOKEN", "TRELLO_API_KEY", "TRELLO_APP_SECRET"])
+def test_a_secret_on_the_command_line_is_refused(
+    secret: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    code, line = run_cli(capsys, "--set", f"{secret}=abc123", "check")
+    assert code == 2 and "abc123" not in line
+    assert line == (
+        f"incident-worker: --set {secret}: secrets do not belong on the command line, where the "
+        "process list shows them; put it in the environment or in .env."
+    )
+
+
+def test_yaml_aliases_in_the_front_matter_are_refused_before_they_grow() -> None:
+    bomb = "---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+    bomb += "c: [*b, *b, *b, *b, *b, *b, *b, *b]\n---\n" + COMMUNICATE
+    with pytest.raises(TemplateError) as caught:
+        parse_template(bomb, path="t.md")
+    assert str(caught.value) == (
+        "t.md, line 2: the front matter may not use YAML anchors or aliases (& or *)."
+    )
+
+
+def test_a_template_over_a_mebibyte_is_refused_naming_its_size(tmp_path: Path) -> None:
+    big = tmp_path / "big.md"
+    big.write_text(COMMUNICATE + "\n" + "x" * (1 << 20))
+    with pytest.raises(TemplateError, match=r"big.md: the template is 1,048,\d+ bytes; at most"):
+        load_template(big)
+
+
+def test_an_existing_database_file_is_tightened_to_its_owner(tmp_path: Path) -> None:
+    file = tmp_path / "w.sqlite3"
+    file.touch(mode=0o644)
+    file.chmod(0o644)
+    Store.connect(f"sqlite:///{file}").close()
+    assert file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("Checkout\x1b[2J\x1b[31m is down", "Checkout\\x1b[2J\\x1b[31m is down"),
+        ("a\u202eb\rc\x07", "a\\x202eb\\x0dc\\x07"),
+        ("Kassan är nere ✓", "Kassan är nere ✓"),
+    ],
+)
+def test_names_cannot_drive_the_operators_terminal(name: str, shown: str) -> None:
+    assert table_lines([(name, "x")]) == [f"{shown}  x"]

@@ -55,17 +55,17 @@ def test_missing_env_file_is_named(tmp_path: Path) -> None:
             {"INCIDENT_TEMPLATE_URL": "/srv/runbook.md"},
             "INCIDENT_TEMPLATE_URL is not an http(s) URL people can open (got '/srv/runbook.md').",
         ),
-        ({"INCIDENT_POLL_SECONDS": "0"}, "INCIDENT_POLL_SECONDS must be greater than 0 (got '0')."),
+        ({"INCIDENT_POLL_SECONDS": "0"}, "INCIDENT_POLL_SECONDS must be at least 0.1 (got '0')."),
         ({"INCIDENT_RATE_LIMIT": "-5"}, "INCIDENT_RATE_LIMIT must be greater than 0 (got '-5')."),
         ({"INCIDENT_RETRY_ATTEMPTS": "many"}, "INCIDENT_RETRY_ATTEMPTS must be a valid integer"),
-        ({"INCIDENT_REMINDER_SECONDS": "0"}, "INCIDENT_REMINDER_SECONDS must be greater than 0"),
+        ({"INCIDENT_REMINDER_SECONDS": "0"}, "INCIDENT_REMINDER_SECONDS must be at least 0.5"),
         (
             {"INCIDENT_STATUS_UPDATE_SECONDS": "-60"},
-            "INCIDENT_STATUS_UPDATE_SECONDS must be greater",
+            "INCIDENT_STATUS_UPDATE_SECONDS must be at least 0.5",
         ),
         (
             {"INCIDENT_ROLE_REMINDER_SECONDS": "-1"},
-            "INCIDENT_ROLE_REMINDER_SECONDS must be greater",
+            "INCIDENT_ROLE_REMINDER_SECONDS must be at least 0.5",
         ),
     ],
 )

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from worker import __version__
 from worker.errors import AlreadyRunning, ConfigError, IncidentWorkerError, NotFoundError
-from worker.settings import Settings, load_database_url, load_settings
+from worker.settings import SECRET_SETTINGS, Settings, load_database_url, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--set {item!r} is not NAME=VALUE.")
+        if name.strip() in SECRET_SETTINGS:
+            raise ConfigError(
+                f"--set {name.strip()}: secrets do not belong on the command line, where the "
+                "process list shows them; put it in the environment or in .env."
+            )
         overrides[name.strip()] = value
     return overrides
 
@@ -241,6 +246,7 @@ def _run(args: argparse.Namespace) -> int:
 def _declare(args: argparse.Namespace) -> int:
     from worker.core.commands import roles_comment
     from worker.core.model import same_name
+    from worker.ops.common import terminal_safe
     from worker.trello.client import Trello
 
     if not args.title.strip():
@@ -282,7 +288,7 @@ def _declare(args: argparse.Namespace) -> int:
     finally:
         trello.close()
     roles = "".join(f", {role} @{name}" for role, name in given.items())
-    print(f"Declared: {card.get('shortUrl') or card['id']} ({args.title}){roles}")
+    print(terminal_safe(f"Declared: {card.get('shortUrl') or card['id']} ({args.title}){roles}"))
     return 0
 
 

@@ -67,9 +67,9 @@ def _setting(name: str, default: Any = ..., **constraints: Any) -> Any:
 MAX_SECONDS = 30 * 24 * 3600
 
 
-def _seconds(name: str, default: float | None) -> Any:
-    """A positive, finite number of seconds, at most a month."""
-    return _setting(name, default, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+def _seconds(name: str, default: float | None, least: float = 0.5) -> Any:
+    """A finite number of seconds, from `least` (no polling every microsecond) to a month."""
+    return _setting(name, default, ge=least, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class Settings(BaseSettings):
@@ -90,17 +90,17 @@ class Settings(BaseSettings):
     trello_app_secret: SecretStr | None = _setting("TRELLO_APP_SECRET", None)
 
     rate_limit: int = _setting("INCIDENT_RATE_LIMIT", 100, gt=0)
-    rate_window_seconds: float = _seconds("INCIDENT_RATE_WINDOW_SECONDS", 10.0)
-    http_timeout_seconds: float = _seconds("INCIDENT_HTTP_TIMEOUT_SECONDS", 15.0)
+    rate_window_seconds: float = _seconds("INCIDENT_RATE_WINDOW_SECONDS", 10.0, least=1)
+    http_timeout_seconds: float = _seconds("INCIDENT_HTTP_TIMEOUT_SECONDS", 15.0, least=0.1)
     retry_attempts: int = _setting("INCIDENT_RETRY_ATTEMPTS", 5, ge=1, le=20)
-    poll_seconds: float = _seconds("INCIDENT_POLL_SECONDS", 20.0)
-    reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0)
+    poll_seconds: float = _seconds("INCIDENT_POLL_SECONDS", 20.0, least=0.1)
+    reconcile_seconds: float = _seconds("INCIDENT_RECONCILE_SECONDS", 300.0, least=1)
 
     database_url: str = Field(
         default_factory=default_database_url, validation_alias="INCIDENT_DATABASE_URL"
     )
     #: how long a replica's hold on a board lasts without a heartbeat (see worker.leases)
-    lease_seconds: float = _seconds("INCIDENT_LEASE_SECONDS", 30.0)
+    lease_seconds: float = _seconds("INCIDENT_LEASE_SECONDS", 30.0, least=3)
     template_path: Path | None = _setting("INCIDENT_TEMPLATE", None)
     incident_label: str = _setting("INCIDENT_LABEL", "Incident", min_length=1)
     workaround_label: str = _setting("INCIDENT_WORKAROUND_LABEL", "Workaround", min_length=1)
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     webhook_listen: str = _setting("INCIDENT_WEBHOOK_LISTEN", "127.0.0.1:8080")
     webhook_callback_url: str | None = _setting("INCIDENT_WEBHOOK_CALLBACK_URL", None)
     #: with webhooks, the feed is still read at this slower cadence, as the safety net
-    webhook_poll_seconds: float = _seconds("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0)
+    webhook_poll_seconds: float = _seconds("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0, least=0.1)
     #: whether /healthz names the boards and when each feed was last read
     health_shows_boards: bool = _setting("INCIDENT_HEALTH_SHOWS_BOARDS", False)
 
@@ -364,13 +364,17 @@ def describe_validation_error(exc: ValidationError) -> str:
             sentences.append(f"{name} is not set: put it in the environment or in .env.")
             continue
         message = error["msg"].removeprefix("Value error, ")
-        shown = "" if name in SECRET_SETTINGS else f" (got {error.get('input')!r})"
+        got = repr(error.get("input"))
+        got = got if len(got) <= 60 else got[:56] + "…" + got[-3:]
+        shown = "" if name in SECRET_SETTINGS else f" (got {got})"
         sentences.append(f"{name} {_lower_first(message)}{shown}.")
     return " ".join(sentences)
 
 
 def _lower_first(text: str) -> str:
     """pydantic's "Input should be ..." as "must be ..."; our own messages as they are."""
+    if text.startswith("Input should be greater than or equal to"):
+        return "must be at least" + text.removeprefix("Input should be greater than or equal to")
     if text.startswith("Input should be"):
         return "must be" + text.removeprefix("Input should be")
     return text[:1].lower() + text[1:]

@@ -168,10 +168,19 @@ class Template:
         raise LookupError(f"{self.path}: no item for {moment.value}")
 
 
+#: The largest template file read: a process, not a library.
+MAX_TEMPLATE_BYTES = 1 << 20
+
+
 def load_template(path: str | Path) -> Template:
-    """Read and parse the template file at `path`."""
+    """Read and parse the template file at `path` (at most `MAX_TEMPLATE_BYTES`)."""
     name = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_TEMPLATE_BYTES:
+            raise TemplateError(
+                name, None, f"the template is {size:,} bytes; at most 1 MiB (1,048,576) is read"
+            )
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TemplateError(
@@ -249,6 +258,12 @@ def _front_matter(text: str, path: str) -> tuple[str, Cadence]:
         raise TemplateError(path, 1, "the front matter that starts here has no closing --- line")
     block = "".join(lines[1:end])
     try:
+        for token in yaml.scan(block, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+                line = token.start_mark.line + 2
+                raise TemplateError(
+                    path, line, "the front matter may not use YAML anchors or aliases (& or *)"
+                )
         node = yaml.compose(block, Loader=yaml.SafeLoader)
         data = yaml.safe_load(block)
     except yaml.YAMLError as exc:

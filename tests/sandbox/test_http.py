@@ -215,9 +215,12 @@ def test_admin_routes(sandbox: Served, http: requests.Session) -> None:
     call(http, "PUT", f"{root}/_sandbox/faults", json={})
     assert sb.faults.config.error_rate == 0.0
 
-    settings = call(http, "GET", f"{root}/_sandbox/settings").json()
+    answer = call(http, "GET", f"{root}/_sandbox/settings")
+    settings = answer.json()
     assert settings["lines"] == sb.settings_lines(server.url)
     assert settings["board_ids"] == sb.board_ids
+    assert answer.headers["X-Sandbox-Admin"].startswith("for tests only")
+    assert bad.headers["X-Sandbox-Admin"].startswith("for tests only")
 
 
 def test_settings_lines(sandbox: Served) -> None:

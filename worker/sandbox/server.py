@@ -269,6 +269,13 @@ class Sandbox:
     # -- admin routes -----------------------------------------------------------------------
 
     def _admin(self, request: Request, base_url: str) -> Response:
+        """The `/_sandbox/` endpoints: for tests only (they hand out every token); each answer
+        says so in its `X-Sandbox-Admin` header."""
+        response = self._admin_answer(request, base_url)
+        response.headers["X-Sandbox-Admin"] = ADMIN_NOTICE
+        return response
+
+    def _admin_answer(self, request: Request, base_url: str) -> Response:
         route = (request.method, request.path.rstrip("/"))
         try:
             if route == ("GET", "/_sandbox/requests"):
@@ -313,6 +320,10 @@ class Sandbox:
         }
 
 
+#: What the admin endpoints say of themselves.
+ADMIN_NOTICE = "for tests only: faults, the request log, and the settings with every token"
+
+
 def serve_forever(
     host: str = "127.0.0.1", port: int = 8765, *, boards: int = 1, out: TextIO = sys.stdout
 ) -> None:
@@ -330,6 +341,13 @@ def serve_forever(
             print("Settings for incident-worker (e.g. in .env):", file=out)
             for line in sandbox.settings_lines(server.url):
                 print(line, file=out)
+            print(f"Its /_sandbox/ endpoints are {ADMIN_NOTICE}.", file=out)
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                print(
+                    f"Listening on {host}, not only this machine: anyone who reaches the port "
+                    "can act as any of its people and read every token.",
+                    file=out,
+                )
             print("Press Ctrl-C to stop.", file=out, flush=True)
             stop.wait()
     finally:

@@ -95,6 +95,7 @@ class Store:
                     file.parent.mkdir(parents=True, exist_ok=True)
                     # readable by its owner only; SQLite gives its -wal and -shm files the same
                     os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))
+                    os.chmod(file, 0o600)  # one made before, or by hand, is tightened too
                     engine = create_engine(url, poolclass=NullPool)
                 else:  # in memory: one connection, or every connection is a new empty database
                     engine = create_engine(
