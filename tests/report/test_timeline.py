@@ -428,3 +428,28 @@ def test_roles_given_with_the_declare_command_are_the_replays_too() -> None:
     assert [f"{e.kind}|{e.who}|{e.text}" for e in found.timeline] == [
         "role|alice|made @carol the communicator"
     ]
+
+
+def test_an_edited_comment_counts_as_first_written_and_is_marked() -> None:
+    """The worker read `/lead @bob` and made bob the lead; the comment now says carol. The
+    draft tells what happened, and that the comment was edited."""
+    written = comment(5, "/lead @bob\nbob leads", who="alice")
+    written["data"]["text"] = "/lead @carol\ncarol leads"  # Trello keeps only the new text
+    written["data"]["dateLastEdited"] = "2026-03-02T09:30:00.000Z"
+    edit = action(
+        "updateComment",
+        30,
+        who="alice",
+        action={"id": written["id"], "text": "/lead @carol\ncarol leads"},
+        old={"text": "/lead @bob\nbob leads"},
+    )
+    history = [label(0, "Incident"), written, edit]
+    assert lines(history) == [
+        "declared|alice|declared the incident",
+        "comment|alice|commented “bob leads” (edited later)",
+        "role|alice|made @bob the lead",
+    ]
+    replayed = pm.replayed(
+        history, policy=POLICY, members={"alice": "m1", "bob": "m2", "carol": "m3"}
+    )
+    assert replayed is not None and replayed.lead == "bob"

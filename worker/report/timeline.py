@@ -90,6 +90,7 @@ def build_report(
     is done, so an item not ticked by now was never ticked (until then it may still be).
     """
     replay = _Replay(policy, members if members is not None else _everyone(history))
+    replay.edited = _edited(history)
     for event in _events(history, policy):
         replay.feed(event)
     metrics = replace(replay.metrics(), closed=closed)
@@ -111,8 +112,11 @@ def _events(history: list[dict[str, Any]], policy: Policy) -> list[ev.Event]:
 
     A card that arrived with the incident label on it (created with it, copied, moved in:
     Trello records no label action then) was declared when it arrived: its arrival is told
-    as the label put on, as the live worker takes it.
+    as the label put on, as the live worker takes it. An edited comment counts as it was
+    first written (Trello keeps only the new text on the comment; the `updateComment` action
+    keeps the old): that is what the worker read and acted on.
     """
+    originals = {action_id: text for action_id, (text, _) in _edits(history).items()}
     found: list[ev.Event] = []
     for raw in history if isinstance(history, list) else []:
         if not isinstance(raw, dict):
@@ -123,6 +127,8 @@ def _events(history: list[dict[str, Any]], policy: Policy) -> list[ev.Event]:
             continue
         if event is None:
             continue
+        if isinstance(event, ev.Commented) and event.action_id in originals:
+            event = replace(event, text=originals[event.action_id])  # as it was first read
         at = event.at if event.at.tzinfo is not None else event.at.replace(tzinfo=UTC)
         found.append(replace(event, at=at.astimezone(UTC)))
     found.sort(key=lambda e: e.at)  # stable: same-time actions keep feed order
@@ -136,10 +142,38 @@ def _events(history: list[dict[str, Any]], policy: Policy) -> list[ev.Event]:
     return found
 
 
+def _edits(history: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Per edited comment (by its action id): its first text, and when it was first edited."""
+    found: dict[str, tuple[str, str]] = {}
+    edits = [raw for raw in history if isinstance(raw, dict) and raw.get("type") == "updateComment"]
+    for raw in sorted(edits, key=lambda raw: str(raw.get("date", ""))):
+        data = raw.get("data")
+        if not isinstance(data, dict):
+            continue
+        action, old = data.get("action"), data.get("old")
+        if isinstance(action, dict) and isinstance(old, dict) and isinstance(old.get("text"), str):
+            found.setdefault(str(action.get("id")), (old["text"], str(raw.get("date", ""))))
+    return found
+
+
+def _edited(history: list[dict[str, Any]]) -> set[str]:
+    """The comments edited after they were written: an edit action, or Trello's own mark."""
+    marked = {
+        str(raw.get("id"))
+        for raw in history
+        if isinstance(raw, dict)
+        and raw.get("type") == "commentCard"
+        and isinstance(raw.get("data"), dict)
+        and raw["data"].get("dateLastEdited")
+    }
+    return marked | set(_edits(history))
+
+
 def _everyone(history: list[dict[str, Any]]) -> dict[str, str]:
     """Every username the history's comments name, as if all were on the board."""
     raws = [raw for raw in history if isinstance(raw, dict)] if isinstance(history, list) else []
     texts = [raw["data"].get("text") for raw in raws if isinstance(raw.get("data"), dict)]
+    texts += [text for text, _ in _edits(history).values()]  # as first written
     return {n: n for text in texts if isinstance(text, str) for n in rules.MENTION.findall(text)}
 
 
@@ -160,6 +194,8 @@ class _Replay:
         self.item_ids: dict[str, Moment] = {}
         #: roles given with `incident-worker declare`, for the declaration that follows
         self.given: dict[str, str] = {}
+        #: the comments edited after they were written (by action id)
+        self.edited: set[str] = set()
 
     def _own(self, event: ev.Event) -> bool:
         return event.member_id == self.policy.worker_member_id
@@ -219,9 +255,10 @@ class _Replay:
 
     def _comment(self, event: ev.Commented) -> None:
         said = [x.strip() for x in event.text.splitlines() if x.strip() and _command(x) is None]
+        edited = " (edited later)" if event.action_id in self.edited else ""
         if said:
             more = " …" if len(said) > 1 else ""
-            self._add(event, "comment", f"commented “{said[0]}”{more}")
+            self._add(event, "comment", f"commented “{said[0]}”{more}{edited}")
 
     def _phase(self, event: ev.Event, phase: Phase) -> None:
         words = _PHASE_WORDS.get(phase.value, phase.value)
