@@ -126,3 +126,37 @@ def test_forged_deliveries_change_nothing(make_stage: StageFactory) -> None:
     assert "webhook: refused deliveries with a wrong signature: 1" in scene.worker_log()
     assert "Logging error" not in scene.worker_log()
     assert scene.stop_worker() == 0
+
+
+def test_stopping_with_deliveries_in_flight_is_quick_quiet_and_json(
+    make_stage: StageFactory,
+) -> None:
+    """Deliveries pour in, the worker is stopped: it exits at once, every log line is JSON,
+    and no line is a traceback."""
+    from worker.web.webhooks import signature
+
+    scene, base = webhook_stage(make_stage, feed_seconds="60")
+    scene.start_worker(options=["--log-format", "json"])
+    secret, callback = scene.env["TRELLO_APP_SECRET"], f"{base}/trello/hook"
+    board = scene.board_ids[0]
+    for n in range(40):
+        action = {
+            "id": f"{n:024x}",
+            "type": "commentCard",
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "idMemberCreator": scene.sandbox.members["alice"].id,
+            "memberCreator": {"id": scene.sandbox.members["alice"].id, "username": "alice"},
+            "data": {"text": "hello", "card": {"id": "c" * 24}, "board": {"id": board}},
+        }
+        body = json.dumps({"action": action}).encode()
+        request = urllib.request.Request(
+            callback, data=body, headers={"X-Trello-Webhook": signature(secret, body, callback)}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+    began = time.monotonic()
+    assert scene.stop_worker() == 0
+    assert time.monotonic() - began < 10
+    lines = scene.worker_log().splitlines()
+    assert lines and all(json.loads(line) for line in lines)
+    assert not any("Traceback" in line or "Logging error" in line for line in lines)
