@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     declare.add_argument(
         "--communicator", metavar="@USER", help="who tells everyone (a member of the board)"
     )
+    declare.add_argument(
+        "--sev", metavar="LEVEL", help="the severity: a level of the template (1, critical...)"
+    )
     declare.set_defaults(handler=_declare)
 
     report = _command(
@@ -281,15 +284,32 @@ def _declare(args: argparse.Namespace) -> int:
                 "(INCIDENT_LABEL): create it on the board first."
             )
         given = _given_roles(args, board["name"], trello.board_members(board_id))
+        if args.sev is not None:
+            given["sev"] = _given_level(args.sev, settings)
         card = trello.create_card(target["id"], args.title)
         if given:  # read by the worker when it sees the label (see core.commands.ROLES_GIVEN)
             trello.comment(card["id"], roles_comment(given))
         trello.add_label(card["id"], labels[0]["id"])
     finally:
         trello.close()
-    roles = "".join(f", {role} @{name}" for role, name in given.items())
+    roles = "".join(
+        f", severity {v}" if role == "sev" else f", {role} @{v}" for role, v in given.items()
+    )
     print(terminal_safe(f"Declared: {card.get('shortUrl') or card['id']} ({args.title}){roles}"))
     return 0
+
+
+def _given_level(word: str, settings: Settings) -> str:
+    """`--sev`: the number of a level of the template, or a sentence naming the levels."""
+    from worker.levels import find, listed
+    from worker.template import load_template
+
+    template = load_template(settings.template_path or default_template_path())
+    level = find(template.levels, word)
+    if level is None:
+        levels = listed(template.levels) if template.levels else "its template names none"
+        raise ConfigError(f"declare --sev: {word!r} is not a severity level ({levels}).")
+    return str(level.number)
 
 
 def _given_roles(

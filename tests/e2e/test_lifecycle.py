@@ -271,3 +271,27 @@ def test_sigterm_while_waiting_for_trello_exits_cleanly(waiting_for_trello: Stag
     scene = waiting_for_trello
     assert scene.stop_worker() == 0
     assert "stopped" in scene.worker_log()
+
+
+def test_severity_set_by_a_label_and_raised_mid_incident(
+    declared_incident: IncidentFactory,
+) -> None:
+    scene, card = declared_incident("Search is slow")
+    alice, bob = scene.person("alice"), scene.person("bob")
+    alice.client.get_board(scene.board_ids[0]).add_label("major", "yellow")
+    bob.label(card, "major")
+    set_by_label = scene.wait_for_comment(card, "**Severity 2 (major)**")
+    assert set_by_label.startswith("**Severity 2 (major)**, set by @bob: A part of the service")
+    wait_for(lambda: "- Severity: **2 (major)**" in scene.card(card)["desc"], "the header", 20)
+    bob.comment(card, "/sev 1")
+    raised = scene.wait_for_comment(card, "**Severity 1 (critical)**")
+    assert "(was 2 (major))" in raised and "all hands called" in raised
+    called = scene.wait_for_comment(card, "**All hands**, for severity 1 (critical): @board")
+    assert "Join the call" not in called or "http" in called
+    wait_for(lambda: "- Severity: **1 (critical)**" in scene.card(card)["desc"], "the header", 20)
+    bob.comment(card, "/sev 9")
+    assert "takes one of the levels" in scene.wait_for_comment(card, "`/sev` takes")
+    scene.wait_for_cycles(2)
+    texts = scene.worker_comments(card)
+    assert sum(t.startswith("**All hands**") for t in texts) == 1
+    assert scene.stop_worker() == 0

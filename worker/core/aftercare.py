@@ -76,8 +76,23 @@ def facilitator(incident: Incident, policy: Policy) -> str | None:
     return incident.lead
 
 
-def on_resolved(incident: Incident, at: datetime, policy: Policy) -> Decision:
-    """Resolution's follow-up: the deadline, the checklists, the draft and the booking request."""
+def on_resolved(
+    incident: Incident, at: datetime, policy: Policy, postmortem: bool = True
+) -> Decision:
+    """Resolution's follow-up: the deadline, the checklists, the draft and the booking request.
+
+    `postmortem`: False when the incident's severity level needs none: the draft is attached,
+    and the incident closes once the resolution is told (`progress`)."""
+    if not postmortem:
+        incident = incident.model_copy(update={"resolutions": incident.resolutions + 1})
+        text = (
+            "**No post mortem** at this severity: the draft (timeline and metrics) is attached; "
+            "the incident closes once the resolution is told."
+        )
+        return incident, [
+            AttachReport(incident.card_id),
+            Comment(incident.card_id, _numbered("no-postmortem", incident), text),
+        ]
     due = add_business_days(at, policy.postmortem_days, policy.timezone)
     incident = incident.model_copy(
         update={
@@ -159,7 +174,9 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
     if not incident.meeting_done and _complete(incident, meeting_checklist(policy)):
         incident = incident.model_copy(update={"meeting_done": True})
         effects.append(AttachReport(incident.card_id))
-    if _complete(incident, postmortem_checklist(policy)):
+    told = incident.comm_items.get(Moment.RESOLUTION)
+    none_needed = incident.postmortem_due is None and (told is None or told.ticked or told.gone)
+    if _complete(incident, postmortem_checklist(policy)) or none_needed:
         started = {**incident.phase_started, Phase.CLOSED: at}
         incident = incident.model_copy(update={"phase": Phase.CLOSED, "phase_started": started})
         learnings = (
@@ -168,12 +185,19 @@ def progress(incident: Incident, at: datetime, policy: Policy) -> Decision:
             if policy.template_url
             else "Learnings belong in the incident template, so the next incident gets them."
         )
-        text = f"**Closed.** The post mortem is done: thank you, everyone. {learnings}"
+        done = (
+            "The resolution is told, and this severity needs no post mortem."
+            if none_needed
+            else "The post mortem is done: thank you, everyone."
+        )
+        effects += [RefreshHeader(incident.card_id)]
+        if incident.postmortem_due is not None:
+            effects.append(SetDue(incident.card_id, incident.postmortem_due, complete=True))
         effects += [
-            RefreshHeader(incident.card_id),
-            SetDue(incident.card_id, incident.postmortem_due, complete=True),
             AttachReport(incident.card_id),  # the last draft on the card matches the card
-            Comment(incident.card_id, _numbered("closed", incident), text),
+            Comment(
+                incident.card_id, _numbered("closed", incident), f"**Closed.** {done} {learnings}"
+            ),
         ]
     return incident, effects
 

@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {
     "workaround": Command("/workaround <text>", "says there is a workaround", "anyone"),
     "resolved": Command("/resolved <text>", "says the problem is resolved", "anyone"),
     "reopen": Command("/reopen <why>", "re-opens a resolved incident", "anyone"),
+    "sev": Command("/sev <level>", "sets the severity (`/sev 1`, `/sev critical`)", "anyone"),
     "allhands": Command(
         "/allhands <why>", "calls everyone on the board", "the lead or the communicator"
     ),
@@ -63,16 +64,20 @@ def parse(line: str) -> tuple[str, str] | None:
 
 def roles_comment(given: dict[str, str]) -> str:
     """The comment that gives the roles (role -> username) to the declaration that follows."""
-    return "\n".join([ROLES_GIVEN, *(f"/{role} @{name}" for role, name in given.items())])
+    lines = [f"/sev {v}" if role == "sev" else f"/{role} @{v}" for role, v in given.items()]
+    return "\n".join([ROLES_GIVEN, *lines])
 
 
 def given_roles(text: str) -> dict[str, str]:
-    """The roles a `roles_comment` gives (role -> username, lowercase); none from any other."""
+    """The roles a `roles_comment` gives (role -> username, lowercase), and the severity (`sev`
+    -> the level as written); none from any other comment."""
     if not text.startswith(ROLES_GIVEN):
         return {}
     given = {}
     for line in text.splitlines()[1:]:
         command = parse(line)
+        if command is not None and command[0] == "sev" and command[1]:
+            given["sev"] = command[1].split()[0].lower()
         if command is not None and command[0] in GIVEN_ROLES:
             named = re.fullmatch(r"@([A-Za-z0-9_]+)", command[1])
             if named:

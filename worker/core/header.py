@@ -28,6 +28,11 @@ def render(incident: Incident) -> str:
         FIRST_LINE,
         "",
         f"- Phase: **{state}**",
+        *(
+            [f"- Severity: **{incident.severity} ({incident.severity_name})**"]
+            if incident.severity is not None
+            else []
+        ),
         f"- Lead: {mention(incident.lead)} · Communicator: {mention(incident.communicator)}",
         f"- Deep delvers: {_people(incident.delvers)}",
         f"- Quickfixers: {_people(incident.quickfixers)}",
@@ -92,9 +97,10 @@ def updated(description: str, incident: Incident) -> str | None:
 
 
 def _short(full: str) -> str:
-    """The header's first rows only: the phase and the lead and communicator."""
-    rows = full.split("\n")
-    return "\n".join([*rows[:4], "", LAST_LINE])
+    """The header's first rows only: the phase, the severity, the lead and communicator."""
+    kept = ("- Phase:", "- Severity:", "- Lead:")
+    rows = [row for row in full.split("\n") if row.startswith(kept)]
+    return "\n".join([FIRST_LINE, "", *rows, "", LAST_LINE])
 
 
 def _people(names: tuple[str, ...]) -> str:

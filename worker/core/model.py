@@ -100,6 +100,11 @@ class Incident(BaseModel):
     escalated: dict[Moment, int] = {}
     #: no reminders before this (`/snooze`)
     snoozed_until: datetime | None = None
+    #: the severity level's number (1 is the worst) and name; None while not set
+    severity: int | None = None
+    severity_name: str = ""
+    #: how many times the severity was set (each announcement's key)
+    severity_changes: int = 0
 
     @property
     def open(self) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from worker.core import aftercare
+from worker.core import aftercare, severity
 from worker.core.model import (
     AUDIENCE,
     MOMENT_OF,
@@ -83,6 +83,7 @@ def due(incident: Incident, now: datetime, policy: Policy) -> tuple[Incident, li
     """
     if not incident.open or incident.phase is Phase.CLOSED:
         return incident, []
+    policy = severity.at_level(policy, incident)
     postmortem = aftercare.postmortem_reminders(incident, now, policy)
     if incident.snoozed_until is not None and now < incident.snoozed_until:
         return incident, list(postmortem)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare, commands, observe, reminders
+from worker.core import aftercare, commands, observe, reminders, severity
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
@@ -38,6 +38,7 @@ from worker.core.model import (
     same_name,
 )
 from worker.core.quoting import quote
+from worker.levels import find
 from worker.template import Moment, Stage
 
 PHASE_COMMANDS = {"workaround": Phase.WORKAROUND, "resolved": Phase.RESOLVED}
@@ -106,6 +107,10 @@ def declare(
         "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
     ]
     effects.append(Comment(card_id, "declared", "\n".join(lines)))
+    level = find(policy.template.levels, (given or {}).get("sev", "")) if given else None
+    if level is not None:
+        incident, more = severity.set_level(incident, level, "", policy)
+        effects += more
     return incident, effects
 
 
@@ -147,6 +152,9 @@ def on_event(
             return advance(incident, Phase.WORKAROUND, event.at, event.username, "", policy)
         if same_name(event.label, policy.resolved_label):
             return advance(incident, Phase.RESOLVED, event.at, event.username, "", policy)
+        level = severity.label_level(event.label, policy)
+        if level is not None:
+            return severity.set_level(incident, level, event.username, policy)
         return incident, []
     if isinstance(event, ev.LabelRemoved):
         if same_name(event.label, policy.incident_label):
@@ -189,7 +197,12 @@ def advance(
     changed = incident.model_copy(update={"phase": phase, "phase_started": started})
     follow_up: list[Effect] = []
     if phase is Phase.RESOLVED:
-        changed, follow_up = aftercare.on_resolved(changed, at, policy)
+        changed, follow_up = aftercare.on_resolved(
+            changed,
+            at,
+            severity.at_level(policy, changed),
+            severity.needs_postmortem(changed, policy),
+        )
     moment = MOMENT_OF[phase]
     title = {Phase.WORKAROUND: "Workaround in place", Phase.RESOLVED: "Resolved"}[phase]
     detail = f": {quote(note)}" if note else ""
@@ -263,6 +276,11 @@ def on_comment(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
             effects += more
+        elif name == "sev":
+            (incident, more), said = severity.command(incident, rest, event.username, policy)
+            effects += more
+            if said:
+                replies.append(said)
         elif name == "snooze":
             incident, said = reminders.snooze(incident, event.username, rest, event.at, policy)
             replies.append(said)

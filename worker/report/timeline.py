@@ -222,6 +222,9 @@ class _Replay:
             self.phase_at.setdefault(phase, started)
         if before is not None:
             self._roles(before, after, event)
+            if after.severity != before.severity and after.severity is not None:
+                shown = f"{after.severity} ({after.severity_name})"
+                self._add(event, "severity", f"set the severity to {shown}")
             for phase in Phase:
                 if after.reached(phase) and not before.reached(phase):
                     self._phase(event, phase)
