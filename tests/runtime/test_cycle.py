@@ -45,17 +45,15 @@ def declared(worker: Worker, alice: Person, sb: Sandbox) -> str:
     return str(card.id)
 
 
-def reminders(sb: Sandbox, card_id: str) -> list[str]:
+def said_by_worker(sb: Sandbox, card_id: str) -> list[str]:
     worker_id = sb.members["worker"].id
     with sb.state.lock:
         actions = sb.state.card_actions(card_id)
-    return [
-        a.data["text"]
-        for a in actions
-        if a.type == "commentCard"
-        and a.member_id == worker_id
-        and a.data["text"].startswith("Reminder ")
-    ]
+    return [a.data["text"] for a in actions if a.type == "commentCard" and a.member_id == worker_id]
+
+
+def reminders(sb: Sandbox, card_id: str) -> list[str]:
+    return [text for text in said_by_worker(sb, card_id) if text.startswith("Reminder ")]
 
 
 def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
@@ -187,3 +185,23 @@ def test_a_card_created_then_labelled_in_one_poll_costs_no_look_at_the_board(
     assert worker.store.incidents.get(card.id) is not None
     looked = [r for r in sb.request_log[before:] if r.path.endswith("/cards") and r.method == "GET"]
     assert looked == []
+
+
+def test_an_update_promise_kept_holds_the_asks_and_one_missed_gets_one_nudge(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    worker, clock, alice, sb = running
+    card_id = declared(worker, alice, sb)
+    alice.comment(card_id, "/communicator @bob\n/update failing over; next in 30m")
+    worker.cycle(reconcile=False)
+    alice.comment(card_id, "/update on the backup provider; next in 20m")  # the first kept
+    worker.cycle(reconcile=False)
+    start = clock.now
+    nudged = []
+    for minutes in range(5, 60, 5):
+        clock.now = start + timedelta(minutes=minutes)
+        worker.cycle()
+        nudged.append(sum("the next update was promised" in t for t in said_by_worker(sb, card_id)))
+    assert nudged[:3] == [0, 0, 0] and nudged[-1] == 1  # due at 20 min: nudged once, after
+    header = alice.client.get_card(card_id).description
+    assert "- Latest update (" in header and "on the backup provider" in header

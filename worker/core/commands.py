@@ -37,6 +37,11 @@ COMMANDS: dict[str, Command] = {
     "workaround": Command("/workaround <text>", "says there is a workaround", "anyone"),
     "resolved": Command("/resolved <text>", "says the problem is resolved", "anyone"),
     "reopen": Command("/reopen <why>", "re-opens a resolved incident", "anyone"),
+    "update": Command(
+        "/update <text>",
+        "records a status update (`next update 15:30` or `next in 30m` promises the next)",
+        "anyone",
+    ),
     "sev": Command("/sev <level>", "sets the severity (`/sev 1`, `/sev critical`)", "anyone"),
     "allhands": Command(
         "/allhands <why>", "calls everyone on the board", "the lead or the communicator"
@@ -141,6 +146,13 @@ def too_late(name: str, incident: Incident) -> str | None:
     if name == "workaround" and incident.reached(Phase.WORKAROUND):
         return "`/workaround` changes nothing now: there is a workaround already."
     return None
+
+
+def no_update(incident: Incident) -> str:
+    """Why `/update` recorded nothing."""
+    if incident.phase in (Phase.RESOLVED, Phase.CLOSED):
+        return f"`/update` changes nothing now: the incident is {incident.phase.value}."
+    return "`/update` needs the update itself: `/update <text>`."
 
 
 def not_resolved(incident: Incident) -> str:

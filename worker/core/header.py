@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from worker.core.bounds import TEXT_MAX
 from worker.core.model import Incident, Phase, mention
+from worker.core.quoting import quote
 
 FIRST_LINE = "**Incident status** (kept current by incident-worker)"
 LAST_LINE = "*(write below this line; the worker keeps the part above it current)*"
@@ -43,6 +44,13 @@ def render(incident: Incident) -> str:
         if started is not None:
             took = _duration(started - incident.declared_at)
             rows.append(f"- {phase.value.capitalize()}: {_when(started)} ({took} after declaring)")
+    if incident.last_update_at is not None:
+        by = mention(incident.last_update_by)
+        promise = f"; next by {_when(incident.next_update_due)}" if incident.next_update_due else ""
+        rows.append(
+            f"- Latest update ({_when(incident.last_update_at)}, {by}{promise}): "
+            f"{quote(incident.last_update, 300)}"
+        )
     if incident.postmortem_due is not None and incident.phase is Phase.RESOLVED:
         rows.append(f"- Post mortem due: {_when(incident.postmortem_due)}")
     rows += [f"- Template: v{incident.template_version}", "", LAST_LINE]

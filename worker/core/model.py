@@ -105,6 +105,13 @@ class Incident(BaseModel):
     severity_name: str = ""
     #: how many times the severity was set (each announcement's key)
     severity_changes: int = 0
+    #: status updates (`/update`): how many, the latest (who, when, what: people's words,
+    #: quoted wherever shown) and when the next was promised
+    updates: int = 0
+    last_update_at: datetime | None = None
+    last_update_by: str = ""
+    last_update: str = ""
+    next_update_due: datetime | None = None
 
     @property
     def open(self) -> bool:

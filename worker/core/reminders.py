@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from worker.core import aftercare, severity
+from worker.core import aftercare, durations, severity, updates
 from worker.core.model import (
     AUDIENCE,
     MOMENT_OF,
@@ -36,7 +36,6 @@ from worker.template import Moment
 
 #: The longest snooze (`/snooze 12h`).
 MAX_SNOOZE = timedelta(hours=12)
-_DURATION = re.compile(r"^(?:(?P<h>\d{1,3})\s*h)?\s*(?:(?P<m>\d{1,4})\s*(?:m|min)?)?$")
 
 
 def addressee(incident: Incident) -> str:
@@ -114,7 +113,12 @@ def due(incident: Incident, now: datetime, policy: Policy) -> tuple[Incident, li
             key = f"remind-{moment.value}-r{incident.resolutions}-{n}"
         comments.append(Comment(incident.card_id, key, text))
     comments += _role_reminders(incident, now, policy)
-    comments += _status_reminders(incident, now, policy)
+    promise = incident.next_update_due
+    if promise is None:
+        comments += _status_reminders(incident, now, policy)
+    elif now >= promise:  # a promise missed: one nudge, then the usual asks from then on
+        comments += updates.nudges(incident, now, policy)
+        comments += _status_reminders(incident, now, policy, after=promise)
     if escalated != incident.escalated:
         incident = incident.model_copy(update={"escalated": escalated})
     return incident, comments + postmortem
@@ -138,10 +142,14 @@ def _role_reminders(incident: Incident, now: datetime, policy: Policy) -> list[C
     return [Comment(incident.card_id, f"role-{missing}-{n}", text)]
 
 
-def _status_reminders(incident: Incident, now: datetime, policy: Policy) -> list[Comment]:
+def _status_reminders(
+    incident: Incident, now: datetime, policy: Policy, after: datetime | None = None
+) -> list[Comment]:
+    """Asks for a status update after a quiet spell (from `after`, when later)."""
     if incident.phase.rank >= Phase.RESOLVED.rank:
         return []
     since = max(incident.declared_at, incident.last_human_comment_at or incident.declared_at)
+    since = max(since, after or since)
     n = _count_since(since, now, policy.status_update_seconds, policy)
     if n < 1:
         return []
@@ -184,11 +192,7 @@ def words(key: str) -> str:
 
 def snooze_length(text: str) -> timedelta | None:
     """`30m`, `45 min`, `1h`, `1h30m`, `90` (minutes): how long; None when it is none of these."""
-    found = _DURATION.match(text.strip().lower())
-    if found is None or not (found["h"] or found["m"]):
-        return None
-    length = timedelta(hours=int(found["h"] or 0), minutes=int(found["m"] or 0))
-    return length if length > timedelta(0) else None
+    return durations.length(text)
 
 
 def snooze(

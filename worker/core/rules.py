@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare, commands, observe, reminders, severity
+from worker.core import aftercare, commands, observe, reminders, severity, updates
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
@@ -276,6 +276,12 @@ def on_comment(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
             effects += more
+        elif name == "update":
+            before = incident
+            incident, more = updates.update(incident, rest, event.username, event.at, policy)
+            effects += more
+            if incident is before:
+                replies.append(commands.no_update(incident))
         elif name == "sev":
             (incident, more), said = severity.command(incident, rest, event.username, policy)
             effects += more

@@ -64,6 +64,12 @@ class Metrics:
     never_ticked: tuple[Moment, ...]
     #: whether the post mortem is done: until then, an unticked item may still be ticked
     closed: bool = False
+    #: status updates (`/update`): how many, the longest time without one (from declaring to
+    #: the resolution), and the promised next updates that came in time and that did not
+    updates: int = 0
+    longest_silence: timedelta | None = None
+    promises_kept: int = 0
+    promises_missed: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,9 @@ class _Replay:
         self.given: dict[str, str] = {}
         #: the comments edited after they were written (by action id)
         self.edited: set[str] = set()
+        self.update_times: list[datetime] = []
+        self.promises_kept = 0
+        self.promises_missed = 0
 
     def _own(self, event: ev.Event) -> bool:
         return event.member_id == self.policy.worker_member_id
@@ -222,6 +231,9 @@ class _Replay:
             self.phase_at.setdefault(phase, started)
         if before is not None:
             self._roles(before, after, event)
+            if after.updates > before.updates:
+                self._add(event, "update", f"posted an update: “{after.last_update}”")
+                self._updated(before, event.at)
             if after.severity != before.severity and after.severity is not None:
                 shown = f"{after.severity} ({after.severity_name})"
                 self._add(event, "severity", f"set the severity to {shown}")
@@ -325,6 +337,29 @@ class _Replay:
         kind = "tick" if event.complete else "untick"
         self._add(event, kind, f"{verb} “{event.item_name}”", moment=moment)
 
+    def _updated(self, before: Incident, at: datetime) -> None:
+        self.update_times.append(at)
+        if before.next_update_due is not None:
+            if at <= before.next_update_due:
+                self.promises_kept += 1
+            else:
+                self.promises_missed += 1
+
+    def _update_metrics(self, declared: datetime) -> dict[str, Any]:
+        end = self.resolved_at or max((e.at for e in self.entries), default=declared)
+        marks = [declared, *self.update_times, max(end, *self.update_times, declared)]
+        gaps = [later - earlier for earlier, later in zip(marks, marks[1:], strict=False)]
+        missed = self.promises_missed
+        pending = self.incident.next_update_due if self.incident else None
+        if pending is not None and pending < end:
+            missed += 1  # promised, and never came
+        return {
+            "updates": len(self.update_times),
+            "longest_silence": max(gaps, default=None) if self.update_times else None,
+            "promises_kept": self.promises_kept,
+            "promises_missed": missed,
+        }
+
     def metrics(self) -> Metrics:
         declared = self.declared_at or datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -344,6 +379,7 @@ class _Replay:
             to_resolution=since(self.resolved_at),
             communication_delays=delays,
             never_ticked=tuple(m for m, d in delays.items() if d is None),
+            **self._update_metrics(declared),
         )
 
 
@@ -428,6 +464,12 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
             delay = m.communication_delays[moment]
             told = untold if delay is None else f"{duration(delay)} after"
             rows.append((f"Communicated at {moment.value}", told))
+    if m.updates:
+        rows.append(("Status updates", str(m.updates)))
+        rows.append(("Longest without an update", _maybe(m.longest_silence, "-")))
+        rows.append(
+            ("Next updates promised", f"{m.promises_kept} kept, {m.promises_missed} missed")
+        )
     out += ["| Measure | Value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows), ""]
     if m.never_ticked:
         names = ", ".join(f"“{quote(_comm_name(template, moment))}”" for moment in m.never_ticked)
