@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from worker.core.model import Policy
+from worker.core import rules
+from worker.core.model import CommItem, Incident, Policy
 from worker.core.trello_json import Event
 from worker.runtime.worker import Worker, utcnow
 from worker.sandbox import Sandbox, SandboxServer
 from worker.settings import Settings, build_policy, load_settings
 from worker.store.database import Store
-from worker.template import Template, load_template
+from worker.template import Moment, Template, load_template
 from worker.trello.client import Trello
 
 #: The checkout's root folder.
@@ -133,3 +134,11 @@ def in_process_worker(
     finally:
         trello.close()
         store.close()
+
+
+def an_incident(policy: Policy, at: datetime, **update: object) -> Incident:
+    """ "Checkout is down", declared by @alice at `at`: its communication items known (ids
+    `i-detection`...), @bob the communicator; `update` over that."""
+    declared, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=at, policy=policy)
+    items = {m: CommItem(checklist_id="cl1", item_id=f"i-{m.value}", name=m.value) for m in Moment}
+    return declared.model_copy(update={"comm_items": items, "communicator": "bob", **update})

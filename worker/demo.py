@@ -328,10 +328,20 @@ def play(out: TextIO) -> None:
         scene.wait_for_comment(card.id, "Noted")
         say("@alice named the communicator (@bob), a delver and a quickfixer.")
 
+        alice.comment(card.id, "/sev 2")
+        scene.wait_for_comment(card.id, "**Severity 2 (major)**")
+        say("@alice set the severity to 2 (major); the header shows it.")
+
         scene.wait_for_comment(card.id, "Reminder 1")
-        say("  the first message was not sent yet, so the worker reminded @bob.")
-        bob.tick(card.id, "Consider communicating: When we first notice")
-        say("@bob told support, auction houses and buyers/sellers, and ticked the item.")
+        say("  the first message was not sent yet, so the worker reminded @bob, with the")
+        say("  messages for each audience ready to copy.")
+        bob.comment(card.id, "/tell all")
+        scene.wait_for_comment(card.id, "**Told**")
+        say("@bob sent them and said `/tell all`: the worker ticked the items for him.")
+
+        carol.comment(card.id, "/update Payments fail at the provider; next in 20m")
+        wait_for(lambda: "Latest update" in scene.card(card.id)["desc"], "the update")
+        say("@carol posted a status update, promising the next in 20 minutes (in the header).")
 
         dave.comment(card.id, "/workaround Payments go through the backup provider")
         scene.wait_for_comment(card.id, "Workaround in place")

@@ -36,7 +36,8 @@ positive integers; ``escalate_after``, how many unanswered reminders about a mes
 the lead (0: never), a whole number; ``escalate_to_board``, whether the next step after the
 lead is ``@board`` (true or false); ``roles_by``, who may name the roles once there is a lead
 (``lead``, the default: the lead, and the communicator may hand the lead over; or ``anyone``);
-``severities``, the severity levels (see `worker.levels`). Unknown keys and bad values are
+``severities``, the severity levels (see `worker.levels`); ``audiences``, the people to tell
+and the messages for them (see `worker.messages`). Unknown keys and bad values are
 errors naming the key's line; lines count from the file's top.
 
 Errors are `TemplateError` (a `ConfigError`): ``"{path}, line {n}: {sentence}."``, or
@@ -57,9 +58,10 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from worker import levels
+from worker import levels, messages
 from worker.errors import ConfigError
 from worker.levels import Level
+from worker.messages import Audience
 
 MAX_NAME_LENGTH = 16384
 """Trello refuses check item and checklist names longer than this."""
@@ -160,6 +162,12 @@ class Template:
     cadence: Cadence
     #: the severity levels, the worst first (none: one level, as without severity)
     levels: tuple[Level, ...] = ()
+    #: the people to tell and the words for them (none written: the seed's, `messages.SEED`)
+    audiences: tuple[Audience, ...] = ()
+
+    @property
+    def to_tell(self) -> tuple[Audience, ...]:
+        return self.audiences or messages.SEED
 
     def for_stage(self, phase: Stage) -> tuple[Checklist, ...]:
         return tuple(c for c in self.checklists if c.stage is phase)
@@ -202,11 +210,11 @@ def load_template(path: str | Path) -> Template:
 def parse_template(text: str, *, path: str = "<template>") -> Template:
     """Parse template source; `path` only names the file in errors and on the result."""
     version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    body, cadence, severities = _front_matter(text.removeprefix("\ufeff"), path)
+    body, cadence, extra = _front_matter(text.removeprefix("\ufeff"), path)
     parser = _Parser(path)
     parser.blocks(SyntaxTreeNode(_MD.parse(body)).children, depth=0, context=(), top=True)
     title = parser.title if parser.title is not None else Path(path).stem
-    return Template(path, version, title, parser.checklists(), cadence, severities)
+    return Template(path, version, title, parser.checklists(), cadence, **extra)
 
 
 def render_template(template: Template) -> str:
@@ -254,11 +262,11 @@ def _render_items(items: Sequence[Item], indent: int, out: list[str]) -> None:
         i = end
 
 
-def _front_matter(text: str, path: str) -> tuple[str, Cadence, tuple[Level, ...]]:
+def _front_matter(text: str, path: str) -> tuple[str, Cadence, dict[str, Any]]:
     """Split off the YAML front matter; blank lines replace it so body line numbers hold."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        return text, Cadence(), ()
+        return text, Cadence(), {}
     end = next((n for n in range(1, len(lines)) if lines[n].strip() in ("---", "...")), None)
     if end is None:
         raise TemplateError(path, 1, "the front matter that starts here has no closing --- line")
@@ -279,23 +287,25 @@ def _front_matter(text: str, path: str) -> tuple[str, Cadence, tuple[Level, ...]
         raise TemplateError(path, line, f"the front matter is not valid YAML ({problem})") from exc
     body = "\n" * (end + 1) + "".join(lines[end + 1 :])
     if node is None:
-        return body, Cadence(), ()
+        return body, Cadence(), {}
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise TemplateError(path, 2, "the front matter must be 'key: value' lines")
     key_lines = {str(k.value): k.start_mark.line + 2 for k, _ in node.value}
     value_nodes = {str(k.value): v for k, v in node.value}
     values: dict[str, Any] = {}  # checked against CADENCE_KEYS just below
-    severities: tuple[Level, ...] = ()
+    extra: dict[str, Any] = {}
+    readers = {"severities": ("levels", levels.read), "audiences": ("audiences", messages.read)}
     for key, value in data.items():
         line = key_lines.get(str(key), 2)
-        if key == "severities":
-            severities = levels.read(
+        if key in readers:
+            field, reader = readers[key]
+            extra[field] = reader(
                 value, value_nodes[key], lambda n, sentence: TemplateError(path, n, sentence)
             )
             continue
         kind = CADENCE_KEYS.get(key)
         if kind is None:
-            known = ", ".join([*CADENCE_KEYS, "severities"])
+            known = ", ".join([*CADENCE_KEYS, "severities", "audiences"])
             raise TemplateError(path, line, f"unknown front matter key '{key}': use {known}")
         number = isinstance(value, int) and not isinstance(value, bool)
         if kind == "seconds" and not (number and value > 0):
@@ -310,7 +320,7 @@ def _front_matter(text: str, path: str) -> tuple[str, Cadence, tuple[Level, ...]
             values[key] = value
             continue
         raise TemplateError(path, line, f"{key} must be {wrong}, not {value!r}")
-    return body, Cadence(**values), severities
+    return body, Cadence(**values), extra
 
 
 @dataclass

@@ -165,9 +165,10 @@ def play(policy: object, minutes: range, **update: object) -> list[tuple[int, st
         for comment in due:
             calls.setdefault(comment.key, comment.text)
     return [
-        (int(key.rsplit("-", 1)[1]), text.split("\n\n", 1)[1])
+        (int(key.rsplit("-", 1)[1]), line)
         for key, text in calls.items()
-        if "\n\n" in text
+        for line in text.split("\n\n")
+        if "reminders have gone unanswered" in line
     ]
 
 

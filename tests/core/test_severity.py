@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.factories import MEMBERS, TEMPLATE, TEMPLATE_PATH, a_policy, an_event
+from tests.factories import MEMBERS, TEMPLATE, TEMPLATE_PATH, a_policy, an_event, an_incident
 from worker.core import header, reminders, rules
 from worker.core import trello_json as ev
-from worker.core.model import Comment, CommItem, Incident, Phase
-from worker.template import Moment, parse_template
+from worker.core.model import Comment, Incident, Phase
+from worker.template import parse_template
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = a_policy(TEMPLATE, "w0", reminder_seconds=900, status_update_seconds=1800)
@@ -21,9 +21,7 @@ def at(minutes: float) -> datetime:
 
 
 def incident(**update: object) -> Incident:
-    declared, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=T0, policy=POLICY)
-    items = {m: CommItem(checklist_id="cl1", item_id=f"i-{m.value}", name=m.value) for m in Moment}
-    return declared.model_copy(update={"comm_items": items, "communicator": "bob", **update})
+    return an_incident(POLICY, T0, **update)
 
 
 def said(

@@ -205,3 +205,28 @@ def test_an_update_promise_kept_holds_the_asks_and_one_missed_gets_one_nudge(
     assert nudged[:3] == [0, 0, 0] and nudged[-1] == 1  # due at 20 min: nudged once, after
     header = alice.client.get_card(card_id).description
     assert "- Latest update (" in header and "on the backup provider" in header
+
+
+def test_tell_all_ticks_the_audiences_and_the_moment_on_the_card(
+    running: tuple[Worker, StepClock, Person, Sandbox],
+) -> None:
+    worker, clock, alice, sb = running
+    card_id = declared(worker, alice, sb)
+    alice.comment(card_id, "/communicator @bob\n/tell all")
+    worker.cycle(reconcile=False)
+    card = alice.client.get_card(card_id)
+    ticked = {
+        item["name"].removeprefix("↳ ")
+        for cl in card.checklists
+        for item in cl.items
+        if item["checked"]
+    }
+    assert any(name.startswith("The support team.") for name in ticked)
+    assert any(name.startswith("Auction houses") for name in ticked)
+    assert any(name.startswith("Buyers, sellers") for name in ticked)
+    assert any(name.endswith("When we first notice the problems.") for name in ticked)
+    receipt = next(t for t in said_by_worker(sb, card_id) if t.startswith("**Told**"))
+    assert receipt.startswith("**Told** support, auction-houses, buyers-sellers (noticed), by")
+    clock.now += timedelta(hours=2)
+    worker.cycle(reconcile=True)
+    assert reminders(sb, card_id) == []  # told: no reminder

@@ -37,6 +37,11 @@ COMMANDS: dict[str, Command] = {
     "workaround": Command("/workaround <text>", "says there is a workaround", "anyone"),
     "resolved": Command("/resolved <text>", "says the problem is resolved", "anyone"),
     "reopen": Command("/reopen <why>", "re-opens a resolved incident", "anyone"),
+    "tell": Command(
+        "/tell <who> [text]",
+        "records that they were told (`/tell all`; the ready message when no text)",
+        "anyone",
+    ),
     "update": Command(
         "/update <text>",
         "records a status update (`next update 15:30` or `next in 30m` promises the next)",

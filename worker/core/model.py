@@ -112,6 +112,10 @@ class Incident(BaseModel):
     last_update_by: str = ""
     last_update: str = ""
     next_update_due: datetime | None = None
+    #: the workaround's description, as given with `/workaround <text>`
+    workaround: str = ""
+    #: who was told at each moment (`telling.MOMENT_NAMES`): audience -> when
+    told: dict[str, dict[str, datetime]] = {}
 
     @property
     def open(self) -> bool:
@@ -182,13 +186,32 @@ class AttachLink:
 
 
 @dataclass(frozen=True)
+class TickItem:
+    """Tick a check item on the card, if it is not ticked: by its id, or by how its name starts
+    (among the checklists the worker put on the card)."""
+
+    card_id: str
+    item_id: str = ""
+    name_start: str = ""
+
+
+@dataclass(frozen=True)
 class RefreshHeader:
     """Rewrite the card's status header if it no longer matches the incident."""
 
     card_id: str
 
 
-Effect = Comment | AddChecklists | AddMembers | RefreshHeader | SetDue | AttachReport | AttachLink
+Effect = (
+    Comment
+    | AddChecklists
+    | AddMembers
+    | RefreshHeader
+    | SetDue
+    | AttachReport
+    | AttachLink
+    | TickItem
+)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from worker.core import aftercare, durations, severity, updates
+from worker.core import aftercare, durations, severity, telling, updates
 from worker.core.model import (
     AUDIENCE,
     MOMENT_OF,
@@ -108,6 +108,9 @@ def due(incident: Incident, now: datetime, policy: Policy) -> tuple[Incident, li
             escalated[moment] = reached
             unanswered = f"{n} reminders have gone unanswered"
             text += f"\n\n{steps[reached - 1]}: {unanswered}, please see to it."
+        messages = telling.ready(incident, moment, policy)
+        if messages:
+            text += f"\n\n{messages}"
         key = f"remind-{moment.value}-{n}"
         if moment is Moment.RESOLUTION and incident.resolutions > 1:
             key = f"remind-{moment.value}-r{incident.resolutions}-{n}"

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from worker.core import aftercare, commands, observe, reminders, severity, updates
+from worker.core import aftercare, commands, observe, reminders, severity, telling, updates
 from worker.core import trello_json as ev
 from worker.core.model import (
     AUDIENCE,
@@ -102,6 +102,8 @@ def declare(
         "",
         f"{reminders.addressee(incident)}: tell {AUDIENCE} that we have noticed the problem "
         f"(checklist: *{_item_name(policy, Moment.DETECTION)}*).",
+        "",
+        telling.ready(incident, Moment.DETECTION, policy),
         "",
         "Set roles with `/lead @user`, `/communicator @user`, `/delvers @user @user`, "
         "`/quickfixers @user`; move on with `/workaround <text>` and `/resolved <text>`.",
@@ -195,6 +197,8 @@ def advance(
     started = dict(incident.phase_started)
     started[phase] = at
     changed = incident.model_copy(update={"phase": phase, "phase_started": started})
+    if phase is Phase.WORKAROUND and note:
+        changed = changed.model_copy(update={"workaround": note})
     follow_up: list[Effect] = []
     if phase is Phase.RESOLVED:
         changed, follow_up = aftercare.on_resolved(
@@ -211,6 +215,9 @@ def advance(
         f"{reminders.addressee(changed)}: tell {AUDIENCE} "
         f"(checklist: *{_item_name(policy, moment)}*)."
     )
+    messages = telling.ready(changed, moment, policy)
+    if messages:
+        text += f"\n\n{messages}"
     key = f"phase-{phase.value}"
     if phase is Phase.RESOLVED and changed.resolutions > 1:
         key += f"-r{changed.resolutions}"
@@ -275,6 +282,10 @@ def on_comment(
             incident, more = advance(
                 incident, PHASE_COMMANDS[name], event.at, event.username, rest, policy
             )
+            effects += more
+        elif name == "tell":
+            key = f"told-{event.action_id}-{len(effects)}"
+            incident, more = telling.tell(incident, rest, event.username, event.at, policy, key)
             effects += more
         elif name == "update":
             before = incident

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,6 +70,8 @@ class Metrics:
     longest_silence: timedelta | None = None
     promises_kept: int = 0
     promises_missed: int = 0
+    #: per audience told with `/tell`: how long after declaring it was first told
+    told: dict[str, timedelta] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class _Replay:
         #: the comments edited after they were written (by action id)
         self.edited: set[str] = set()
         self.update_times: list[datetime] = []
+        self.told_at: dict[str, datetime] = {}  # audience -> first told
         self.promises_kept = 0
         self.promises_missed = 0
 
@@ -231,6 +234,12 @@ class _Replay:
             self.phase_at.setdefault(phase, started)
         if before is not None:
             self._roles(before, after, event)
+            for when, told in after.told.items():
+                fresh = [a for a in told if a not in before.told.get(when, {})]
+                for audience in fresh:
+                    self.told_at.setdefault(audience, told[audience])
+                if fresh:
+                    self._add(event, "told", f"told {', '.join(fresh)} ({when})")
             if after.updates > before.updates:
                 self._add(event, "update", f"posted an update: “{after.last_update}”")
                 self._updated(before, event.at)
@@ -380,6 +389,7 @@ class _Replay:
             communication_delays=delays,
             never_ticked=tuple(m for m, d in delays.items() if d is None),
             **self._update_metrics(declared),
+            told={who: max(timedelta(0), at - declared) for who, at in self.told_at.items()},
         )
 
 
@@ -388,12 +398,11 @@ def _norm(name: str) -> str:
 
 
 def _command(line: str) -> str | None:
-    """The role or phase command a comment line gives, None for other lines."""
+    """The command a comment line gives (the timeline tells what it did), None for others."""
     found = commands.parse(line)
     if found is None:
         return None
-    name = found[0]
-    return name if name in commands.ROLE_COMMANDS or name in rules.PHASE_COMMANDS else None
+    return found[0] if found[0] in commands.COMMANDS else None
 
 
 def _did(event: ev.Event) -> str:
@@ -464,6 +473,8 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
             delay = m.communication_delays[moment]
             told = untold if delay is None else f"{duration(delay)} after"
             rows.append((f"Communicated at {moment.value}", told))
+    for who, after in m.told.items():
+        rows.append((f"Told {who}", f"{duration(after)} after"))
     if m.updates:
         rows.append(("Status updates", str(m.updates)))
         rows.append(("Longest without an update", _maybe(m.longest_silence, "-")))

@@ -39,12 +39,14 @@ from worker.core.model import (
     Policy,
     RefreshHeader,
     SetDue,
+    TickItem,
 )
 from worker.core.quoting import quote
 from worker.errors import RequestRejected, TrelloUnavailable
 from worker.logs import incident_context
 from worker.report.draft import PICTURE_NAME, REPORT_NAME, Draft
 from worker.store.database import Store, TemplateCard
+from worker.template import NESTED_PREFIX
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ REFUSED_WHAT: dict[type, str] = {
     SetDue: "the due date",
     AttachReport: "the post-mortem draft",
     AttachLink: "a link to the other card",
+    TickItem: "a tick",
 }
 
 
@@ -136,6 +139,8 @@ class Executor:
             self._attach_report(incident, policy, members)
         elif isinstance(effect, AttachLink):
             self._attach_link(effect)
+        elif isinstance(effect, TickItem):
+            self._tick(incident, effect, self._card(effect.card_id, cards))
 
     def _refused(self, incident: Incident, effect: Effect, exc: RequestRejected) -> None:
         """Trello refused a write as invalid: trying again would change nothing. Said once on
@@ -201,6 +206,25 @@ class Executor:
                 incident.card_id,
                 draft.trouble,
             )
+
+    def _tick(self, incident: Incident, effect: TickItem, card: tj.Card) -> None:
+        """Tick the item (by id, or by how its name starts, on the worker's checklists), once."""
+        ours = set(incident.checklists.values())
+        for checklist in card.checklists or ():
+            for item in checklist.items:
+                shown = item.name
+                while shown.startswith(NESTED_PREFIX):  # an item nested in the template
+                    shown = shown.removeprefix(NESTED_PREFIX)
+                wanted = item.id == effect.item_id or (
+                    effect.name_start
+                    and checklist.id in ours
+                    and shown.startswith(effect.name_start)
+                )
+                if wanted and not item.ticked:
+                    self.trello.tick(card.id, item.id)
+                    logger.info("card %s: ticked %r", card.id, item.name)
+                if wanted:
+                    return
 
     def _attach_link(self, effect: AttachLink) -> None:
         if not effect.url:

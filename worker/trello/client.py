@@ -275,6 +275,10 @@ class Trello:
 
     # -- set-up (`incident-worker setup`) -----------------------------------------------------
 
+    def tick(self, card_id: str, item_id: str) -> None:
+        """Tick a check item."""
+        self._call(f"/cards/{card_id}/checkItem/{item_id}", "PUT", body={"state": "complete"})
+
     def create_label(self, board_id: str, name: str, color: str | None) -> Json:
         """Create a label on the board (one request)."""
         body: dict[str, Any] = {"name": name}
