@@ -140,6 +140,8 @@ class Checklist:
     items: tuple[Item, ...]
     guidance: tuple[str, ...]
     line: int
+    #: the severity levels it is for (a ``levels=1,2`` marker); empty: every level
+    levels: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,15 @@ class Template:
 
     def for_stage(self, phase: Stage) -> tuple[Checklist, ...]:
         return tuple(c for c in self.checklists if c.stage is phase)
+
+    def for_level(self, phase: Stage, level: int | None) -> tuple[Checklist, ...]:
+        """The stage's checklists an incident at `level` gets (None: a level not set yet, so
+        only those for every level)."""
+        return tuple(
+            c
+            for c in self.for_stage(phase)
+            if not c.levels or (level is not None and level in c.levels)
+        )
 
     def communication(self, moment: Moment) -> tuple[Checklist, Item]:
         """The checklist and item that mean "communicated at `moment`"."""
@@ -214,7 +225,19 @@ def parse_template(text: str, *, path: str = "<template>") -> Template:
     parser = _Parser(path)
     parser.blocks(SyntaxTreeNode(_MD.parse(body)).children, depth=0, context=(), top=True)
     title = parser.title if parser.title is not None else Path(path).stem
-    return Template(path, version, title, parser.checklists(), cadence, **extra)
+    checklists = parser.checklists()
+    known = len(extra.get("levels", ()))
+    for checklist in checklists:
+        wrong = [n for n in checklist.levels if not 1 <= n <= known]
+        if wrong:
+            levels_said = f"levels 1 to {known}" if known else "no severity levels"
+            raise TemplateError(
+                path,
+                checklist.line,
+                f"the checklist '{checklist.name}' is for level {wrong[0]}, but the template has "
+                f"{levels_said}",
+            )
+    return Template(path, version, title, checklists, cadence, **extra)
 
 
 def render_template(template: Template) -> str:
@@ -228,7 +251,10 @@ def render_template(template: Template) -> str:
         chunks.append(f"---\n{front}---")
     chunks.append(f"# {template.title}")
     for checklist in template.checklists:
-        chunks.append(f"## {checklist.name} <!-- incident: phase={checklist.stage.value} -->")
+        marker = f"phase={checklist.stage.value}"
+        if checklist.levels:
+            marker += f" levels={','.join(str(n) for n in checklist.levels)}"
+        chunks.append(f"## {checklist.name} <!-- incident: {marker} -->")
         for text in checklist.guidance:
             bullet = text.startswith("- ")
             chunks.append(text.replace("\n", "\n  ") if bullet else text)
@@ -236,6 +262,10 @@ def render_template(template: Template) -> str:
         _render_items(checklist.items, 0, lines)
         chunks.append("\n".join(lines))
     return "\n\n".join(c for c in chunks if c) + "\n"
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(sorted({int(part) for part in text.split(",")}))
 
 
 def _yaml(value: object) -> str:
@@ -332,6 +362,15 @@ class _Section:
     stage: Stage | None = None
     items: list[Item] = field(default_factory=list)
     guidance: list[str] = field(default_factory=list)
+    levels: tuple[int, ...] | None = None
+
+    def resolved_levels(self) -> tuple[int, ...]:
+        section: _Section | None = self
+        while section is not None:
+            if section.levels is not None:
+                return section.levels
+            section = section.parent
+        return ()
 
     def resolved_stage(self) -> Stage:
         section: _Section | None = self
@@ -374,8 +413,11 @@ class _Parser:
                     raise self.error(
                         line, "a marker on its own line must come right after a heading"
                     )
-                found = self.markers([node.content.strip()], line, allowed="phase")
-                self.sections[-1].stage = Stage(found["phase"])
+                found = self.markers([node.content.strip()], line, allowed="phase levels")
+                if "phase" in found:
+                    self.sections[-1].stage = Stage(found["phase"])
+                if "levels" in found:
+                    self.sections[-1].levels = _numbers(found["levels"])
             elif node.type == "paragraph":
                 text, _ = self.inline(node, line, allowed="")
                 self.add_guidance(text)
@@ -385,13 +427,15 @@ class _Parser:
             previous = node
 
     def heading(self, node: SyntaxTreeNode, line: int) -> None:
-        text, found = self.inline(node, line, allowed="phase")
+        text, found = self.inline(node, line, allowed="phase levels")
         name = _collapse(text)
         level = int(node.tag[1:])
         if level == 1 and self.title is None:
             self.title = name
         stage = Stage(found["phase"]) if "phase" in found else None
-        self.sections.append(_Section(name, line, level, self._ancestor(level), stage))
+        section = _Section(name, line, level, self._ancestor(level), stage)
+        section.levels = _numbers(found["levels"]) if "levels" in found else None
+        self.sections.append(section)
 
     def _ancestor(self, level: int) -> _Section | None:
         section = self.sections[-1] if self.sections else None
@@ -476,10 +520,17 @@ class _Parser:
                 key, _, value = pair.partition("=")
                 kind = _MARKER_VALUES.get(key)
                 options = [str(m.value) for m in kind] if kind else []
-                if kind is None:
-                    problem = f"unknown marker key '{key}': use phase= or communicate="
-                elif key != allowed:
-                    where = "a heading" if key == "phase" else "a task item"
+                if key == "levels" and key in allowed.split():
+                    if not re.fullmatch(r"\d{1,2}(,\d{1,2})*", value):
+                        raise self.error(
+                            line, f"levels= takes level numbers, e.g. levels=1,2 (got '{value}')"
+                        )
+                    found[key] = value
+                    continue
+                if kind is None and key != "levels":
+                    problem = f"unknown marker key '{key}': use phase=, levels= or communicate="
+                elif key not in allowed.split():
+                    where = "a task item" if key == "communicate" else "a heading"
                     problem = f"the {key}= marker belongs at the end of {where}"
                 elif value not in options:
                     problem = f"unknown {key} '{value}' in marker: use {' or '.join(options)}"
@@ -504,7 +555,14 @@ class _Parser:
                 )
             seen[s.name] = s.line
         result = tuple(
-            Checklist(s.name, s.resolved_stage(), tuple(s.items), tuple(s.guidance), s.line)
+            Checklist(
+                s.name,
+                s.resolved_stage(),
+                tuple(s.items),
+                tuple(s.guidance),
+                s.line,
+                s.resolved_levels(),
+            )
             for s in sections
         )
         if not any(c.stage is Stage.DECLARED for c in result):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.factories import TEMPLATE, TEMPLATE_PATH
 from worker.levels import Level, find
-from worker.template import TemplateError, parse_template
+from worker.template import Stage, TemplateError, parse_template
 
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 BODY = TEMPLATE_PATH.read_text().split("---\n", 2)[2]  # the default template, levels aside
 
 
@@ -98,3 +101,61 @@ def test_mistakes_in_the_levels_name_their_line(front: str, error: str) -> None:
 def test_a_level_is_named_by_its_number_or_its_name(word: str, number: int | None) -> None:
     found = find(TEMPLATE.levels, word)
     assert (found.number if found else None) == number
+
+
+LEVELLED = BODY.replace(
+    "### Until the problem is resolved",
+    "### Call the bank <!-- incident: levels=1 -->\n\n- [ ] Call the bank's duty desk.\n\n"
+    "### Until the problem is resolved",
+)
+THREE = "severities:\n" + "".join(f"  - name: l{n}\n    means: m{n}\n" for n in (1, 2, 3))
+
+
+def test_a_checklist_marked_for_levels_is_only_theirs() -> None:
+    template = parse_template(f"---\n{THREE}---\n{LEVELLED}", path="t.md")
+    (bank,) = [c for c in template.checklists if c.name == "Call the bank"]
+    assert bank.levels == (1,)
+    names = {
+        level: [c.name for c in template.for_level(Stage.DECLARED, level)] for level in (None, 1, 2)
+    }
+    assert names[None] == names[2] == ["Until the problem is resolved"]
+    assert names[1] == ["Call the bank", "Until the problem is resolved"]
+
+
+@pytest.mark.parametrize(
+    ("front", "marker", "error"),
+    [
+        (
+            THREE,
+            "levels=4",
+            "the checklist 'Call the bank' is for level 4, but the template has levels 1 to 3",
+        ),
+        (
+            "",
+            "levels=1",
+            "the checklist 'Call the bank' is for level 1, but the template has no severity levels",
+        ),
+        (THREE, "levels=one", "levels= takes level numbers, e.g. levels=1,2 (got 'one')"),
+    ],
+)
+def test_a_checklists_levels_must_be_the_templates(front: str, marker: str, error: str) -> None:
+    text = LEVELLED.replace("levels=1", marker)
+    source = f"---\n{front}---\n{text}" if front else text
+    with pytest.raises(TemplateError) as caught:
+        parse_template(source, path="t.md")
+    assert error in str(caught.value)
+
+
+def test_raising_the_level_adds_the_checklists_it_now_needs() -> None:
+    from tests.factories import a_policy, an_incident
+    from worker.core import rules
+    from worker.core.model import AddChecklists
+    from worker.core.severity import set_level
+
+    template = parse_template(f"---\n{THREE}---\n{LEVELLED}", path="t.md")
+    policy = a_policy(template, "w0")
+    current = an_incident(policy, T0, checklists={"Until the problem is resolved": "cl1"})
+    assert rules.settle(current, [AddChecklists("c1", Stage.DECLARED)], policy) == []
+    raised, effects = set_level(current, template.levels[0], "bob", policy)
+    settled = [e for e in rules.settle(raised, effects, policy) if isinstance(e, AddChecklists)]
+    assert settled == [AddChecklists("c1", Stage.DECLARED, ("Call the bank",))]

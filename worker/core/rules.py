@@ -428,7 +428,7 @@ def reconcile(incident: Incident, card: CardView, now: datetime, policy: Policy)
     if incident.template_version != policy.template.version:
         phases = []  # it keeps the checklists of the template it got; that one is gone now
     for phase in phases:
-        wanted = {checklist.name for checklist in policy.template.for_stage(phase)}
+        wanted = {c.name for c in policy.template.for_level(phase, incident.severity)}
         missing = wanted - set(incident.checklists) - set(incident.removed_checklists)
         if missing and AddChecklists(incident.card_id, phase) not in effects:
             effects.insert(0, AddChecklists(incident.card_id, phase))
@@ -457,7 +457,7 @@ def settle(incident: Incident, effects: Sequence[Effect], policy: Policy) -> lis
         if isinstance(effect, AddChecklists):
             names = tuple(
                 c.name
-                for c in policy.template.for_stage(effect.stage)
+                for c in policy.template.for_level(effect.stage, incident.severity)
                 if c.name not in incident.checklists and c.name not in incident.removed_checklists
             )
             if not names:

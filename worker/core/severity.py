@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from worker.core.model import Comment, Decision, Effect, Incident, Policy, RefreshHeader, mention
+from worker.core.model import (
+    AddChecklists,
+    Comment,
+    Decision,
+    Effect,
+    Incident,
+    Phase,
+    Policy,
+    RefreshHeader,
+    mention,
+)
 from worker.core.quoting import quote
 from worker.levels import Level, find, listed
+from worker.template import Stage
 
 
 def level_of(incident: Incident, policy: Policy) -> Level | None:
@@ -78,9 +89,12 @@ def set_level(incident: Incident, level: Level, by: str, policy: Policy) -> Deci
     who = f", set by {mention(by)}" if by else ""
     lines = [f"**Severity {level.shown}**{who}{was}: {level.means}", "", changes(level, policy)]
     effects: list[Effect] = [
+        AddChecklists(incident.card_id, Stage.DECLARED),  # those for this level, if any
         RefreshHeader(incident.card_id),
         Comment(incident.card_id, f"severity-{changed.severity_changes}", "\n".join(lines)),
     ]
+    if changed.reached(Phase.RESOLVED):
+        effects.insert(1, AddChecklists(incident.card_id, Stage.RESOLVED))
     if level.all_hands:
         call = [f"**All hands**, for severity {level.shown}: @board"]
         if policy.meeting_url:
