@@ -295,3 +295,29 @@ def test_severity_set_by_a_label_and_raised_mid_incident(
     texts = scene.worker_comments(card)
     assert sum(t.startswith("**All hands**") for t in texts) == 1
     assert scene.stop_worker() == 0
+
+
+def test_tell_ticks_the_audiences_item_for_the_teller(declared_incident: IncidentFactory) -> None:
+    scene, card = declared_incident("Checkout is down")
+    alice, bob = scene.person("alice"), scene.person("bob")
+    alice.comment(card, "/communicator @bob")
+    scene.wait_for_comment(card, "Noted")
+    bob.comment(card, "/tell support We are on it; next update within the hour.")
+    receipt = scene.wait_for_comment(card, "**Told** support")
+    assert receipt.startswith("**Told** support (noticed), by @bob:")
+    assert "> **support**: We are on it; next update within the hour." in receipt
+
+    def ticked() -> set[str]:
+        found = scene.card(card)["checklists"]
+        return {
+            i["name"].removeprefix("↳ ")
+            for c in found
+            for i in c["checkItems"]
+            if i["state"] == "complete"
+        }
+
+    wait_for(lambda: any(n.startswith("The support team.") for n in ticked()), "the tick", 20)
+    assert not any("When we first notice" in n for n in ticked())  # two audiences to go
+    bob.comment(card, "/tell all")
+    wait_for(lambda: any("When we first notice" in n for n in ticked()), "the moment's tick", 20)
+    assert scene.stop_worker() == 0
