@@ -7,6 +7,7 @@
         status_update_seconds: 900    # silence before a status update is asked for
         all_hands: true               # call everyone (`@board`) when it is declared or raised
         postmortem_days: 1            # business days to the post mortem's deadline
+        postmortem_calendar_days: 3   # or calendar days (weekends count), instead
       - name: minor
         means: A minor fault, with a workaround.
         postmortem: false             # no post mortem: closed once the resolution is told
@@ -38,6 +39,7 @@ LEVEL_KEYS: dict[str, str] = {
     "all_hands": "yes or no",
     "postmortem": "yes or no",
     "postmortem_days": "days",
+    "postmortem_calendar_days": "days",
 }
 
 
@@ -51,6 +53,7 @@ class Level:
     all_hands: bool = False
     postmortem: bool = True
     postmortem_days: int | None = None
+    postmortem_calendar_days: int | None = None
 
     @property
     def shown(self) -> str:
@@ -96,6 +99,8 @@ def read(value: Any, node: yaml.Node, error: Callable[[int, str], Exception]) ->
             if wrong:
                 raise error(at, f"{key} of severity {number} must be {wrong}, not {given!r}")
             fields[str(key)] = given.strip() if isinstance(given, str) else given
+        if "postmortem_days" in fields and "postmortem_calendar_days" in fields:
+            raise error(line, f"severity {number} has both postmortem_days and _calendar_days")
         for needed in ("name", "means"):
             if needed not in fields:
                 raise error(line, f"severity {number} needs a {needed}")
@@ -127,7 +132,13 @@ def rendered(levels: Sequence[Level]) -> str:
     for level in levels:
         out.append(f"  - name: {level.name}")
         out.append(f"    means: {yaml.safe_dump(level.means, width=1000).splitlines()[0]}")
-        for key in ("reminder_seconds", "status_update_seconds", "postmortem_days"):
+        numbers = (
+            "reminder_seconds",
+            "status_update_seconds",
+            "postmortem_days",
+            "postmortem_calendar_days",
+        )
+        for key in numbers:
             if getattr(level, key) is not None:
                 out.append(f"    {key}: {getattr(level, key)}")
         if level.all_hands:

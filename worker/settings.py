@@ -411,6 +411,7 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         roles_by_anyone=cadence.roles_by == "anyone",
         meeting_url=settings.meeting_url,
         postmortem_days=settings.postmortem_days,
+        postmortem_calendar=False,
         timezone=settings.tz,
         postmortem_attendees=tuple(settings.postmortem_attendees),
         postmortem_facilitator=settings.postmortem_facilitator,

@@ -68,7 +68,8 @@ def test_a_template_without_levels_says_so() -> None:
     assert reply.startswith("`/sev` changes nothing: this process has no severity levels")
 
 
-TEMPLATE_PLAIN = parse_template(TEMPLATE_PATH.read_text().split("---\n", 2)[2])
+TEMPLATE_PLAIN_TEXT = TEMPLATE_PATH.read_text().split("---\n", 2)[2]
+TEMPLATE_PLAIN = parse_template(TEMPLATE_PLAIN_TEXT)
 
 
 @pytest.mark.parametrize(
@@ -151,3 +152,32 @@ def test_declaring_with_a_level_given() -> None:
         "severity-1",
         "allhands-sev-1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("level_keys", "resolved_at", "due"),
+    [
+        # business days: resolved on a Friday, due the next Monday
+        (
+            "postmortem_days: 1",
+            datetime(2026, 3, 6, 15, 0, tzinfo=UTC),
+            datetime(2026, 3, 9, 15, 0, tzinfo=UTC),
+        ),
+        # calendar days: the weekend counts
+        (
+            "postmortem_calendar_days: 1",
+            datetime(2026, 3, 6, 15, 0, tzinfo=UTC),
+            datetime(2026, 3, 7, 15, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_a_levels_deadline_in_business_or_calendar_days(
+    level_keys: str, resolved_at: datetime, due: datetime
+) -> None:
+    front = f"severities:\n  - name: bad\n    means: Bad.\n    {level_keys}\n"
+    template = parse_template(f"---\n{front}---\n{TEMPLATE_PLAIN_TEXT}")
+    policy = a_policy(template, "w0")
+    current = an_incident(policy, resolved_at - timedelta(hours=1), severity=1, severity_name="bad")
+    event = an_event(ev.Commented, resolved_at, "bob", action_id="r1", text="/resolved")
+    found = rules.on_event(current, event, policy, MEMBERS)
+    assert found is not None and found[0].postmortem_due == due

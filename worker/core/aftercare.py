@@ -19,7 +19,7 @@ changed incident and the effects come out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from worker.core.business_days import add_business_days, business_days_since, previous_business_day
 from worker.core.model import (
@@ -93,7 +93,10 @@ def on_resolved(
             AttachReport(incident.card_id),
             Comment(incident.card_id, _numbered("no-postmortem", incident), text),
         ]
-    due = add_business_days(at, policy.postmortem_days, policy.timezone)
+    if policy.postmortem_calendar:
+        due = at + timedelta(days=policy.postmortem_days)
+    else:
+        due = add_business_days(at, policy.postmortem_days, policy.timezone)
     incident = incident.model_copy(
         update={
             "resolutions": incident.resolutions + 1,

@@ -258,6 +258,8 @@ class Policy:
     roles_by_anyone: bool
     meeting_url: str | None
     postmortem_days: int
+    #: whether `postmortem_days` counts every day (a severity level may say so), not business days
+    postmortem_calendar: bool
     timezone: ZoneInfo
     postmortem_attendees: tuple[str, ...]
     postmortem_facilitator: str | None

@@ -42,9 +42,15 @@ def at_level(policy: Policy, incident: Incident) -> Policy:
         policy,
         reminder_seconds=level.reminder_seconds or policy.reminder_seconds,
         status_update_seconds=level.status_update_seconds or policy.status_update_seconds,
-        postmortem_days=(
-            level.postmortem_days if level.postmortem_days is not None else policy.postmortem_days
+        postmortem_days=next(
+            (
+                days
+                for days in (level.postmortem_calendar_days, level.postmortem_days)
+                if days is not None
+            ),
+            policy.postmortem_days,
         ),
+        postmortem_calendar=level.postmortem_calendar_days is not None,
     )
 
 
@@ -114,7 +120,8 @@ def changes(level: Level, policy: Policy) -> str:
         parts.append("all hands called")
     if level.postmortem:
         days = applied.postmortem_days
-        parts.append(f"a post mortem within {days} business day{'' if days == 1 else 's'}")
+        kind = "day" if applied.postmortem_calendar else "business day"
+        parts.append(f"a post mortem within {days} {kind}{'' if days == 1 else 's'}")
     else:
         parts.append("no post mortem")
     return "This level means: " + "; ".join(parts) + "."
