@@ -220,6 +220,17 @@ def test_declare_command(make_stage: StageFactory) -> None:
     )
     card = scene.card(short_link)
     assert "Lead: @alice · Communicator: @bob" in card["desc"]
+
+    unknown = scene.run("declare", "x", "--sev", "worst")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "declare --sev: 'worst' is not a severity level (1 (critical): Buyers" in unknown.stderr
+    severe = scene.run("declare", "Nobody can pay", "--sev", "critical")
+    assert severe.returncode == 0, severe.stderr
+    assert severe.stdout.rstrip().endswith("(Nobody can pay), severity 1")
+    severe_link = severe.stdout.split("/c/")[1].split()[0]
+    assert scene.run("run", "--once").returncode == 0
+    scene.wait_for_comment(severe_link, "**Severity 1 (critical)**: Buyers or sellers")
+    assert "- Severity: **1 (critical)**" in scene.card(severe_link)["desc"]
     members = {m.id for m in scene.sandbox.members.values() if m.username in ("alice", "bob")}
     assert set(card["idMembers"]) == members
 
