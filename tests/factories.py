@@ -142,3 +142,11 @@ def an_incident(policy: Policy, at: datetime, **update: object) -> Incident:
     declared, _ = rules.declare("c1", "Checkout is down", "b1", by="alice", at=at, policy=policy)
     items = {m: CommItem(checklist_id="cl1", item_id=f"i-{m.value}", name=m.value) for m in Moment}
     return declared.model_copy(update={"comm_items": items, "communicator": "bob", **update})
+
+
+def worker_comments(sb: Sandbox, card_id: str) -> list[str]:
+    """The comments the worker posted on the card, oldest first, read off the sandbox."""
+    worker_id = sb.members["worker"].id
+    with sb.state.lock:
+        actions = sb.state.card_actions(card_id)
+    return [a.data["text"] for a in actions if a.type == "commentCard" and a.member_id == worker_id]

@@ -564,7 +564,9 @@ def test_peoples_text_in_worker_comments_is_quoted(text: str) -> None:
 # -- hostile input, low ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", ["TRELLO_TOKEN", "TRELLO_API_KEY", "TRELLO_APP_SECRET"])
+@pytest.mark.parametrize(
+    "secret", ["TRELLO_TOKEN", "TRELLO_API_KEY", "TRELLO_APP_SECRET", "INCIDENT_CHANNELS"]
+)
 def test_a_secret_on_the_command_line_is_refused(
     secret: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -613,3 +615,26 @@ def test_an_existing_database_file_is_tightened_to_its_owner(tmp_path: Path) -> 
 )
 def test_names_cannot_drive_the_operators_terminal(name: str, shown: str) -> None:
     assert table_lines([(name, "x")]) == [f"{shown}  x"]
+
+
+@pytest.mark.parametrize(
+    ("channels", "sentence"),
+    [
+        (
+            "not json",
+            'INCIDENT_CHANNELS must be a JSON object, e.g. {"support": ["mailto://..."]}.',
+        ),
+        ('{"support": "json://x"}', "INCIDENT_CHANNELS must give a list of URLs for 'support'."),
+        (
+            '{"support": ["json://h/ok", "nosuch://tok3n@host"]}',
+            "INCIDENT_CHANNELS has a channel Apprise does not know for 'support' (channel 2, "
+            "nosuch).",
+        ),
+    ],
+)
+def test_a_channel_apprise_cannot_use_is_one_sentence_without_its_url(
+    channels: str, sentence: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, "INCIDENT_CHANNELS": channels}, env_file=None)
+    assert str(caught.value) == sentence and "tok3n" not in str(caught.value)

@@ -11,6 +11,7 @@ the variable and never echoing a secret's value.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 import re
@@ -31,7 +32,9 @@ from worker.template import Template
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-SECRET_SETTINGS = frozenset({"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET"})
+SECRET_SETTINGS = frozenset(
+    {"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET", "INCIDENT_CHANNELS"}
+)
 
 #: How often the communicator is reminded of an unticked communication item, when neither
 #: INCIDENT_REMINDER_SECONDS nor the template's front matter says.
@@ -131,6 +134,8 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = _seconds("INCIDENT_WEBHOOK_POLL_SECONDS", 120.0, least=0.1)
     #: whether /healthz names the boards and when each feed was last read
     health_shows_boards: bool = _setting("INCIDENT_HEALTH_SHOWS_BOARDS", False)
+    #: each audience's channels: Apprise URLs (secrets: never shown beyond their scheme)
+    channels: Annotated[dict[str, list[SecretStr]], NoDecode] = _setting("INCIDENT_CHANNELS", {})
 
     @field_validator("trello_api_key", "trello_token")
     @classmethod
@@ -144,6 +149,33 @@ class Settings(BaseSettings):
     def _split_lists(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _read_channels(cls, value: Any) -> Any:
+        """A JSON object from an audience's short name to a list of Apprise URLs."""
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    'must be a JSON object, e.g. {"support": ["mailto://..."]}'
+                ) from None
+        if not isinstance(value, dict):
+            raise ValueError('must be a JSON object, e.g. {"support": ["mailto://..."]}')
+        for audience, urls in value.items():
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise ValueError(f"must give a list of URLs for '{audience}'")
+            for n, url in enumerate(urls, start=1):
+                if not channel_known(url):
+                    scheme = url.split("://", 1)[0][:20] if "://" in url else "no scheme"
+                    raise ValueError(
+                        f"has a channel Apprise does not know for '{audience}' (channel {n}, "
+                        f"{scheme})"
+                    )
         return value
 
     @field_validator("postmortem_attendees", mode="before")
@@ -417,9 +449,22 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         postmortem_facilitator=settings.postmortem_facilitator,
         template_url=settings.template_url,
         incident_board_id=settings.incident_board_id,
+        channels=frozenset(name for name, urls in settings.channels.items() if urls),
     )
 
 
 def _first(*values: _T | None) -> _T:
     """The first value that is set (0 counts as set)."""
     return next(value for value in values if value is not None)
+
+
+def channel_known(url: str) -> bool:
+    """Whether Apprise can send to `url` (its form only: nothing is sent)."""
+    import apprise
+
+    return apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
+
+
+def scheme_of(url: str) -> str:
+    """What of a channel's URL may be shown: its scheme."""
+    return url.split("://", 1)[0] if "://" in url else "?"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import StepClock, in_process_worker, sandbox_values
+from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
 from worker.core import bounds, header, keys
 from worker.core.model import Comment
 from worker.demo import Person
@@ -37,13 +37,6 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
             alice.close()
 
 
-def said(sb: Sandbox, card_id: str) -> list[str]:
-    worker_id = sb.members["worker"].id
-    with sb.state.lock:
-        actions = sb.state.card_actions(card_id)
-    return [a.data["text"] for a in actions if a.type == "commentCard" and a.member_id == worker_id]
-
-
 def labelled(worker: Worker, alice: Person, sb: Sandbox, name: str, desc: str = "") -> str:
     card = alice.create_card(sb.board_ids[0], name)
     if desc:
@@ -58,10 +51,12 @@ def test_a_long_workaround_is_quoted_in_part_and_the_board_goes_on(scene: Scene)
     card = labelled(worker, alice, sb, "Checkout is down")
     alice.comment(card, "/workaround " + "restart the payment service; " * 555)  # 16,107 in all
     worker.cycle(reconcile=False)
-    (announced,) = [t for t in said(sb, card) if t.startswith("**Workaround in place**")]
+    (announced,) = [t for t in worker_comments(sb, card) if t.startswith("**Workaround in place**")]
     assert len(announced) <= bounds.TEXT_MAX and "…" in announced
     assert worker.store.incidents.get(card).phase.value == "workaround"  # type: ignore[union-attr]
-    assert "Incident declared" in said(sb, labelled(worker, alice, sb, "Search is slow"))[0]
+    assert (
+        "Incident declared" in worker_comments(sb, labelled(worker, alice, sb, "Search is slow"))[0]
+    )
 
 
 def test_a_description_with_no_room_keeps_its_text_and_the_header_is_left_off_once(
@@ -72,7 +67,7 @@ def test_a_description_with_no_room_keeps_its_text_and_the_header_is_left_off_on
     card = labelled(worker, alice, sb, "Checkout is down", desc=theirs)
     worker.cycle(reconcile=True)
     assert alice.client.get_card(card).description == theirs  # never cut
-    notes = [t for t in said(sb, card) if t.startswith(header.LEFT_OFF)]
+    notes = [t for t in worker_comments(sb, card) if t.startswith(header.LEFT_OFF)]
     assert len(notes) == 1
     # with a little room, a short header: the phase and the roles
     incident = worker.store.incidents.get(card)
@@ -97,7 +92,7 @@ def test_a_write_trello_refuses_is_said_once_and_never_retried(
     posts = len([r for r in sb.request_log if r.method == "POST" and "comments" in r.path])
     for _ in range(3):
         worker.cycle(reconcile=True)
-    texts = said(sb, card)
+    texts = worker_comments(sb, card)
     assert [t.split(":")[0] for t in texts] == [
         "I could not write the status header on this card",
         "I could not write a comment on this card",
@@ -121,5 +116,5 @@ def test_a_marker_a_person_pasted_is_no_proof_the_worker_posted(scene: Scene) ->
     assert worker.store.claims.claim(key, card)  # claimed, then the worker died: "sending"
     alice.comment(card, f"look: `{keys.marker(key)}`")
     worker.handler.executor.comment(incident, reminder)
-    assert any(t.startswith("Reminder 1: tell everyone.") for t in said(sb, card))
+    assert any(t.startswith("Reminder 1: tell everyone.") for t in worker_comments(sb, card))
     assert worker.store.claims.state(key) == "sent"

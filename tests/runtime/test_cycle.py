@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import StepClock, in_process_worker, sandbox_values
+from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
@@ -45,15 +45,8 @@ def declared(worker: Worker, alice: Person, sb: Sandbox) -> str:
     return str(card.id)
 
 
-def said_by_worker(sb: Sandbox, card_id: str) -> list[str]:
-    worker_id = sb.members["worker"].id
-    with sb.state.lock:
-        actions = sb.state.card_actions(card_id)
-    return [a.data["text"] for a in actions if a.type == "commentCard" and a.member_id == worker_id]
-
-
 def reminders(sb: Sandbox, card_id: str) -> list[str]:
-    return [text for text in said_by_worker(sb, card_id) if text.startswith("Reminder ")]
+    return [text for text in worker_comments(sb, card_id) if text.startswith("Reminder ")]
 
 
 def test_a_card_the_worker_writes_to_every_cycle_is_still_compared(
@@ -201,7 +194,9 @@ def test_an_update_promise_kept_holds_the_asks_and_one_missed_gets_one_nudge(
     for minutes in range(5, 60, 5):
         clock.now = start + timedelta(minutes=minutes)
         worker.cycle()
-        nudged.append(sum("the next update was promised" in t for t in said_by_worker(sb, card_id)))
+        nudged.append(
+            sum("the next update was promised" in t for t in worker_comments(sb, card_id))
+        )
     assert nudged[:3] == [0, 0, 0] and nudged[-1] == 1  # due at 20 min: nudged once, after
     header = alice.client.get_card(card_id).description
     assert "- Latest update (" in header and "on the backup provider" in header
@@ -225,7 +220,7 @@ def test_tell_all_ticks_the_audiences_and_the_moment_on_the_card(
     assert any(name.startswith("Auction houses") for name in ticked)
     assert any(name.startswith("Buyers, sellers") for name in ticked)
     assert any(name.endswith("When we first notice the problems.") for name in ticked)
-    receipt = next(t for t in said_by_worker(sb, card_id) if t.startswith("**Told**"))
+    receipt = next(t for t in worker_comments(sb, card_id) if t.startswith("**Told**"))
     assert receipt.startswith("**Told** support, auction-houses, buyers-sellers (noticed), by")
     clock.now += timedelta(hours=2)
     worker.cycle(reconcile=True)

@@ -336,3 +336,29 @@ def test_a_new_database_says_so_and_an_old_one_does_not(tmp_path: Path) -> None:
     again = Store.open(url)
     assert not again.created
     again.close()
+
+
+def test_the_outbox_queues_once_waits_twice_as_long_each_time_then_gives_up(tmp_path: Path) -> None:
+    from worker.store.outbox import FIRST_WAIT, MAX_TRIES, Parcel
+
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    store = Store.open(f"sqlite:///{tmp_path}/o.sqlite3", clock=lambda: now[0])
+    try:
+        parcel = Parcel("c1:told-1:0", "c1:told-1", "c1", "support", 0, "json", "T", "B")
+        assert store.outbox.queue(parcel) and not store.outbox.queue(parcel)
+        waits = []
+        for _ in range(MAX_TRIES):
+            (due,) = store.outbox.due()
+            after = store.outbox.failed(due.key, "the channel did not take it")
+            assert after is not None
+            ((_, next_at),) = store.outbox.waiting() or [(after, now[0])]
+            waits.append(next_at - now[0])
+            now[0] = next_at
+            if after.state == "failed":
+                break
+        assert waits[:3] == [FIRST_WAIT, FIRST_WAIT * 2, FIRST_WAIT * 4]
+        assert (
+            store.outbox.due() == [] and store.outbox.of_message("c1:told-1")[0].state == "failed"
+        )
+    finally:
+        store.close()

@@ -186,6 +186,17 @@ class AttachLink:
 
 
 @dataclass(frozen=True)
+class Send:
+    """Send a message to an audience's channels (queued once, by `key`, in the outbox)."""
+
+    card_id: str
+    key: str
+    audience: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
 class TickItem:
     """Tick a check item on the card, if it is not ticked: by its id, or by how its name starts
     (among the checklists the worker put on the card)."""
@@ -211,6 +222,7 @@ Effect = (
     | AttachReport
     | AttachLink
     | TickItem
+    | Send
 )
 
 
@@ -266,6 +278,8 @@ class Policy:
     template_url: str | None
     #: the board where incidents get a card of their own (None: on the labelled card itself)
     incident_board_id: str | None
+    #: the audiences with channels of their own (`INCIDENT_CHANNELS`): `/tell` sends to them
+    channels: frozenset[str] = frozenset()
 
     def is_resolved_list(self, name: str) -> bool:
         return name_key(name) in self.resolved_lists

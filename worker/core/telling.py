@@ -11,7 +11,7 @@ the caller ticks the items (`TickItem`) and posts the receipt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from worker.core import severity
@@ -24,10 +24,11 @@ from worker.core.model import (
     Phase,
     Policy,
     RefreshHeader,
+    Send,
     TickItem,
     mention,
 )
-from worker.core.quoting import quote
+from worker.core.quoting import plain, quote
 from worker.messages import Audience, fill
 from worker.template import Moment
 
@@ -48,28 +49,37 @@ def current_moment(incident: Incident) -> Moment:
     return Moment.DETECTION
 
 
-def values(incident: Incident, policy: Policy) -> dict[str, str]:
-    """What fills the placeholders: people's words quoted, nothing left empty."""
+def values(
+    incident: Incident, policy: Policy, say: Callable[[str, int], str] = quote
+) -> dict[str, str]:
+    """What fills the placeholders: people's words through `say` (quoted for Trello, `plain`
+    for e-mail and chat), nothing left empty."""
     level = severity.level_of(incident, policy)
     due = incident.next_update_due
     return {
-        "incident": quote(incident.name, 200),
+        "incident": say(incident.name, 200),
         "severity": level.shown if level else "not set",
-        "impact": quote(level.means, 200) if level else "being assessed",
-        "update": quote(incident.last_update, 300) if incident.last_update else "none yet",
-        "workaround": quote(incident.workaround, 300) if incident.workaround else "none yet",
+        "impact": say(level.means, 200) if level else "being assessed",
+        "update": say(incident.last_update, 300) if incident.last_update else "none yet",
+        "workaround": say(incident.workaround, 300) if incident.workaround else "none yet",
         "next_update": f"by {local_time(due, policy)}" if due else "soon",
         "call": policy.meeting_url or "(no call set)",
     }
 
 
-def message(audience: Audience, moment: Moment, incident: Incident, policy: Policy) -> str:
-    """The audience's message for `moment`, filled."""
+def message(
+    audience: Audience,
+    moment: Moment,
+    incident: Incident,
+    policy: Policy,
+    say: Callable[[str, int], str] = quote,
+) -> str:
+    """The audience's message for `moment`, filled (people's words through `say`)."""
     text = audience.messages.get(MOMENT_NAMES[moment])
     if text is None:
         seed = next((a for a in policy.template.to_tell if a.name == audience.name), None)
         text = seed.messages.get(MOMENT_NAMES[moment]) if seed else None
-    return fill(text or "{incident}: an update.", values(incident, policy))
+    return fill(text or "{incident}: an update.", values(incident, policy, say))
 
 
 def ready(incident: Incident, moment: Moment, policy: Policy) -> str:
@@ -116,6 +126,13 @@ def tell(
         sent = quote(text, 1000) if text.strip() else message(audience, moment, incident, policy)
         now_told.setdefault(audience.name, at)
         lines.append(f"> **{audience.name}**: {sent}")
+        if audience.name in policy.channels:
+            title = f"{plain(incident.name, 200)} ({when})"
+            body = plain(text, 1000) if text.strip() else ""
+            body = body or message(audience, moment, incident, policy, plain)
+            effects.append(
+                Send(incident.card_id, f"{key}-{audience.name}", audience.name, title, body)
+            )
         if audience.item:
             effects.append(TickItem(incident.card_id, name_start=audience.item))
     changed = incident.model_copy(update={"told": told})

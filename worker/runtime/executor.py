@@ -26,6 +26,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from pydantic import SecretStr
+
 from worker.core import bounds, header, keys
 from worker.core import trello_json as tj
 from worker.core.model import (
@@ -38,6 +40,7 @@ from worker.core.model import (
     Incident,
     Policy,
     RefreshHeader,
+    Send,
     SetDue,
     TickItem,
 )
@@ -45,7 +48,9 @@ from worker.core.quoting import quote
 from worker.errors import RequestRejected, TrelloUnavailable
 from worker.logs import incident_context
 from worker.report.draft import PICTURE_NAME, REPORT_NAME, Draft
+from worker.settings import scheme_of
 from worker.store.database import Store, TemplateCard
+from worker.store.outbox import Parcel
 from worker.template import NESTED_PREFIX
 from worker.trello.client import Trello
 
@@ -60,6 +65,7 @@ REFUSED_WHAT: dict[type, str] = {
     AttachReport: "the post-mortem draft",
     AttachLink: "a link to the other card",
     TickItem: "a tick",
+    Send: "a message",
 }
 
 
@@ -82,12 +88,15 @@ class Executor:
         store: Store,
         template_card: Callable[[str], TemplateCard],
         draft: Callable[[Incident, list[tj.Json], Policy, Mapping[str, str] | None], Draft],
+        channels: Mapping[str, Sequence[SecretStr]] | None = None,
     ):
         self.trello = trello
         self.store = store
         self.template_card = template_card
         self.draft = draft
         self._me: str | None = None  # the worker's member id, read when first needed
+        #: each audience's channels (`INCIDENT_CHANNELS`), to queue a message for each
+        self.channels = channels or {}
 
     def run(
         self,
@@ -139,6 +148,8 @@ class Executor:
             self._attach_report(incident, policy, members)
         elif isinstance(effect, AttachLink):
             self._attach_link(effect)
+        elif isinstance(effect, Send):
+            self._queue(effect)
         elif isinstance(effect, TickItem):
             self._tick(incident, effect, self._card(effect.card_id, cards))
 
@@ -206,6 +217,24 @@ class Executor:
                 incident.card_id,
                 draft.trouble,
             )
+
+    def _queue(self, effect: Send) -> None:
+        """The message, queued once for each channel of its audience (the courier sends it)."""
+        for n, url in enumerate(self.channels.get(effect.audience, ())):
+            parcel = Parcel(
+                key=f"{effect.card_id}:{effect.key}:{n}",
+                message=f"{effect.card_id}:{effect.key}",
+                card_id=effect.card_id,
+                audience=effect.audience,
+                channel=n,
+                scheme=scheme_of(url.get_secret_value()),
+                title=effect.title,
+                body=effect.body,
+            )
+            if self.store.outbox.queue(parcel):
+                logger.info(
+                    "card %s: queued for %s (%s)", effect.card_id, effect.audience, parcel.scheme
+                )
 
     def _tick(self, incident: Incident, effect: TickItem, card: tj.Card) -> None:
         """Tick the item (by id, or by how its name starts, on the worker's checklists), once."""

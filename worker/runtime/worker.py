@@ -32,6 +32,7 @@ from worker.core import trello_json as tj
 from worker.errors import DatabaseUnavailable, TrelloUnavailable
 from worker.report import draft
 from worker.runtime.boards import Boards
+from worker.runtime.courier import Courier
 from worker.runtime.executor import Executor
 from worker.runtime.feed import Feed
 from worker.runtime.guard import Guard
@@ -70,6 +71,7 @@ class Parts:
     handler: Handler
     feed: Feed
     reconciler: Reconciler
+    courier: Courier
 
 
 def assemble(
@@ -101,7 +103,7 @@ def assemble(
         monotonic=monotonic,
     )
     guard = Guard(leases, boards.name, settings.poll_seconds, monotonic)
-    executor = Executor(trello, store, template_cards.get, draft.compose)
+    executor = Executor(trello, store, template_cards.get, draft.compose, settings.channels)
     handler = Handler(
         trello, store, executor, template_cards, incident_board, clock=clock, stop=stop
     )
@@ -109,7 +111,8 @@ def assemble(
     reconciler = Reconciler(
         trello, store, boards, guard, feed, handler, template_cards, clock=clock, stop=stop
     )
-    return Parts(leases, boards, guard, template_cards, handler, feed, reconciler)
+    courier = Courier(store, executor, settings.channels)
+    return Parts(leases, boards, guard, template_cards, handler, feed, reconciler, courier)
 
 
 class Worker:
@@ -136,6 +139,7 @@ class Worker:
         self.leases, self.boards, self.guard = parts.leases, parts.boards, parts.guard
         self.template_cards, self.handler = parts.template_cards, parts.handler
         self.feed, self.reconciler = parts.feed, parts.reconciler
+        self.courier = parts.courier
         self.reconciled_at: float | None = None
         self._wrote: set[str] = set()  # boards written to since their feed was read
         self._cycle_lock = threading.Lock()
@@ -193,6 +197,7 @@ class Worker:
         self._wrote.discard(board.id)
         self.feed.poll(board, self.policy)
         self.handler.remind(board, self.policy)
+        self.courier.run(board.id)
         if self.trello.session.writes != writes:
             self._wrote.add(board.id)  # the feed has our own actions to bring: see `_reconcile`
 

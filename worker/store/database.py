@@ -32,6 +32,7 @@ from worker.errors import AlreadyRunning, ConfigError, DatabaseUnavailable
 from worker.store import schema
 from worker.store.base import Replica, aware
 from worker.store.claims import Claims
+from worker.store.outbox import Outbox
 from worker.store.records import (
     Cursors,
     Handled,
@@ -76,6 +77,7 @@ class Store:
         self.links = Claims(self, links)
         self.replicas = Replicas(self)
         self.identity = Identity(self)
+        self.outbox = Outbox(self)
 
     @classmethod
     def connect(

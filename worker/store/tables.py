@@ -13,13 +13,16 @@
   template version and its checklists' ids by name.
 - `replicas` and `leases`: the worker processes sharing the database, when each was last seen,
   and which one holds which board.
+- `outbox`: each message to a channel of people (`/tell`): its text, its state (`pending`,
+  `sent`, `failed`), how many tries and when the next is due; one row per message and channel,
+  keyed by both, so a message is queued once however often it is asked for.
 - `identity`: the database's own id (made once, at random), which the claims on the boards'
   template cards carry, so that workers sharing it are told apart from another database's.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -101,4 +104,22 @@ identity = Table(
     Column("name", String(32), primary_key=True),
     Column("value", String(64), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("message", String(255), nullable=False, index=True),
+    Column("card_id", String(64), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("scheme", String(32), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("error", Text),
+    Column("made_at", DateTime(timezone=True), nullable=False),
 )

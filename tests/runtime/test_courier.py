@@ -1,0 +1,132 @@
+"""`/tell` delivered to people's channels: a real local SMTP server (aiosmtpd) and a real local
+HTTP receiver (Apprise's JSON notifications), the worker in-process against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
+from worker.demo import Person
+from worker.runtime.worker import Worker
+from worker.sandbox import Sandbox
+from worker.settings import load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.mails: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.mails.append(envelope.content.decode())
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Inbox]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            got.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tell_reaches_each_channel_once_with_one_receipt(
+    tmp_path: Path,
+    smtp: tuple[int, Inbox],
+    receiver: tuple[int, list[dict[str, Any]]],
+) -> None:
+    (mail_port, inbox), (http_port, posted) = smtp, receiver
+    mail = (
+        f"mailto://127.0.0.1:{mail_port}?smtp=127.0.0.1&from=incidents@example.com"
+        "&to=support@example.com&mode=insecure"
+    )
+    channels = {
+        "support": [mail, f"json://127.0.0.1:{http_port}/hook"],
+        "auction-houses": [f"json://127.0.0.1:{free_port()}/nobody-listens"],
+    }
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb,
+            server,
+            f"sqlite:///{tmp_path}/w.sqlite3",
+            INCIDENT_CHANNELS=json.dumps(channels),
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(
+                load_settings(values, env_file=None), clock=StepClock(datetime.now(UTC))
+            ) as worker:
+                play(worker, alice, sb, inbox, posted)
+        finally:
+            alice.close()
+
+
+def play(
+    worker: Worker, alice: Person, sb: Sandbox, inbox: Inbox, posted: list[dict[str, Any]]
+) -> None:
+    worker.cycle(reconcile=True)
+    card = alice.create_card(sb.board_ids[0], "Checkout is down").id
+    alice.label(card, "Incident")
+    worker.cycle(reconcile=False)
+    alice.comment(card, "/tell support We are on it: payments fail at checkout.")
+    for _ in range(3):
+        worker.cycle(reconcile=False)
+    assert len(inbox.mails) == 1 and "We are on it: payments fail at checkout." in inbox.mails[0]
+    assert [p["message"] for p in posted] == ["We are on it: payments fail at checkout."]
+    assert posted[0]["title"] == "Checkout is down (noticed)"
+    receipts = [t for t in worker_comments(sb, card) if t.startswith("**Sent**")]
+    assert [r.split("\n\n`iw:")[0] for r in receipts] == [
+        "**Sent** to support: mailto sent; json sent."
+    ]
+
+    alice.comment(card, "/tell auction-houses")  # the ready message, to a dead channel
+    worker.cycle(reconcile=False)
+    receipts = [t for t in worker_comments(sb, card) if t.startswith("**Sent**")]
+    assert receipts[-1].startswith("**Sent** to auction-houses: json failing, tried again later.")
+    ((waiting, _),) = worker.store.outbox.waiting()
+    assert (waiting.audience, waiting.attempts, waiting.state) == ("auction-houses", 1, "pending")
+    secret = f"{worker.settings.channels['support'][0].get_secret_value()}"
+    assert all(secret not in text for text in worker_comments(sb, card))
