@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -150,3 +152,15 @@ def worker_comments(sb: Sandbox, card_id: str) -> list[str]:
     with sb.state.lock:
         actions = sb.state.card_actions(card_id)
     return [a.data["text"] for a in actions if a.type == "commentCard" and a.member_id == worker_id]
+
+
+@contextmanager
+def http_receiver(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A real local HTTP server answering with `handler`, on a free port (yielded)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -638,3 +638,30 @@ def test_a_channel_apprise_cannot_use_is_one_sentence_without_its_url(
     with pytest.raises(ConfigError) as caught:
         load_settings({**REQUIRED, "INCIDENT_CHANNELS": channels}, env_file=None)
     assert str(caught.value) == sentence and "tok3n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "sentence"),
+    [
+        (
+            {"INCIDENT_OUTBOUND_URLS": "https://hooks.example.com/x"},
+            "Signed outbound webhooks need both INCIDENT_OUTBOUND_URLS and "
+            "INCIDENT_OUTBOUND_SECRET.",
+        ),
+        (
+            {
+                "INCIDENT_OUTBOUND_URLS": "ftp://x/y",
+                "INCIDENT_OUTBOUND_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            },
+            "INCIDENT_OUTBOUND_URLS has a URL that is not http(s) (the 1. one).",
+        ),
+        (
+            {"INCIDENT_OUTBOUND_URLS": "https://x/y", "INCIDENT_OUTBOUND_SECRET": "not base64!"},
+            "INCIDENT_OUTBOUND_SECRET is not a Standard Webhooks secret",
+        ),
+    ],
+)
+def test_outbound_webhooks_settings_are_one_sentence(extra: dict[str, str], sentence: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, **extra}, env_file=None)
+    assert sentence in str(caught.value) and "not base64!" not in str(caught.value)

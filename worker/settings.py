@@ -33,7 +33,14 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 SECRET_SETTINGS = frozenset(
-    {"TRELLO_API_KEY", "TRELLO_TOKEN", "TRELLO_APP_SECRET", "INCIDENT_CHANNELS"}
+    {
+        "TRELLO_API_KEY",
+        "TRELLO_TOKEN",
+        "TRELLO_APP_SECRET",
+        "INCIDENT_CHANNELS",
+        "INCIDENT_OUTBOUND_URLS",
+        "INCIDENT_OUTBOUND_SECRET",
+    }
 )
 
 #: How often the communicator is reminded of an unticked communication item, when neither
@@ -136,6 +143,9 @@ class Settings(BaseSettings):
     health_shows_boards: bool = _setting("INCIDENT_HEALTH_SHOWS_BOARDS", False)
     #: each audience's channels: Apprise URLs (secrets: never shown beyond their scheme)
     channels: Annotated[dict[str, list[SecretStr]], NoDecode] = _setting("INCIDENT_CHANNELS", {})
+    #: where each incident event is POSTed, signed per Standard Webhooks with the secret
+    outbound_urls: Annotated[list[SecretStr], NoDecode] = _setting("INCIDENT_OUTBOUND_URLS", [])
+    outbound_secret: SecretStr | None = _setting("INCIDENT_OUTBOUND_SECRET", None)
 
     @field_validator("trello_api_key", "trello_token")
     @classmethod
@@ -176,6 +186,32 @@ class Settings(BaseSettings):
                         f"has a channel Apprise does not know for '{audience}' (channel {n}, "
                         f"{scheme})"
                     )
+        return value
+
+    @field_validator("outbound_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for n, url in enumerate(value or [], start=1):
+            text = url.get_secret_value() if isinstance(url, SecretStr) else str(url)
+            if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).netloc:
+                raise ValueError(f"has a URL that is not http(s) (the {n}. one)")
+        return value
+
+    @field_validator("outbound_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        from standardwebhooks import Webhook
+
+        try:
+            Webhook(value.get_secret_value())
+        except Exception:  # the library's own error says more than we may show
+            raise ValueError(
+                "is not a Standard Webhooks secret (base64, optionally after whsec_)"
+            ) from None
         return value
 
     @field_validator("postmortem_attendees", mode="before")
@@ -235,6 +271,11 @@ class Settings(BaseSettings):
                     f"webhooks need {' and '.join(missing)} (the public URL Trello calls, and "
                     "the app secret that signs its deliveries)"
                 )
+        if bool(self.outbound_urls) != bool(self.outbound_secret):
+            raise ValueError(
+                "signed outbound webhooks need both INCIDENT_OUTBOUND_URLS and "
+                "INCIDENT_OUTBOUND_SECRET"
+            )
         return self
 
     @field_validator("timezone")

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
+from tests.factories import (
+    StepClock,
+    http_receiver,
+    in_process_worker,
+    sandbox_values,
+    worker_comments,
+)
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
@@ -62,14 +67,8 @@ def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], got
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_receiver(Handler) as port:
+        yield port, got
 
 
 def test_tell_reaches_each_channel_once_with_one_receipt(

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from worker.core.model import Comment, Incident, mention
 from worker.runtime.executor import Executor
+from worker.runtime.outbound import WEBHOOKS, Outbound
 from worker.store.database import Store
 from worker.store.outbox import MAX_TRIES, Parcel
 
@@ -50,11 +51,13 @@ class Courier:
         channels: Mapping[str, Sequence[SecretStr]],
         *,
         notify: Notify = apprise_notify,
+        outbound: Outbound | None = None,
     ):
         self.store = store
         self.executor = executor
         self.channels = channels
         self.notify = notify
+        self.outbound = outbound
 
     def run(self, board_id: str) -> None:
         """Try every parcel of the board's incidents whose turn has come (the replica that
@@ -62,6 +65,9 @@ class Courier:
         for parcel in self.store.outbox.due():
             incident = self.store.incidents.get(parcel.card_id)
             if incident is None or incident.board_id != board_id:
+                continue
+            if parcel.audience == WEBHOOKS:
+                self._post(parcel)
                 continue
             urls = self.channels.get(parcel.audience, ())
             if parcel.channel >= len(urls):
@@ -74,6 +80,29 @@ class Courier:
                     "card %s: sent to %s (%s)", parcel.card_id, parcel.audience, parcel.scheme
                 )
             self._tried(parcel, failed)
+
+    def _post(self, parcel: Parcel) -> None:
+        """An outbound webhook: sent, or tried again later; only the log says how it went."""
+        if self.outbound is None:
+            failed: str | None = "outbound webhooks are not set"
+        else:
+            failed = self.outbound.send(parcel)
+        if failed is None:
+            self.store.outbox.sent(parcel.key)
+            logger.info(
+                "card %s: %s posted (webhook %d)", parcel.card_id, parcel.title, parcel.channel + 1
+            )
+            return
+        after = self.store.outbox.failed(parcel.key, failed)
+        gave_up = after is not None and after.state == "failed"
+        logger.warning(
+            "card %s: posting %s to webhook %d failed: %s%s",
+            parcel.card_id,
+            parcel.title,
+            parcel.channel + 1,
+            failed,
+            " (given up)" if gave_up else "",
+        )
 
     def _tried(self, parcel: Parcel, failed: str | None, give_up: bool = False) -> None:
         if failed is not None:

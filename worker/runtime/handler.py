@@ -19,6 +19,7 @@ from worker.core.declaring import Go
 from worker.core.model import Decision, Incident, Policy, name_key
 from worker.runtime.executor import Executor
 from worker.runtime.incident_board import IncidentBoard
+from worker.runtime.outbound import Outbound
 from worker.runtime.template_cards import TemplateCards
 from worker.store.database import Store
 from worker.trello.client import Trello
@@ -39,6 +40,7 @@ class Handler:
         *,
         clock: Callable[[], datetime],
         stop: threading.Event,
+        outbound: Outbound | None = None,
     ):
         self.trello = trello
         self.store = store
@@ -47,6 +49,8 @@ class Handler:
         self.incident_board = incident_board
         self.clock = clock
         self.stop = stop
+        #: signed outbound webhooks: each step's events queued (see `worker.runtime.outbound`)
+        self.outbound = outbound
         #: per board, the cards that arrived since the last look, by id (see `look_at_arrivals`)
         self._arrived: dict[str, dict[str, tj.Event]] = {}
 
@@ -147,6 +151,8 @@ class Handler:
             )
         if incident != before:
             self.store.incidents.save(incident)
+            if self.outbound is not None:
+                self.outbound.queue(before, incident, self.clock())
         return incident
 
     def remind(self, board: tj.Board, policy: Policy) -> None:

@@ -41,6 +41,7 @@ from worker.runtime.inbox import Inbox
 from worker.runtime.incident_board import IncidentBoard
 from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases, units_of
+from worker.runtime.outbound import Outbound
 from worker.runtime.reconciler import Reconciler
 from worker.runtime.template_cards import TemplateCards
 from worker.runtime.template_file import TemplateFile
@@ -104,14 +105,22 @@ def assemble(
     )
     guard = Guard(leases, boards.name, settings.poll_seconds, monotonic)
     executor = Executor(trello, store, template_cards.get, draft.compose, settings.channels)
+    outbound = Outbound(store, settings.outbound_urls, settings.outbound_secret)
     handler = Handler(
-        trello, store, executor, template_cards, incident_board, clock=clock, stop=stop
+        trello,
+        store,
+        executor,
+        template_cards,
+        incident_board,
+        clock=clock,
+        stop=stop,
+        outbound=outbound,
     )
     feed = Feed(trello, store, handler, clock=clock, stop=stop)
     reconciler = Reconciler(
         trello, store, boards, guard, feed, handler, template_cards, clock=clock, stop=stop
     )
-    courier = Courier(store, executor, settings.channels)
+    courier = Courier(store, executor, settings.channels, outbound=outbound)
     return Parts(leases, boards, guard, template_cards, handler, feed, reconciler, courier)
 
 
