@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--all", action="store_true", help="every webhook of the token")
     delete.set_defaults(handler=_webhook, action="delete")
 
+    channels = _command(commands, "channels", help="the audiences' channels of INCIDENT_CHANNELS")
+    channel_actions = channels.add_subparsers(title="actions", required=True, metavar="ACTION")
+    test = _command(channel_actions, "test", help="send one test message to an audience's channels")
+    test.add_argument("audience", help="the audience's short name, e.g. support")
+    test.set_defaults(handler=_channels_test)
+
     declare = _command(
         commands, "declare", help="declare an incident: a new card carrying the incident label"
     )
@@ -404,6 +410,30 @@ def _webhook(args: argparse.Namespace) -> int:
     if args.action == "list":
         return run_list(settings, sys.stdout)
     return run_delete(settings, sys.stdout, everything=args.all)
+
+
+def _channels_test(args: argparse.Namespace) -> int:
+    from worker.runtime.courier import apprise_notify
+    from worker.settings import scheme_of
+
+    settings = settings_from(args)
+    urls = settings.channels.get(args.audience)
+    if not urls:
+        known = ", ".join(sorted(settings.channels)) or "none"
+        raise ConfigError(
+            f"INCIDENT_CHANNELS has no channel for {args.audience!r} (it has: {known})."
+        )
+    failed = 0
+    for n, url in enumerate(urls, start=1):
+        why = apprise_notify(
+            url.get_secret_value(),
+            "incident-worker: a test",
+            f"A test message to {args.audience} from incident-worker: this channel works.",
+        )
+        scheme = scheme_of(url.get_secret_value())
+        print(f"channel {n} ({scheme}): " + ("sent" if why is None else f"failed: {why}"))
+        failed += why is not None
+    return 1 if failed else 0
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     health_shows_boards: bool = _setting("INCIDENT_HEALTH_SHOWS_BOARDS", False)
     #: each audience's channels: Apprise URLs (secrets: never shown beyond their scheme)
     channels: Annotated[dict[str, list[SecretStr]], NoDecode] = _setting("INCIDENT_CHANNELS", {})
+    #: the audiences told automatically when an incident is declared and when it is resolved
+    announce: Annotated[list[str], NoDecode] = _setting("INCIDENT_ANNOUNCE", [])
     #: where each incident event is POSTed, signed per Standard Webhooks with the secret
     outbound_urls: Annotated[list[SecretStr], NoDecode] = _setting("INCIDENT_OUTBOUND_URLS", [])
     outbound_secret: SecretStr | None = _setting("INCIDENT_OUTBOUND_SECRET", None)
@@ -212,6 +214,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "is not a Standard Webhooks secret (base64, optionally after whsec_)"
             ) from None
+        return value
+
+    @field_validator("announce", mode="before")
+    @classmethod
+    def _split_audiences(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("postmortem_attendees", mode="before")
@@ -456,6 +465,13 @@ def _lower_first(text: str) -> str:
 def build_policy(settings: Settings, template: Template, worker_member_id: str) -> Policy:
     """The core's policy: the settings, else the template's front matter, else the defaults."""
     cadence = template.cadence
+    audiences = [audience.name for audience in template.to_tell]
+    for name in settings.announce:
+        if name not in audiences:
+            raise ConfigError(
+                f"INCIDENT_ANNOUNCE names {name!r}, which is no audience of the template "
+                f"({', '.join(audiences)})."
+            )
     return Policy(
         template=template,
         worker_member_id=worker_member_id,
@@ -491,6 +507,7 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         template_url=settings.template_url,
         incident_board_id=settings.incident_board_id,
         channels=frozenset(name for name, urls in settings.channels.items() if urls),
+        announce=tuple(settings.announce),
     )
 
 

@@ -12,7 +12,7 @@ from tests.conftest import live_markup
 from tests.factories import MEMBERS, TEMPLATE, TEMPLATE_PATH, a_policy, an_event, an_incident
 from worker.core import reminders, rules, telling
 from worker.core import trello_json as ev
-from worker.core.model import Comment, Incident, Phase, TickItem
+from worker.core.model import Comment, Incident, Phase, Send, TickItem
 from worker.messages import SEED, Audience
 from worker.template import Moment, TemplateError, parse_template
 
@@ -138,3 +138,28 @@ def test_audiences_of_the_template_and_their_messages() -> None:
     assert template.to_tell == (
         Audience("press", "The press", {"resolved": "{incident} is fixed."}),
     )
+
+
+def test_announced_audiences_are_told_at_declaration_and_resolution() -> None:
+    from dataclasses import replace
+
+    policy = replace(POLICY, announce=("support",), channels=frozenset({"support"}))
+    declared, effects = rules.declare(
+        "c1", "Checkout is down", "b1", by="alice", at=T0, policy=policy
+    )
+    assert list(declared.told["noticed"]) == ["support"]
+    receipts = [e.text for e in effects if isinstance(e, Comment) and e.key.startswith("announce")]
+    assert receipts[0].startswith("**Told** support (noticed), automatically (INCIDENT_ANNOUNCE):")
+    assert [e.audience for e in effects if isinstance(e, Send)] == ["support"]
+    event = an_event(ev.Commented, at(30), "bob", action_id="r1", text="/resolved")
+    found = rules.on_event(declared, event, policy, MEMBERS)
+    assert found is not None and list(found[0].told["resolved"]) == ["support"]
+
+
+def test_announcing_an_audience_the_template_has_not_is_refused() -> None:
+    from tests.factories import settings
+    from worker.errors import ConfigError
+    from worker.settings import build_policy
+
+    with pytest.raises(ConfigError, match="INCIDENT_ANNOUNCE names 'press', which is no audience"):
+        build_policy(settings(INCIDENT_ANNOUNCE="support,press"), TEMPLATE, "w0")

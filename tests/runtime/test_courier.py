@@ -129,3 +129,30 @@ def play(
     assert (waiting.audience, waiting.attempts, waiting.state) == ("auction-houses", 1, "pending")
     secret = f"{worker.settings.channels['support'][0].get_secret_value()}"
     assert all(secret not in text for text in worker_comments(sb, card))
+
+
+def test_channels_test_sends_one_message_to_each_channel(
+    receiver: tuple[int, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from worker.cli import main
+
+    port, posted = receiver
+    channels = {"support": [f"json://127.0.0.1:{port}/ok", f"json://127.0.0.1:{free_port()}/x"]}
+    for name, value in {
+        "TRELLO_API_KEY": "k" * 32,
+        "TRELLO_TOKEN": "t" * 64,
+        "TRELLO_BOARD_ID": "b1",
+        "INCIDENT_CHANNELS": json.dumps(channels),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["channels", "test", "support"]) == 1  # the second channel is nobody's
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "channel 1 (json): sent",
+        "channel 2 (json): failed: the channel did not take it",
+    ]
+    assert [p["title"] for p in posted] == ["incident-worker: a test"]
+    assert str(port) not in out
+    assert main(["channels", "test", "press"]) == 2

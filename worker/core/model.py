@@ -280,6 +280,8 @@ class Policy:
     incident_board_id: str | None
     #: the audiences with channels of their own (`INCIDENT_CHANNELS`): `/tell` sends to them
     channels: frozenset[str] = frozenset()
+    #: the audiences told automatically at declaration and at resolution (`INCIDENT_ANNOUNCE`)
+    announce: tuple[str, ...] = ()
 
     def is_resolved_list(self, name: str) -> bool:
         return name_key(name) in self.resolved_lists

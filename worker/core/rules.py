@@ -113,7 +113,8 @@ def declare(
     if level is not None:
         incident, more = severity.set_level(incident, level, "", policy)
         effects += more
-    return incident, effects
+    incident, more = telling.announce(incident, at, policy, "announce-declared")
+    return incident, effects + more
 
 
 # -- events -------------------------------------------------------------------------------
@@ -223,6 +224,9 @@ def advance(
         key += f"-r{changed.resolutions}"
     effects: list[Effect] = [RefreshHeader(incident.card_id)]
     effects.append(Comment(incident.card_id, key, text))
+    if phase is Phase.RESOLVED:
+        changed, more = telling.announce(changed, at, policy, f"announce-{key}")
+        follow_up += more
     return changed, effects + follow_up
 
 

@@ -144,6 +144,16 @@ def tell(
         effects.append(TickItem(incident.card_id, item_id=item.item_id))
         ticked = f" Everyone is told ({when}): *{quote(item.name, 300)}* is ticked."
     who = ", ".join(a.name for a in chosen)
-    receipt = f"**Told** {who} ({when}), by {mention(by)}:{ticked}\n\n" + "\n\n".join(lines)
+    teller = f"by {mention(by)}" if by else "automatically (INCIDENT_ANNOUNCE)"
+    receipt = f"**Told** {who} ({when}), {teller}:{ticked}\n\n" + "\n\n".join(lines)
     effects += [RefreshHeader(incident.card_id), Comment(incident.card_id, key, receipt)]
     return changed, effects
+
+
+def announce(incident: Incident, at: datetime, policy: Policy, key: str) -> Decision:
+    """The audiences of `INCIDENT_ANNOUNCE` told now, as `/tell` would (`key`: the receipt's)."""
+    effects: list[Effect] = []
+    for name in policy.announce:
+        incident, more = tell(incident, name, "", at, policy, f"{key}-{name}")
+        effects += more
+    return incident, effects
