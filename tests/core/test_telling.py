@@ -151,6 +151,8 @@ def test_announced_audiences_are_told_at_declaration_and_resolution() -> None:
     receipts = [e.text for e in effects if isinstance(e, Comment) and e.key.startswith("announce")]
     assert receipts[0].startswith("**Told** support (noticed), automatically (INCIDENT_ANNOUNCE):")
     assert [e.audience for e in effects if isinstance(e, Send)] == ["support"]
+    (first,) = [e.text for e in effects if isinstance(e, Comment) and e.key == "declared"]
+    assert "> **support**" not in first and "> **auction-houses**" in first  # only what is left
     event = an_event(ev.Commented, at(30), "bob", action_id="r1", text="/resolved")
     found = rules.on_event(declared, event, policy, MEMBERS)
     assert found is not None and list(found[0].told["resolved"]) == ["support"]

@@ -87,6 +87,8 @@ def declare(
     if named:
         people = tuple(dict.fromkeys(members[who] for who in named.values()))
         effects.append(AddMembers(card_id, people))
+    # told first, so the first comment offers only what is left to send
+    incident, announced = telling.announce(incident, at, policy, "announce-declared")
     roles = f"Lead: {mention(incident.lead)}"
     if incident.communicator:
         roles += f", communicator: {mention(incident.communicator)}"
@@ -113,8 +115,7 @@ def declare(
     if level is not None:
         incident, more = severity.set_level(incident, level, "", policy)
         effects += more
-    incident, more = telling.announce(incident, at, policy, "announce-declared")
-    return incident, effects + more
+    return incident, effects + announced
 
 
 # -- events -------------------------------------------------------------------------------
