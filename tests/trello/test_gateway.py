@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -282,3 +283,21 @@ def test_every_label_of_a_board_is_read_not_trellos_first_fifty() -> None:
         finally:
             trello.close()
     assert len(names) > 60 and names[-1] == "team 59"
+
+
+@responses.activate
+def test_archived_cards_where_cards_closed_is_not_known(clock: FakeClock) -> None:
+    """Trello lists a board's archived cards at `/cards/closed`; a stand-in that knows only
+    `?filter=closed` is asked that way; one that knows neither leaves the keeper blind, not
+    stopped."""
+    from worker.runtime.keeper import Keeper
+
+    responses.add(responses.GET, f"{BASE}/boards/b1/cards/closed", status=404, body="Not found")
+    responses.add(responses.GET, f"{BASE}/boards/b1/cards", json=[{"id": "c9", "desc": ""}])
+    trello = make_trello(clock)
+    assert trello.archived_cards("b1") == [{"id": "c9", "desc": ""}]
+    assert "filter=closed" in (responses.calls[-1].request.url or "")
+
+    responses.replace(responses.GET, f"{BASE}/boards/b1/cards", status=404, body="Not found")
+    keeper = Keeper(trello, lambda: "ab12cd34", clock=lambda: datetime(2026, 3, 2, tzinfo=UTC))
+    keeper.check("b1", "Incidents")  # no error: no claim seen

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from worker.core import keeping
-from worker.errors import BoardKeptElsewhere
+from worker.errors import BoardKeptElsewhere, NotFoundError, RequestRejected
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class Keeper:
         self.running = running
         self._looked: dict[str, _Looked] = {}
         self._stamped: dict[str, tuple[str, datetime]] = {}  # board -> (card, when)
+        self._unlisted: set[str] = set()  # boards whose archived cards Trello would not list
 
     def check(self, board_id: str, name: str) -> None:
         """Raise `BoardKeptElsewhere` when another worker keeps the board.
@@ -89,9 +90,25 @@ class Keeper:
         self.trello.set_description(card_id, keeping.stamped(description, claim))
         self._stamped[board_id] = (card_id, now)
 
+    def _archived(self, board_id: str, name: str) -> list[dict[str, object]]:
+        """The board's archived cards; none when Trello will not list them (a stand-in that
+        knows no `/cards/closed`): then no claim is seen, said once."""
+        try:
+            return self.trello.archived_cards(board_id)
+        except (NotFoundError, RequestRejected) as exc:
+            if board_id not in self._unlisted:
+                logger.warning(
+                    "board %r: its archived cards cannot be listed (%s); other workers' "
+                    "claims on it cannot be seen",
+                    name,
+                    exc,
+                )
+            self._unlisted.add(board_id)
+            return []
+
     def _look(self, board_id: str, name: str, now: datetime) -> _Looked:
         claims = []
-        for raw in self.trello.archived_cards(board_id):
+        for raw in self._archived(board_id, name):
             desc = raw.get("desc")
             claim = keeping.read(desc) if isinstance(desc, str) else None
             if claim is not None:

@@ -167,11 +167,14 @@ class Trello:
         )
 
     def archived_cards(self, board_id: str) -> list[Json]:
-        """The board's archived cards: their ids, names and descriptions."""
-        return cast(
-            list[Json],
-            self._call(f"/boards/{board_id}/cards/closed", params={"fields": "name,desc"}),
-        )
+        """The board's archived cards: their ids, names and descriptions (`/cards/closed`, or
+        `/cards?filter=closed` where the first is not known)."""
+        fields = {"fields": "name,desc"}
+        try:
+            found = self._call(f"/boards/{board_id}/cards/closed", params=fields)
+        except NotFoundError:
+            found = self._call(f"/boards/{board_id}/cards", params={**fields, "filter": "closed"})
+        return cast(list[Json], found)
 
     def card_actions(self, card_id: str, *, action_filter: str = "all") -> list[Json]:
         """A card's history, oldest first (up to Trello's page of 1000)."""
