@@ -125,3 +125,12 @@ def test_a_drawing_process_that_fails_is_a_picture_error(monkeypatch: pytest.Mon
     monkeypatch.setenv("MPLBACKEND", "no-such-backend")
     with pytest.raises(PictureError, match="no-such-backend"):
         picture.render_png(incident(), STOCKHOLM)
+
+
+def test_a_stopping_worker_waits_for_no_picture() -> None:
+    import threading
+
+    stop = threading.Event()
+    stop.set()  # SIGTERM came while the picture was being drawn: the process is killed
+    with pytest.raises(PictureError, match="cut short: the worker is stopping"):
+        picture.render_png(incident(), STOCKHOLM, stop=stop)

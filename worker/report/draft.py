@@ -7,6 +7,7 @@ policy, so what is attached and what is printed never differ.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,14 +55,22 @@ def markdown(incident: Incident, history: History, policy: Policy, members: Memb
     return render_markdown(report, policy.template, policy.timezone)
 
 
-def compose(incident: Incident, history: History, policy: Policy, members: Members) -> Draft:
+def compose(
+    incident: Incident,
+    history: History,
+    policy: Policy,
+    members: Members,
+    *,
+    stop: threading.Event | None = None,
+) -> Draft:
     """The draft and its picture (drawn in a process of its own: see `worker.report.picture`).
 
-    A picture that cannot be drawn leaves the draft without one, saying why (`trouble`).
+    A picture that cannot be drawn (or is cut short because the worker is stopping: `stop`)
+    leaves the draft without one, saying why (`trouble`); the next draft has it again.
     """
     report = report_of(incident, history, policy, members)
     markdown = render_markdown(report, policy.template, policy.timezone)
     try:
-        return Draft(markdown, render_png(report, policy.timezone))
+        return Draft(markdown, render_png(report, policy.timezone, stop=stop))
     except PictureError as exc:
         return Draft(markdown, None, str(exc))

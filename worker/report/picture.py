@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,24 +32,44 @@ COMMUNICATION, OTHER, UNTICK = "#1f4e9c", "#6b6b6b", "#b03a2e"
 _ROWS = {"communication": 2.0, "tick": 1.0}
 
 
-def render_png(report: Report, tz: ZoneInfo, *, timeout: float = 60.0) -> bytes:
+def render_png(
+    report: Report,
+    tz: ZoneInfo,
+    *,
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+) -> bytes:
     """`draw_png`, in a process of its own (`python -m worker.report.picture`): the worker
-    stays small. Raises `PictureError` when that process fails or takes over `timeout` s."""
+    stays small. Raises `PictureError` when that process fails or takes over `timeout` s, or
+    when `stop` is set meanwhile (the worker is stopping: it does not wait for a picture)."""
     request = _REQUEST.dump_json({"report": report, "tz": tz.key})
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "worker.report.picture"],
-            input=request,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise PictureError(f"drawing the timeline picture took over {timeout:g} s") from None
-    if done.returncode != 0 or not done.stdout.startswith(b"\x89PNG"):
-        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+    drawing = subprocess.Popen(
+        [sys.executable, "-m", "worker.report.picture"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout
+    given: bytes | None = request
+    while True:
+        try:
+            out, err = drawing.communicate(input=given, timeout=0.25)
+            break
+        except subprocess.TimeoutExpired:
+            given = None  # written already
+            if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
+                drawing.kill()
+                drawing.communicate()
+                why = "the worker is stopping" if stop is not None and stop.is_set() else None
+                raise PictureError(
+                    f"drawing the timeline picture was cut short: {why}"
+                    if why
+                    else f"drawing the timeline picture took over {timeout:g} s"
+                ) from None
+    if drawing.returncode != 0 or not out.startswith(b"\x89PNG"):
+        last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise PictureError(f"drawing the timeline picture failed: {last}")
-    return done.stdout
+    return out
 
 
 def draw_png(report: Report, tz: ZoneInfo) -> bytes:

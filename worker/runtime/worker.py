@@ -104,7 +104,8 @@ def assemble(
         monotonic=monotonic,
     )
     guard = Guard(leases, boards.name, settings.poll_seconds, monotonic)
-    executor = Executor(trello, store, template_cards.get, draft.compose, settings.channels)
+    compose = partial(draft.compose, stop=stop)  # a stopping worker waits for no picture
+    executor = Executor(trello, store, template_cards.get, compose, settings.channels)
     outbound = Outbound(store, settings.outbound_urls, settings.outbound_secret)
     handler = Handler(
         trello,
