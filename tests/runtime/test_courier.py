@@ -156,3 +156,54 @@ def test_channels_test_sends_one_message_to_each_channel(
     assert [p["title"] for p in posted] == ["incident-worker: a test"]
     assert str(port) not in out
     assert main(["channels", "test", "press"]) == 2
+
+
+def test_tell_reaches_a_form_channel_and_a_chat_services_incoming_webhook(
+    tmp_path: Path,
+) -> None:
+    """Apprise's form notifications, and Mattermost's incoming-webhook format (`mmost://`):
+    a real local HTTP receiver takes both, as the services would."""
+    got: list[tuple[str, str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            got.append((self.path, self.headers.get("Content-Type") or "", self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with http_receiver(Handler) as port:
+        channels = {
+            "buyers-sellers": [
+                f"form://127.0.0.1:{port}/form",
+                f"mmost://127.0.0.1:{port}/abcdefghijklmnopqrstuvwxyz",
+            ]
+        }
+        sb = Sandbox.seeded()
+        with sb.serve() as server:
+            values = sandbox_values(
+                sb,
+                server,
+                f"sqlite:///{tmp_path}/w.sqlite3",
+                INCIDENT_CHANNELS=json.dumps(channels),
+            )
+            alice = Person(sb, server.url, "alice")
+            try:
+                settings = load_settings(values, env_file=None)
+                with in_process_worker(settings, clock=StepClock(datetime.now(UTC))) as worker:
+                    worker.cycle(reconcile=True)
+                    card = alice.create_card(sb.board_ids[0], "Checkout is down").id
+                    alice.label(card, "Incident")
+                    worker.cycle(reconcile=False)
+                    alice.comment(card, "/tell buyers-sellers")
+                    worker.cycle(reconcile=False)
+            finally:
+                alice.close()
+    (form,) = [g for g in got if g[0] == "/form"]
+    (chat,) = [g for g in got if g[0].startswith("/hooks/")]
+    assert form[1] == "application/x-www-form-urlencoded"
+    assert b"message=Some+of+you+may+have+trouble" in form[2]
+    assert "Some of you may have trouble: Checkout is down." in json.loads(chat[2])["text"]
