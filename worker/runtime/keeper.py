@@ -87,8 +87,16 @@ class Keeper:
         looked = self._looked.get(board_id)
         since = looked.since if looked is not None else now
         claim = keeping.Claim(self.database_id(), self.host, self.pid, since, now)
-        self.trello.set_description(card_id, keeping.stamped(description, claim))
-        self._stamped[board_id] = (card_id, now)
+        try:
+            self.trello.set_description(card_id, keeping.stamped(description, claim))
+            self._stamped[board_id] = (card_id, now)
+        except (NotFoundError, RequestRejected) as exc:  # the board goes on, unclaimed
+            self._stamped[board_id] = (card_id, now)  # not again before STAMP_EVERY
+            logger.warning(
+                "board %s: the claim could not be written on the template card (%s)",
+                board_id,
+                exc,
+            )
 
     def _archived(self, board_id: str, name: str) -> list[dict[str, object]]:
         """The board's archived cards; none when Trello will not list them (a stand-in that
