@@ -466,12 +466,16 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
     """The core's policy: the settings, else the template's front matter, else the defaults."""
     cadence = template.cadence
     audiences = [audience.name for audience in template.to_tell]
-    for name in settings.announce:
-        if name not in audiences:
-            raise ConfigError(
-                f"INCIDENT_ANNOUNCE names {name!r}, which is no audience of the template "
-                f"({', '.join(audiences)})."
-            )
+    for setting, names in (
+        ("INCIDENT_ANNOUNCE", settings.announce),
+        ("INCIDENT_CHANNELS", list(settings.channels)),
+    ):
+        for name in names:
+            if name not in audiences:
+                raise ConfigError(
+                    f"{setting} names {name!r}, which is no audience of the template "
+                    f"({', '.join(audiences)})."
+                )
     return Policy(
         template=template,
         worker_member_id=worker_member_id,

@@ -165,3 +165,13 @@ def test_announcing_an_audience_the_template_has_not_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="INCIDENT_ANNOUNCE names 'press', which is no audience"):
         build_policy(settings(INCIDENT_ANNOUNCE="support,press"), TEMPLATE, "w0")
+
+
+def test_channels_of_an_audience_the_template_has_not_are_refused() -> None:
+    from tests.factories import settings
+    from worker.errors import ConfigError
+    from worker.settings import build_policy
+
+    channels = '{"suport": ["json://127.0.0.1:9/x"]}'
+    with pytest.raises(ConfigError, match="INCIDENT_CHANNELS names 'suport', which is no audience"):
+        build_policy(settings(INCIDENT_CHANNELS=channels), TEMPLATE, "w0")

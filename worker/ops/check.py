@@ -358,17 +358,19 @@ def look(settings: Settings, template_path: Path) -> Seen:
         member=member,
         board_ids=tuple(settings.watched_boards),
         boards=tuple(boards),
-        template=_look_at_template(template_path),
+        template=_look_at_template(template_path, settings),
         database=_look_at_database(settings.database_url),
     )
 
 
-def _look_at_template(path: Path) -> TemplateSeen:
+def _look_at_template(path: Path, settings: Settings) -> TemplateSeen:
+    from worker.settings import build_policy
     from worker.template import TemplateError, load_template
 
     try:
         template = load_template(path)
-    except TemplateError as exc:
+        build_policy(settings, template, "")  # the settings that name its audiences
+    except (TemplateError, ConfigError) as exc:
         return TemplateSeen(str(path), error=str(exc))
     return TemplateSeen(str(path), template.version, len(template.checklists))
 
