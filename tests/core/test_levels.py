@@ -159,3 +159,7 @@ def test_raising_the_level_adds_the_checklists_it_now_needs() -> None:
     raised, effects = set_level(current, template.levels[0], "bob", policy)
     settled = [e for e in rules.settle(raised, effects, policy) if isinstance(e, AddChecklists)]
     assert settled == [AddChecklists("c1", Stage.DECLARED, ("Call the bank",))]
+    # an incident of an earlier template keeps that template's checklists
+    older = current.model_copy(update={"template_version": "0123456789ab"})
+    _, effects = set_level(older, template.levels[0], "bob", policy)
+    assert not any(isinstance(e, AddChecklists) for e in effects)

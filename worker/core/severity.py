@@ -95,12 +95,12 @@ def set_level(incident: Incident, level: Level, by: str, policy: Policy) -> Deci
     who = f", set by {mention(by)}" if by else ""
     lines = [f"**Severity {level.shown}**{who}{was}: {level.means}", "", changes(level, policy)]
     effects: list[Effect] = [
-        AddChecklists(incident.card_id, Stage.DECLARED),  # those for this level, if any
         RefreshHeader(incident.card_id),
         Comment(incident.card_id, f"severity-{changed.severity_changes}", "\n".join(lines)),
     ]
-    if changed.reached(Phase.RESOLVED):
-        effects.insert(1, AddChecklists(incident.card_id, Stage.RESOLVED))
+    if incident.template_version == policy.template.version:  # else it keeps its checklists
+        stages = [Stage.DECLARED, *([Stage.RESOLVED] if changed.reached(Phase.RESOLVED) else [])]
+        effects[:0] = [AddChecklists(incident.card_id, stage) for stage in stages]
     if level.all_hands:
         call = [f"**All hands**, for severity {level.shown}: @board"]
         if policy.meeting_url:

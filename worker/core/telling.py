@@ -138,7 +138,8 @@ def tell(
     changed = incident.model_copy(update={"told": told})
     ticked = ""
     item = changed.comm_items.get(moment)
-    if all(a.name in now_told for a in audiences) and item is not None and not item.ticked:
+    every = all(a.name in now_told for a in audiences)
+    if every and item is not None and not item.ticked and not item.gone:
         items = {**changed.comm_items, moment: item.model_copy(update={"ticked": True})}
         changed = changed.model_copy(update={"comm_items": items})
         effects.append(TickItem(incident.card_id, item_id=item.item_id))
