@@ -36,9 +36,12 @@ def apprise_notify(url: str, title: str, body: str) -> str | None:
     import apprise
 
     sender = apprise.Apprise()
-    if not sender.add(url):
-        return "the channel's URL is not one Apprise knows"
-    return None if sender.notify(title=title, body=body) else "the channel did not take it"
+    try:
+        if not sender.add(url):
+            return "the channel's URL is not one Apprise knows"
+        return None if sender.notify(title=title, body=body) else "the channel did not take it"
+    except Exception as exc:  # a plugin's own failure: tried again later, like any other
+        return f"sending failed ({type(exc).__name__})"
 
 
 class Courier:
