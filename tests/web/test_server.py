@@ -96,3 +96,28 @@ def test_a_body_over_a_mebibyte_is_refused_before_it_is_stored(
         answer = sock.recv(200)
     assert answer.startswith(b"HTTP/1.1 413")
     assert handled == []
+
+
+def test_cards_that_arrived_are_looked_at_once_after_a_burst_of_deliveries() -> None:
+    """The inbox says when no delivery waits any more: once after many, not once each."""
+    release, handled, idled = threading.Event(), [], []
+    done = threading.Event()
+
+    def handle(payload: dict[str, Any]) -> None:
+        release.wait(30)
+        handled.append(payload["n"])
+
+    def idle() -> None:
+        idled.append(len(handled))
+        done.set()
+
+    inbox = Inbox(handle, idle=idle)
+    inbox.start()
+    try:
+        for n in range(5):
+            inbox.put({"n": n})
+        release.set()
+        assert done.wait(10)
+    finally:
+        inbox.close()
+    assert handled == [0, 1, 2, 3, 4] and idled == [5]

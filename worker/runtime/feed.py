@@ -71,14 +71,25 @@ class Feed:
         self.handler.look_at_arrivals(board, policy)
         self.last_poll[board.id] = self.clock()
 
-    def deliver(self, board: tj.Board, ref: tj.ActionRef, raw: tj.Json, policy: Policy) -> None:
+    def deliver(
+        self, board: tj.Board, ref: tj.ActionRef, raw: tj.Json, policy: Policy, *, look: bool = True
+    ) -> None:
         """A verified webhook delivery's action, handled once; on a Trello error the feed
-        brings it again."""
+        brings it again. `look=False` leaves the cards that arrived to be looked at later
+        (`look_at_arrivals`), once for many deliveries."""
         try:
             self._once(board, ref.id, raw, policy)
-            self.handler.look_at_arrivals(board, policy)
+            if look:
+                self.handler.look_at_arrivals(board, policy)
         except TrelloError as exc:
             logger.warning("webhook: action %s not handled now (%s)", ref.id, exc)
+
+    def look_at_arrivals(self, board: tj.Board, policy: Policy) -> None:
+        """The cards that arrived since the last look, looked at now (one request)."""
+        try:
+            self.handler.look_at_arrivals(board, policy)
+        except TrelloError as exc:
+            logger.warning("board %s: cards that arrived not looked at now (%s)", board.name, exc)
 
     def _once(self, board: tj.Board, action_id: str, raw: tj.Json, policy: Policy) -> None:
         if self.store.handled.seen(action_id):

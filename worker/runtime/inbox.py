@@ -25,8 +25,16 @@ Payload = dict[str, Any]
 class Inbox:
     """A queue of deliveries and the thread that hands them to `handle`, in order."""
 
-    def __init__(self, handle: Callable[[Payload], None], *, size: int = WAITING):
+    def __init__(
+        self,
+        handle: Callable[[Payload], None],
+        *,
+        idle: Callable[[], None] | None = None,
+        size: int = WAITING,
+    ):
         self.handle = handle
+        #: called when no delivery waits any more (after one or many)
+        self.idle = idle
         self._queue: queue.Queue[Payload | None] = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name="deliveries", daemon=True)
         self._full = False
@@ -64,3 +72,8 @@ class Inbox:
                 action = payload.get("action")
                 ref = action.get("id") if isinstance(action, dict) else None
                 logger.exception("webhook: handling action %s failed", ref)
+            if self.idle is not None and self._queue.empty():
+                try:
+                    self.idle()
+                except Exception:
+                    logger.exception("webhook: after the deliveries")

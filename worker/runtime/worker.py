@@ -251,7 +251,15 @@ class Worker:
             logger.debug("webhook: an action of a board this replica does not hold; skipped")
             return
         with self._cycle_lock:
-            self.feed.deliver(board, ref, raw, self.policy)
+            self.feed.deliver(board, ref, raw, self.policy, look=False)
+
+    def deliveries_done(self) -> None:
+        """No delivery waits: the cards that arrived meanwhile are looked at now, one request
+        a board for any number of them (not one per delivery: a burst of new cards would
+        queue that many reads ahead of the next label)."""
+        with self._cycle_lock:
+            for board in self.boards.held():
+                self.feed.look_at_arrivals(board, self.policy)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when every board this replica holds had its feed read lately (`Feed.health`)."""
@@ -307,7 +315,7 @@ class Worker:
             self.stop.set()
 
         previous = {which: signal.signal(which, stop) for which in (signal.SIGTERM, signal.SIGINT)}
-        inbox = Inbox(self.deliver)
+        inbox = Inbox(self.deliver, idle=self.deliveries_done)
         receiver = webhook_server(self.settings, inbox.put, self.health)
         try:
             if receiver is not None:
