@@ -113,12 +113,18 @@ def read(
 
 
 def _placeholders(text: str) -> str | None:
-    """The first placeholder `text` uses that is none of PLACEHOLDERS (or a broken brace)."""
+    """The first placeholder `text` uses that is none of PLACEHOLDERS (or a broken brace); a
+    format spec or conversion (`{incident:>999999999}`) is none either."""
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+        parts = [
+            (f, spec, conv) for _, f, spec, conv in string.Formatter().parse(text) if f is not None
+        ]
     except ValueError:
         return "a brace that is not closed"
-    return next((field for field in fields if field not in PLACEHOLDERS), None)
+    for field, spec, conversion in parts:
+        if field not in PLACEHOLDERS or spec or conversion:
+            return field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+    return None
 
 
 def fill(message: str, values: Mapping[str, str]) -> str:

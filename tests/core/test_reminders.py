@@ -9,7 +9,7 @@ import pytest
 
 from tests.core.test_rules import POLICY, T0, at, comm, event, incident
 from tests.factories import MEMBERS, TEMPLATE_PATH, a_policy
-from worker.core import reminders, rules
+from worker.core import durations, reminders, rules
 from worker.core import trello_json as ev
 from worker.core.model import Ended, Phase
 from worker.template import Moment, parse_template
@@ -256,8 +256,8 @@ def test_the_template_can_call_the_board() -> None:
         ("-5m", None),
     ],
 )
-def test_snooze_lengths(text: str, length: timedelta | None) -> None:
-    assert reminders.snooze_length(text) == length
+def test_how_long_as_people_write_it(text: str, length: timedelta | None) -> None:
+    assert durations.length(text) == length
 
 
 TAKES = (

@@ -175,3 +175,13 @@ def test_channels_of_an_audience_the_template_has_not_are_refused() -> None:
     channels = '{"suport": ["json://127.0.0.1:9/x"]}'
     with pytest.raises(ConfigError, match="INCIDENT_CHANNELS names 'suport', which is no audience"):
         build_policy(settings(INCIDENT_CHANNELS=channels), TEMPLATE, "w0")
+
+
+@pytest.mark.parametrize(
+    ("message", "named"),
+    [("{incident:>999999999}", "{incident:>999999999}"), ("{incident!r}", "{incident!r}")],
+)
+def test_a_message_may_not_format_its_placeholders(message: str, named: str) -> None:
+    front = f"audiences:\n  - name: press\n    noticed: '{message}'\n"
+    with pytest.raises(TemplateError, match=f"uses {named}, which is no placeholder"):
+        parse_template(f"---\n{front}---\n{BODY}", path="t.md")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 
 from tests.factories import (
     StepClock,
@@ -25,6 +26,7 @@ from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.settings import load_settings
+from worker.store.tables import outbox
 
 
 def free_port() -> int:
@@ -125,7 +127,8 @@ def play(
     worker.cycle(reconcile=False)
     receipts = [t for t in worker_comments(sb, card) if t.startswith("**Sent**")]
     assert receipts[-1].startswith("**Sent** to auction-houses: json failing, tried again later.")
-    ((waiting, _),) = worker.store.outbox.waiting()
+    with worker.store.tx() as conn:
+        (waiting,) = conn.execute(select(outbox).where(outbox.c.state == "pending")).all()
     assert (waiting.audience, waiting.attempts, waiting.state) == ("auction-houses", 1, "pending")
     secret = f"{worker.settings.channels['support'][0].get_secret_value()}"
     assert all(secret not in text for text in worker_comments(sb, card))

@@ -351,9 +351,9 @@ def test_the_outbox_queues_once_waits_twice_as_long_each_time_then_gives_up(tmp_
             (due,) = store.outbox.due()
             after = store.outbox.failed(due.key, "the channel did not take it")
             assert after is not None
-            ((_, next_at),) = store.outbox.waiting() or [(after, now[0])]
-            waits.append(next_at - now[0])
-            now[0] = next_at
+            assert after.next_at is not None
+            waits.append(after.next_at - now[0])
+            now[0] = after.next_at
             if after.state == "failed":
                 break
         assert waits[:3] == [FIRST_WAIT, FIRST_WAIT * 2, FIRST_WAIT * 4]

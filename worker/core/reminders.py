@@ -193,11 +193,6 @@ def words(key: str) -> str:
 # -- /snooze -------------------------------------------------------------------------------
 
 
-def snooze_length(text: str) -> timedelta | None:
-    """`30m`, `45 min`, `1h`, `1h30m`, `90` (minutes): how long; None when it is none of these."""
-    return durations.length(text)
-
-
 def snooze(
     incident: Incident, by: str, rest: str, at: datetime, policy: Policy
 ) -> tuple[Incident, str]:
@@ -212,7 +207,7 @@ def snooze(
             return incident, "The reminders are not snoozed."
         woken = incident.model_copy(update={"snoozed_until": None})
         return woken, f"Reminders are back on (by {mention(by)})."
-    length = snooze_length(rest)
+    length = durations.length(rest)
     if length is None or length > MAX_SNOOZE:
         return incident, (
             "`/snooze` takes how long, up to 12 h: `/snooze 30m`, `/snooze 1h30m`; "

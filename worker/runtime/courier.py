@@ -1,10 +1,10 @@
 """The courier: the outbox's messages sent to people's channels (Apprise), once, with back-off.
 
 Each cycle it tries the parcels whose turn has come (`store.outbox`): a try that works marks
-the parcel sent, one that fails waits twice as long as the last, and after `MAX_TRIES` the
-parcel is given up. Once every channel of a message was tried, the card gets one receipt
-(which channels, sent or failing); a channel given up gets one comment naming the
-communicator, so the audience is told another way. The channels' URLs are secrets: they are
+the parcel sent, one that fails waits twice as long as the last, and after the outbox's
+`MAX_TRIES` the parcel is given up. Once every channel of a message was tried, the card gets
+one receipt (which channels, sent or failing); a channel given up gets one comment naming
+the communicator, so the audience is told another way. The channels' URLs are secrets: they are
 read from the settings when a parcel is sent and never logged, stored or shown beyond their
 scheme (Apprise's own logging is silenced for that reason).
 
@@ -23,7 +23,7 @@ from worker.core.model import Comment, Incident, mention
 from worker.runtime.executor import Executor
 from worker.runtime.outbound import WEBHOOKS, Outbound
 from worker.store.database import Store
-from worker.store.outbox import MAX_TRIES, Parcel
+from worker.store.outbox import Parcel
 
 logger = logging.getLogger(__name__)
 logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)  # it may name a URL's parts
@@ -149,6 +149,3 @@ class Courier:
 
 def _who(incident: Incident) -> str:
     return mention(incident.communicator or incident.lead) if incident.addressee else "Everyone"
-
-
-__all__ = ["MAX_TRIES", "Courier", "apprise_notify"]

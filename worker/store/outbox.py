@@ -41,6 +41,8 @@ class Parcel:
     state: str = "pending"
     attempts: int = 0
     error: str | None = None
+    #: when the next try is due (read back from the store)
+    next_at: datetime | None = None
 
 
 class Outbox:
@@ -123,14 +125,6 @@ class Outbox:
             ).all()
         return [_parcel(row) for row in rows]
 
-    def waiting(self) -> list[tuple[Parcel, datetime]]:
-        """Every parcel not sent yet, with when its next try is due (for `status`)."""
-        with self.store.tx() as conn:
-            rows = conn.execute(
-                select(outbox).where(outbox.c.state == "pending").order_by(outbox.c.made_at)
-            ).all()
-        return [(_parcel(row), aware(row.next_at)) for row in rows]
-
 
 def _parcel(row: Row[Any]) -> Parcel:
     return Parcel(
@@ -145,4 +139,5 @@ def _parcel(row: Row[Any]) -> Parcel:
         state=row.state,
         attempts=row.attempts,
         error=row.error,
+        next_at=aware(row.next_at),
     )
