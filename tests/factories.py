@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from worker.core import rules
 from worker.core.model import CommItem, Incident, Policy
@@ -21,6 +21,9 @@ from worker.settings import Settings, build_policy, load_settings
 from worker.store.database import Store
 from worker.template import Moment, Template, load_template
 from worker.trello.client import Trello
+
+if TYPE_CHECKING:
+    from worker.demo import Person
 
 #: The checkout's root folder.
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,3 +167,23 @@ def http_receiver(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def served_worker(folder: Path, **extra: str) -> Iterator[tuple[Worker, Person, Sandbox]]:
+    """A seeded sandbox served over HTTP, @alice acting on it, and the worker in-process with
+    `extra` settings (by variable name) on a clock the test moves, after its first look at
+    the board."""
+    from worker.demo import Person
+
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        values = sandbox_values(sb, server, f"sqlite:///{folder}/w.sqlite3", **extra)
+        alice = Person(sb, server.url, "alice")
+        try:
+            settings = load_settings(values, env_file=None)
+            with in_process_worker(settings, clock=StepClock(datetime.now(UTC))) as worker:
+                worker.cycle(reconcile=True)
+                yield worker, alice, sb
+        finally:
+            alice.close()

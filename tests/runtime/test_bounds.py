@@ -4,37 +4,28 @@ it could not write, and the board goes on. In-process, against the served sandbo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
+from tests.factories import (
+    served_worker,
+    worker_comments,
+)
 from worker.core import bounds, header, keys
 from worker.core.model import Comment
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.sandbox import app as sandbox_app
-from worker.settings import load_settings
 
 Scene = tuple[Worker, Person, Sandbox]
 
 
 @pytest.fixture
 def scene(tmp_path: Path) -> Iterator[Scene]:
-    sb = Sandbox.seeded()
-    with sb.serve() as server:
-        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
-        alice = Person(sb, server.url, "alice")
-        try:
-            with in_process_worker(
-                load_settings(values, env_file=None), clock=StepClock(datetime.now(UTC))
-            ) as worker:
-                worker.cycle(reconcile=True)
-                yield worker, alice, sb
-        finally:
-            alice.close()
+    with served_worker(tmp_path) as served:
+        yield served
 
 
 def labelled(worker: Worker, alice: Person, sb: Sandbox, name: str, desc: str = "") -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from tests.factories import (
-    StepClock,
     http_receiver,
-    in_process_worker,
-    sandbox_values,
+    served_worker,
     worker_comments,
 )
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
-from worker.settings import load_settings
 from worker.store.tables import outbox
 
 
@@ -87,28 +83,13 @@ def test_tell_reaches_each_channel_once_with_one_receipt(
         "support": [mail, f"json://127.0.0.1:{http_port}/hook"],
         "auction-houses": [f"json://127.0.0.1:{free_port()}/nobody-listens"],
     }
-    sb = Sandbox.seeded()
-    with sb.serve() as server:
-        values = sandbox_values(
-            sb,
-            server,
-            f"sqlite:///{tmp_path}/w.sqlite3",
-            INCIDENT_CHANNELS=json.dumps(channels),
-        )
-        alice = Person(sb, server.url, "alice")
-        try:
-            with in_process_worker(
-                load_settings(values, env_file=None), clock=StepClock(datetime.now(UTC))
-            ) as worker:
-                play(worker, alice, sb, inbox, posted)
-        finally:
-            alice.close()
+    with served_worker(tmp_path, INCIDENT_CHANNELS=json.dumps(channels)) as (worker, alice, sb):
+        play(worker, alice, sb, inbox, posted)
 
 
 def play(
     worker: Worker, alice: Person, sb: Sandbox, inbox: Inbox, posted: list[dict[str, Any]]
 ) -> None:
-    worker.cycle(reconcile=True)
     card = alice.create_card(sb.board_ids[0], "Checkout is down").id
     alice.label(card, "Incident")
     worker.cycle(reconcile=False)
@@ -185,26 +166,13 @@ def test_tell_reaches_a_form_channel_and_a_chat_services_incoming_webhook(
                 f"mmost://127.0.0.1:{port}/abcdefghijklmnopqrstuvwxyz",
             ]
         }
-        sb = Sandbox.seeded()
-        with sb.serve() as server:
-            values = sandbox_values(
-                sb,
-                server,
-                f"sqlite:///{tmp_path}/w.sqlite3",
-                INCIDENT_CHANNELS=json.dumps(channels),
-            )
-            alice = Person(sb, server.url, "alice")
-            try:
-                settings = load_settings(values, env_file=None)
-                with in_process_worker(settings, clock=StepClock(datetime.now(UTC))) as worker:
-                    worker.cycle(reconcile=True)
-                    card = alice.create_card(sb.board_ids[0], "Checkout is down").id
-                    alice.label(card, "Incident")
-                    worker.cycle(reconcile=False)
-                    alice.comment(card, "/tell buyers-sellers")
-                    worker.cycle(reconcile=False)
-            finally:
-                alice.close()
+        channels_set = json.dumps(channels)
+        with served_worker(tmp_path, INCIDENT_CHANNELS=channels_set) as (worker, alice, sb):
+            card = alice.create_card(sb.board_ids[0], "Checkout is down").id
+            alice.label(card, "Incident")
+            worker.cycle(reconcile=False)
+            alice.comment(card, "/tell buyers-sellers")
+            worker.cycle(reconcile=False)
     (form,) = [g for g in got if g[0] == "/form"]
     (chat,) = [g for g in got if g[0].startswith("/hooks/")]
     assert form[1] == "application/x-www-form-urlencoded"

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,10 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from tests.factories import StepClock, http_receiver, in_process_worker, sandbox_values
-from worker.demo import Person
-from worker.sandbox import Sandbox
-from worker.settings import load_settings
+from tests.factories import (
+    http_receiver,
+    served_worker,
+)
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
@@ -61,30 +60,19 @@ def test_each_incident_event_is_posted_signed_once(
     tmp_path: Path, receiver: tuple[int, Received]
 ) -> None:
     port, got = receiver
-    sb = Sandbox.seeded()
-    with sb.serve() as server:
-        values = sandbox_values(
-            sb,
-            server,
-            f"sqlite:///{tmp_path}/w.sqlite3",
-            INCIDENT_OUTBOUND_URLS=f"http://127.0.0.1:{port}/hooks",
-            INCIDENT_OUTBOUND_SECRET=SECRET,
-        )
-        alice = Person(sb, server.url, "alice")
-        try:
-            settings = load_settings(values, env_file=None)
-            with in_process_worker(settings, clock=StepClock(datetime.now(UTC))) as worker:
-                worker.cycle(reconcile=True)
-                card = alice.create_card(sb.board_ids[0], "Checkout is down").id
-                alice.label(card, "Incident")
-                worker.cycle(reconcile=False)
-                alice.comment(card, "/communicator @bob\n/sev 2\n/update failing over")
-                worker.cycle(reconcile=False)
-                alice.comment(card, "/tell support\n/resolved payments are back")
-                for _ in range(3):
-                    worker.cycle(reconcile=True)
-        finally:
-            alice.close()
+    with served_worker(
+        tmp_path,
+        INCIDENT_OUTBOUND_URLS=f"http://127.0.0.1:{port}/hooks",
+        INCIDENT_OUTBOUND_SECRET=SECRET,
+    ) as (worker, alice, sb):
+        card = alice.create_card(sb.board_ids[0], "Checkout is down").id
+        alice.label(card, "Incident")
+        worker.cycle(reconcile=False)
+        alice.comment(card, "/communicator @bob\n/sev 2\n/update failing over")
+        worker.cycle(reconcile=False)
+        alice.comment(card, "/tell support\n/resolved payments are back")
+        for _ in range(3):
+            worker.cycle(reconcile=True)
     kinds = sorted(event["data"]["event"] for event in got.events.values())
     assert kinds == sorted(["declared", "roles", "roles", "severity", "update", "told", "resolved"])
     assert got.refused == 0 and got.deliveries == len(got.events)  # each id once
