@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     template_url: str | None = _setting("INCIDENT_TEMPLATE_URL", None)
     incident_board_id: str | None = _setting("INCIDENT_BOARD_ID", None)
     incident_list: str | None = _setting("INCIDENT_LIST", None)
+    #: Follow-ups: the list their cards go to, on the incident's board or on this board; and
+    #: how many business days each gets until it is due.
+    followup_list: str = _setting("INCIDENT_FOLLOWUP_LIST", "Follow-ups", min_length=1)
+    followup_board_id: str | None = _setting("INCIDENT_FOLLOWUP_BOARD_ID", None)
+    followup_days: int = _setting("INCIDENT_FOLLOWUP_DAYS", 10, ge=1, le=260)
     webhook: bool = _setting("INCIDENT_WEBHOOK", False)
     webhook_listen: str = _setting("INCIDENT_WEBHOOK_LISTEN", "127.0.0.1:8080")
     webhook_callback_url: str | None = _setting("INCIDENT_WEBHOOK_CALLBACK_URL", None)
@@ -236,6 +241,7 @@ class Settings(BaseSettings):
         "template_url",
         "incident_board_id",
         "incident_list",
+        "followup_board_id",
         "webhook_callback_url",
         mode="before",
     )
@@ -510,6 +516,7 @@ def build_policy(settings: Settings, template: Template, worker_member_id: str) 
         postmortem_facilitator=settings.postmortem_facilitator,
         template_url=settings.template_url,
         incident_board_id=settings.incident_board_id,
+        followup_days=settings.followup_days,
         channels=frozenset(name for name, urls in settings.channels.items() if urls),
         announce=tuple(settings.announce),
     )

@@ -26,8 +26,10 @@ item, or with two, is an error.
 
 Markers are HTML comments, invisible when rendered: ``<!-- incident: key=value ... -->``, several
 pairs to a comment. ``phase=declared|resolved`` ends a heading line or stands alone on the lines
-right after a heading (sub-headings inherit it). ``communicate=detection|workaround|resolution``
-ends a task item. Unknown keys or values, and markers anywhere else, are errors.
+right after a heading (sub-headings inherit it). ``followups=yes`` goes the same places and marks
+the one post-mortem checklist whose items are the follow-ups: each item on an incident's card
+becomes a card of its own (see `worker.core.followups`). ``communicate=detection|workaround|
+resolution`` ends a task item. Unknown keys or values, and markers anywhere else, are errors.
 
 Front matter. An optional YAML block between ``---`` lines at the very top sets the cadence:
 ``reminder_seconds``, ``status_update_seconds``, ``role_reminder_seconds`` (the first interval
@@ -84,6 +86,8 @@ _MD = MarkdownIt("commonmark")
 _TASK = re.compile(r"\[([ xX])\](?=\s|$)\s*")
 #: `[]`, `[ x]`, `[X ]`, `[  ]`...: meant as a task item, not written as one
 _ALMOST_TASK = re.compile(r"\[\s*[xX]?\s*\](?=\s|$)")
+#: The marker keys a heading takes.
+_HEADING_KEYS = "phase levels followups"
 _MARKER = re.compile(r"<!--\s*incident\s*:(.*?)-->", re.DOTALL)
 _POST_MORTEM = re.compile(r"post[\s-]?mortem", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -100,6 +104,10 @@ class Stage(str, Enum):  # noqa: UP042 (house style: str, Enum)
     RESOLVED = "resolved"
 
 
+class _Yes(str, Enum):  # noqa: UP042 (house style: str, Enum)
+    YES = "yes"
+
+
 _DEFAULT_MOMENTS = (
     ("first notice", Moment.DETECTION),
     ("workaround", Moment.WORKAROUND),
@@ -110,7 +118,7 @@ _MOMENT_WORDS = {
     Moment.WORKAROUND: "that there is a workaround",
     Moment.RESOLUTION: "that the problem is resolved",
 }
-_MARKER_VALUES: dict[str, type[Enum]] = {"phase": Stage, "communicate": Moment}
+_MARKER_VALUES: dict[str, type[Enum]] = {"phase": Stage, "communicate": Moment, "followups": _Yes}
 
 
 class TemplateError(ConfigError):
@@ -142,6 +150,8 @@ class Checklist:
     line: int
     #: the severity levels it is for (a ``levels=1,2`` marker); empty: every level
     levels: tuple[int, ...] = ()
+    #: whether its items are the post mortem's follow-ups (a ``followups=yes`` marker)
+    followups: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,11 @@ class Template:
             for c in self.for_stage(phase)
             if not c.levels or (level is not None and level in c.levels)
         )
+
+    @property
+    def followups(self) -> Checklist | None:
+        """The checklist whose items become follow-up cards (`followups=yes`), if any."""
+        return next((c for c in self.checklists if c.followups), None)
 
     def communication(self, moment: Moment) -> tuple[Checklist, Item]:
         """The checklist and item that mean "communicated at `moment`"."""
@@ -254,6 +269,8 @@ def render_template(template: Template) -> str:
         marker = f"phase={checklist.stage.value}"
         if checklist.levels:
             marker += f" levels={','.join(str(n) for n in checklist.levels)}"
+        if checklist.followups:
+            marker += " followups=yes"
         chunks.append(f"## {checklist.name} <!-- incident: {marker} -->")
         for text in checklist.guidance:
             bullet = text.startswith("- ")
@@ -363,6 +380,7 @@ class _Section:
     items: list[Item] = field(default_factory=list)
     guidance: list[str] = field(default_factory=list)
     levels: tuple[int, ...] | None = None
+    followups: bool = False
 
     def resolved_levels(self) -> tuple[int, ...]:
         section: _Section | None = self
@@ -413,11 +431,8 @@ class _Parser:
                     raise self.error(
                         line, "a marker on its own line must come right after a heading"
                     )
-                found = self.markers([node.content.strip()], line, allowed="phase levels")
-                if "phase" in found:
-                    self.sections[-1].stage = Stage(found["phase"])
-                if "levels" in found:
-                    self.sections[-1].levels = _numbers(found["levels"])
+                found = self.markers([node.content.strip()], line, allowed=_HEADING_KEYS)
+                self.heading_markers(self.sections[-1], found)
             elif node.type == "paragraph":
                 text, _ = self.inline(node, line, allowed="")
                 self.add_guidance(text)
@@ -427,15 +442,22 @@ class _Parser:
             previous = node
 
     def heading(self, node: SyntaxTreeNode, line: int) -> None:
-        text, found = self.inline(node, line, allowed="phase levels")
+        text, found = self.inline(node, line, allowed=_HEADING_KEYS)
         name = _collapse(text)
         level = int(node.tag[1:])
         if level == 1 and self.title is None:
             self.title = name
-        stage = Stage(found["phase"]) if "phase" in found else None
-        section = _Section(name, line, level, self._ancestor(level), stage)
-        section.levels = _numbers(found["levels"]) if "levels" in found else None
+        section = _Section(name, line, level, self._ancestor(level))
+        self.heading_markers(section, found)
         self.sections.append(section)
+
+    @staticmethod
+    def heading_markers(section: _Section, found: dict[str, str]) -> None:
+        if "phase" in found:
+            section.stage = Stage(found["phase"])
+        if "levels" in found:
+            section.levels = _numbers(found["levels"])
+        section.followups = section.followups or "followups" in found
 
     def _ancestor(self, level: int) -> _Section | None:
         section = self.sections[-1] if self.sections else None
@@ -528,7 +550,10 @@ class _Parser:
                     found[key] = value
                     continue
                 if kind is None and key != "levels":
-                    problem = f"unknown marker key '{key}': use phase=, levels= or communicate="
+                    problem = (
+                        f"unknown marker key '{key}': use phase=, levels=, followups= or "
+                        "communicate="
+                    )
                 elif key not in allowed.split():
                     where = "a task item" if key == "communicate" else "a heading"
                     problem = f"the {key}= marker belongs at the end of {where}"
@@ -562,11 +587,32 @@ class _Parser:
                 tuple(s.guidance),
                 s.line,
                 s.resolved_levels(),
+                s.followups,
             )
             for s in sections
         )
         if not any(c.stage is Stage.DECLARED for c in result):
             raise self.error(result[0].line, "no checklist is in the declared phase")
+        followups = [c for c in result if c.followups]
+        if len(followups) > 1:
+            first, second = followups[:2]
+            raise self.error(
+                second.line,
+                f"the follow-ups are the checklist '{first.name}' already (line {first.line}); "
+                "only one checklist may say followups=yes",
+            )
+        for c in followups:
+            if c.stage is not Stage.RESOLVED:
+                raise self.error(
+                    c.line,
+                    f"the follow-ups checklist '{c.name}' is added at declaration; follow-ups "
+                    "come from the post mortem: put it under a post-mortem heading",
+                )
+        for s in self.sections:
+            if s.followups and not s.items:
+                raise self.error(
+                    s.line, "followups=yes marks a heading with no task items: it is no checklist"
+                )
         lines: dict[Moment, int] = {}
         for item in (i for c in result for i in c.items if i.moment is not None):
             assert item.moment is not None

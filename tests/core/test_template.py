@@ -64,9 +64,16 @@ def test_default_checklists_and_phases(default: Template) -> None:
         ("Until the problem is resolved", Stage.DECLARED, 12),
         ("Post mortem", Stage.RESOLVED, 2),
         ("Meeting agenda", Stage.RESOLVED, 3),
+        ("Follow-ups", Stage.RESOLVED, 1),
     ]
     assert [c.name for c in default.for_stage(Stage.DECLARED)] == ["Until the problem is resolved"]
-    assert [c.name for c in default.for_stage(Stage.RESOLVED)] == ["Post mortem", "Meeting agenda"]
+    assert [c.name for c in default.for_stage(Stage.RESOLVED)] == [
+        "Post mortem",
+        "Meeting agenda",
+        "Follow-ups",
+    ]
+    assert default.followups is not None and default.followups.name == "Follow-ups"
+    assert default.followups.items[0].text.startswith("Update the incident response document")
     assert default.cadence == Cadence()
 
 
@@ -116,7 +123,7 @@ def test_default_communication_moments(default: Template) -> None:
 
 
 def test_default_guidance_and_lines(default: Template) -> None:
-    until, post_mortem, agenda = default.checklists
+    until, post_mortem, agenda, followups = default.checklists
     assert until.guidance == (
         "Anyone not tapped by the incident lead is free to keep working on other things. "
         "It is the lead's responsibility to call for all hands if necessary.",
@@ -126,6 +133,8 @@ def test_default_guidance_and_lines(default: Template) -> None:
     lines = DEFAULT.read_text(encoding="utf-8").splitlines()
     assert lines[until.line - 1] == "### Until the problem is resolved"
     assert lines[agenda.items[0].line - 1].startswith("- [ ] Timeline:")
+    assert lines[followups.line - 1] == "#### Follow-ups <!-- incident: followups=yes -->"
+    assert followups.guidance[0].startswith("The actions decided at the meeting")
 
 
 def test_default_version_is_the_sha256_prefix(default: Template) -> None:
@@ -230,6 +239,24 @@ def test_communicate_markers_switch_the_defaults_off() -> None:
     assert t.communication(Moment.WORKAROUND) == (tell, tell.items[1])
 
 
+def test_followups_marker_names_one_post_mortem_checklist() -> None:
+    text = (
+        COMMUNICATE
+        + "\n## Post mortem\n\n- [ ] Meet\n\n### Actions\n<!-- incident: followups=yes -->\n\n"
+        + "- [ ] Fix the alerts\n"
+    )
+    t = parse_template(text)
+    assert [(c.name, c.stage, c.followups) for c in t.checklists] == [
+        ("Talk", Stage.DECLARED, False),
+        ("Post mortem", Stage.RESOLVED, False),
+        ("Actions", Stage.RESOLVED, True),
+    ]
+    assert t.followups is not None and t.followups.name == "Actions"
+    again = parse_template(render_template(t)).followups
+    assert again is not None and again.followups and again.name == "Actions"
+    assert parse_template(COMMUNICATE).followups is None
+
+
 def test_marker_text_in_code_is_not_a_marker() -> None:
     text = "## A\n\n- [ ] write `<!-- incident: colour=red -->` here\n\n" + COMMUNICATE
     assert parse_template(text).checklists[0].items[0].text == (
@@ -275,8 +302,26 @@ BAD = [
     ("Intro.\n\n- [ ] x\n", 3, "comes before any heading"),
     ("## Talk\n\n- [ ] again\n", 5, "the checklist 'Talk' is already on line 1"),
     ("## Talk\n\n- [ ] x\n\n## A\n\n- [ ] y\n", 9, "the checklist 'Talk' is already on line 1"),
+    (
+        "## A <!-- incident: followups=yes -->\n\n- [ ] x\n",
+        1,
+        "the follow-ups checklist 'A' is added at declaration",
+    ),
+    ("## A <!-- incident: followups=no -->\n\n- [ ] x\n", 1, "unknown followups 'no'"),
+    ("## A\n\n- [ ] x <!-- incident: followups=yes -->\n", 3, "belongs at the end of a heading"),
 ]
 BAD_TAIL = [  # the communication section comes first (lines 1-6), the problem after it
+    (
+        "## PM <!-- incident: phase=resolved followups=yes -->\n\n- [ ] x\n\n"
+        "## Actions <!-- incident: phase=resolved followups=yes -->\n\n- [ ] y\n",
+        12,
+        "the follow-ups are the checklist 'PM' already (line 8)",
+    ),
+    (
+        "## Post mortem <!-- incident: followups=yes -->\n\n### Agenda\n\n- [ ] x\n",
+        8,
+        "followups=yes marks a heading with no task items",
+    ),
     ("## Talk\n\n- [ ] x\n", 8, "the checklist 'Talk' is already on line 1"),
 ]
 BAD_WHOLE = [

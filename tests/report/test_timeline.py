@@ -10,6 +10,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.factories import TEMPLATE, a_policy
+from worker.core.model import FollowUp
 from worker.report import timeline as pm
 from worker.template import Moment, parse_template
 
@@ -336,11 +337,52 @@ What can we then improve?
 - [ ] Reflect on the post mortem. Can we do post mortems better? Update this document with \
 any learnings.
 
+### Follow-ups
+
+The actions decided at the meeting, one item each, mentioning who owns it (an @ before their \
+Trello username). Each becomes a card of its own in the Follow-ups list, with its owner and a due \
+date, and is reminded about until it is done.
+
+- [ ] Update the incident response document with the learnings from this incident.
+
 ---
 
 Template version abc123. Learnings? Put them back into the template so the next incident \
 gets them.
 """
+
+
+def test_the_draft_lists_the_follow_ups_with_their_state() -> None:
+    made = datetime(2026, 3, 3, 9, tzinfo=UTC_)
+    followups = [
+        FollowUp(
+            item_id="i1",
+            name="Alert on disk **usage**",
+            owner="bob",
+            board_id="b",
+            card_id="c1",
+            url="https://trello.com/c/abc",
+            made_at=made,
+            due=made + timedelta(days=14),
+        ),
+        FollowUp(
+            item_id="i2",
+            name="Runbook",
+            owner="alice",
+            board_id="b",
+            made_at=made,
+            due=made + timedelta(days=14),
+            done_at=made + timedelta(days=2),
+            done_how="moved to Done",
+        ),
+    ]
+    text = pm.render_markdown(report(GOLDEN_HISTORY), TEMPLATE, STOCKHOLM, followups)
+    section = text.split("\n## Follow-up cards\n\n", 1)[1].split("\n\n", 1)[0]
+    assert section.splitlines() == [
+        r"- [Alert on disk \*\*usage\*\*](https://trello.com/c/abc): @bob, due Tue 17 Mar 2026, "
+        "open",
+        "- Runbook: @alice, due Tue 17 Mar 2026, done (moved to Done)",
+    ]
 
 
 def test_golden_markdown() -> None:

@@ -53,6 +53,7 @@ def render(incident: Incident) -> str:
         )
     if incident.postmortem_due is not None and incident.phase is Phase.RESOLVED:
         rows.append(f"- Post mortem due: {_when(incident.postmortem_due)}")
+    rows += _followups(incident)
     rows += [f"- Template: v{incident.template_version}", "", LAST_LINE]
     return "\n".join(rows)
 
@@ -109,6 +110,27 @@ def _short(full: str) -> str:
     kept = ("- Phase:", "- Severity:", "- Lead:")
     rows = [row for row in full.split("\n") if row.startswith(kept)]
     return "\n".join([FIRST_LINE, "", *rows, "", LAST_LINE])
+
+
+#: The most follow-ups the header lists one by one.
+FOLLOWUPS_LISTED = 10
+
+
+def _followups(incident: Incident) -> list[str]:
+    """A row per follow-up (the first `FOLLOWUPS_LISTED`): its card, owner, due date, state."""
+    rows = []
+    for followup in list(incident.followups.values())[:FOLLOWUPS_LISTED]:
+        name = quote(followup.name, 200)
+        shown = f"[{name}]({followup.url})" if followup.url else name
+        state = f"done ({followup.done_how})" if followup.done_at else "open"
+        rows.append(
+            f"- Follow-up: {shown} · {mention(followup.owner)} · due {_when(followup.due)} · "
+            f"{state}"
+        )
+    more = len(incident.followups) - FOLLOWUPS_LISTED
+    if more > 0:
+        rows.append(f"- … and {more} more follow-ups")
+    return rows
 
 
 def _people(names: tuple[str, ...]) -> str:

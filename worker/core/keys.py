@@ -52,3 +52,8 @@ def posted_keys(
 def source_marker(source_card_id: str) -> str:
     """The marker in an incident card's description that names the card it was declared on."""
     return f"iw-src:{source_card_id}"
+
+
+def followup_marker(item_id: str) -> str:
+    """The marker in a follow-up card's description that names its check item."""
+    return f"iw-fu:{item_id}"

@@ -61,6 +61,32 @@ class CommItem(BaseModel):
     gone: bool = False
 
 
+class FollowUp(BaseModel):
+    """An action decided at the post mortem: an item of the follow-ups checklist on the
+    incident card, and the card of its own the worker made for it (`worker.core.followups`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the check item on the incident card, and its text (people's words: quote wherever shown)
+    item_id: str
+    name: str
+    #: who owns it (username): the first board member @mentioned in the item, else the lead
+    owner: str
+    #: the board its card is made on, and the card once made (empty until then)
+    board_id: str
+    card_id: str = ""
+    url: str = ""
+    made_at: datetime
+    due: datetime
+    done_at: datetime | None = None
+    #: how it was done: "ticked on the incident card", "marked complete", "moved to Done"...
+    done_how: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+
 class Incident(BaseModel):
     """The worker's record of one incident card."""
 
@@ -116,6 +142,8 @@ class Incident(BaseModel):
     workaround: str = ""
     #: who was told at each moment (`telling.MOMENT_NAMES`): audience -> when
     told: dict[str, dict[str, datetime]] = {}
+    #: the follow-ups, by their check item's id, in the order they were found
+    followups: dict[str, FollowUp] = {}
 
     @property
     def open(self) -> bool:
@@ -128,6 +156,11 @@ class Incident(BaseModel):
 
     def reached(self, phase: Phase) -> bool:
         return phase in self.phase_started
+
+    @property
+    def followups_open(self) -> bool:
+        """Whether a follow-up is still to be done (they outlive the incident)."""
+        return any(f.open for f in self.followups.values())
 
 
 @dataclass(frozen=True)
@@ -278,6 +311,8 @@ class Policy:
     template_url: str | None
     #: the board where incidents get a card of their own (None: on the labelled card itself)
     incident_board_id: str | None
+    #: business days from a follow-up's card being made to its due date
+    followup_days: int
     #: the audiences with channels of their own (`INCIDENT_CHANNELS`): `/tell` sends to them
     channels: frozenset[str] = frozenset()
     #: the audiences told automatically at declaration and at resolution (`INCIDENT_ANNOUNCE`)

@@ -251,6 +251,10 @@ class Card:
     label_names: tuple[str, ...]
     last_activity: datetime | None
     checklists: tuple[Checklist, ...] | None
+    closed: bool = False
+    due: datetime | None = None
+    #: whether the due date is marked complete (the tick beside it on the card)
+    due_complete: bool = False
 
 
 def checklist(raw: Mapping[str, Any]) -> Checklist:
@@ -271,6 +275,7 @@ def card(raw: Mapping[str, Any]) -> Card:
     lists = raw.get("checklists")
     labels = raw.get("labels") or []
     activity = raw.get("dateLastActivity")
+    due = raw.get("due")
     return Card(
         id=str(raw["id"]),
         name=str(raw.get("name") or ""),
@@ -284,6 +289,9 @@ def card(raw: Mapping[str, Any]) -> Card:
             str(label["name"]) for label in labels if isinstance(label, dict) and label.get("name")
         ),
         last_activity=when(activity) if isinstance(activity, str) and activity else None,
+        closed=raw.get("closed") is True,
+        due=when(due) if isinstance(due, str) and due else None,
+        due_complete=raw.get("dueComplete") is True,
         checklists=None
         if lists is None
         else tuple(checklist(c) for c in lists if isinstance(c, dict) and "id" in c),

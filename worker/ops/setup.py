@@ -1,4 +1,5 @@
-"""`setup`: create the labels the boards lack, then let the `Worker` make the template cards."""
+"""`setup`: create the labels the boards lack and the follow-ups' list, then let the `Worker`
+make the template cards."""
 
 from __future__ import annotations
 
@@ -31,7 +32,26 @@ def missing_labels(wanted: Wanted, present: Iterable[str]) -> list[tuple[str, st
     return out
 
 
+def followup_boards(settings: Settings) -> list[str]:
+    """The boards follow-up cards go to: `INCIDENT_FOLLOWUP_BOARD_ID`, else the boards where
+    incidents run (the incident board, else every watched board)."""
+    if settings.followup_board_id:
+        return [settings.followup_board_id]
+    if settings.incident_board_id:
+        return [settings.incident_board_id]
+    return list(settings.trello_board_ids)
+
+
 # -- the command (I/O) ----------------------------------------------------------------------
+
+
+def _make_list(trello: Trello, board_id: str, name: str) -> str | None:
+    """Make the open list `name` on the board unless it has one; what was done, in words."""
+    if any(str(item.get("name")) == name for item in trello.lists(board_id)):
+        return None
+    trello.create_list(board_id, name)
+    board = str(trello.board(board_id).get("name", board_id))
+    return f"Board {board!r}: made the list {name!r} (INCIDENT_FOLLOWUP_LIST) for follow-ups."
 
 
 def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
@@ -55,6 +75,11 @@ def run_setup(settings: Settings, template_path: Path, out: TextIO) -> int:
             for label, colour in missing_labels(wanted, present):
                 trello.create_label(board["id"], label, colour)
                 changes.append(f"Board {name!r}: created the label {label!r} ({colour}).")
+        if template.followups is not None:
+            for board_id in followup_boards(settings):
+                made = _make_list(trello, board_id, settings.followup_list)
+                if made:
+                    changes.append(made)
         before = {board_id: store.template_cards.get(board_id) for board_id in names}
         cards = TemplateCards(trello, store, template)
         for board_id in names:

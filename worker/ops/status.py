@@ -93,6 +93,34 @@ def _table(lines: Sequence[IncidentLine], now: datetime) -> str:
     return "\n".join(table_lines(rows))
 
 
+def followups_table(incidents: Sequence[Incident], now: datetime) -> str:
+    """The follow-ups still to be done, across incidents, oldest first."""
+    found = sorted(
+        (
+            (followup, incident)
+            for incident in incidents
+            for followup in incident.followups.values()
+            if followup.open
+        ),
+        key=lambda pair: (pair[0].made_at, pair[0].due),
+    )
+    if not found:
+        return "No open follow-ups."
+    rows = [("FOLLOW-UP", "OWNER", "DUE", "STATE", "INCIDENT")]
+    for followup, incident in found:
+        late = now >= followup.due
+        rows.append(
+            (
+                f"{followup.name} ({followup.url or 'no card yet'})",
+                _at(followup.owner),
+                followup.due.strftime("%Y-%m-%d"),
+                f"late {format_age((now - followup.due).total_seconds())}" if late else "open",
+                incident.name,
+            )
+        )
+    return "\n".join(["Open follow-ups (oldest first):", *table_lines(rows)])
+
+
 def holders_table(
     leases: Sequence[Lease], boards: Sequence[str], names: Mapping[str, str], now: datetime
 ) -> str:
@@ -148,6 +176,7 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
         return 0
     try:
         incidents = store.incidents.open()
+        with_followups = store.incidents.with_open_followups()
         sent = {incident.card_id: store.claims.of_card(incident.card_id) for incident in incidents}
         leases = store.replicas.leases()
     finally:
@@ -190,6 +219,8 @@ def run_status(settings: Settings, template_path: Path, out: TextIO) -> int:
     if note:
         print(note, file=out)
     print(status_table(lines, now), file=out)
+    print("", file=out)
+    print(followups_table(with_followups, now), file=out)
     print("", file=out)
     print(holders_table(leases, settings.watched_boards, board_names, now), file=out)
     return 0

@@ -52,7 +52,9 @@ def report_of(incident: Incident, history: History, policy: Policy, members: Mem
 def markdown(incident: Incident, history: History, policy: Policy, members: Members) -> str:
     """The draft's Markdown alone (what `report` prints)."""
     report = report_of(incident, history, policy, members)
-    return render_markdown(report, policy.template, policy.timezone)
+    return render_markdown(
+        report, policy.template, policy.timezone, tuple(incident.followups.values())
+    )
 
 
 def compose(
@@ -69,7 +71,9 @@ def compose(
     leaves the draft without one, saying why (`trouble`); the next draft has it again.
     """
     report = report_of(incident, history, policy, members)
-    markdown = render_markdown(report, policy.template, policy.timezone)
+    markdown = render_markdown(
+        report, policy.template, policy.timezone, tuple(incident.followups.values())
+    )
     try:
         return Draft(markdown, render_png(report, policy.timezone, stop=stop))
     except PictureError as exc:

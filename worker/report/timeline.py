@@ -18,7 +18,7 @@ is written as a live ``@username``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from worker.core import commands, rules
 from worker.core import trello_json as ev
-from worker.core.model import MOMENT_OF, Incident, Phase, Policy, same_name
+from worker.core.model import MOMENT_OF, FollowUp, Incident, Phase, Policy, mention, same_name
 from worker.core.quoting import quote
 from worker.template import Moment, Stage, Template
 
@@ -453,8 +453,11 @@ def _line(entry: Entry, tz: ZoneInfo, dated: bool) -> str:
     return f"- {when}{who} {quote(entry.text)}"
 
 
-def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
-    """The post-mortem draft as Markdown: metrics, the meeting agenda with the timeline, footer."""
+def render_markdown(
+    report: Report, template: Template, tz: ZoneInfo, followups: Sequence[FollowUp] = ()
+) -> str:
+    """The post-mortem draft as Markdown: metrics, the meeting agenda with the timeline, the
+    follow-ups made so far, footer."""
     m = report.metrics
     times = [m.declared_at, *(e.at for e in report.timeline)]
     dated = len({t.astimezone(tz).date() for t in times}) > 1
@@ -500,6 +503,15 @@ def render_markdown(report: Report, template: Template, tz: ZoneInfo) -> str:
         out.append("")
     if not placed:
         out += ["## Timeline", "", *timeline, ""]
+    if followups:
+        out += ["## Follow-up cards", ""]
+        for followup in followups:
+            name = quote(followup.name)
+            shown = f"[{name}]({followup.url})" if followup.url else name
+            due = followup.due.astimezone(tz).strftime("%a %d %b %Y")
+            state = f"done ({followup.done_how})" if followup.done_at else "open"
+            out.append(f"- {shown}: {mention(followup.owner)}, due {due}, {state}")
+        out.append("")
     out += [
         "---",
         "",

@@ -10,6 +10,8 @@ open cards, one request a board) and compares each labelled card with what it sh
   the labelled source card): phase signals it missed, the label gone, checklists people
   removed, ticks, the header. What a person deliberately removed stays removed.
 
+Then the follow-ups are made and compared with their cards (`worker.runtime.followups`).
+
 A board whose feed is failing is left out (its events come first), and so is a card changed
 after its board's feed was read (its event is on the way, and says who did it).
 """
@@ -27,6 +29,7 @@ from worker.core import trello_json as tj
 from worker.core.model import Ended, Incident, Policy, name_key
 from worker.runtime.boards import Boards
 from worker.runtime.feed import Feed
+from worker.runtime.followups import FollowUps
 from worker.runtime.guard import Guard
 from worker.runtime.handler import Handler
 from worker.runtime.template_cards import TemplateCards
@@ -51,6 +54,7 @@ class Reconciler:
         feed: Feed,
         handler: Handler,
         template_cards: TemplateCards,
+        followups: FollowUps,
         *,
         clock: Callable[[], datetime],
         stop: threading.Event,
@@ -62,6 +66,7 @@ class Reconciler:
         self.feed = feed
         self.handler = handler
         self.template_cards = template_cards
+        self.followups = followups
         self.clock = clock
         self.stop = stop
 
@@ -90,6 +95,9 @@ class Reconciler:
                 return
             if incident.board_id in seen and incident.card_id in known:
                 self._compare(incident, cards, policy)
+        if not self.stop.is_set():
+            read = {board.id: board for board in self.boards.held() if board.id in seen}
+            self.followups.run(cards, read, policy)
 
     def _read(self, board: tj.Board, into: dict[str, tuple[tj.Board, tj.Card]]) -> None:
         for raw in self.trello.cards(board.id):

@@ -35,6 +35,7 @@ from worker.runtime.boards import Boards
 from worker.runtime.courier import Courier
 from worker.runtime.executor import Executor
 from worker.runtime.feed import Feed
+from worker.runtime.followups import FollowUps
 from worker.runtime.guard import Guard
 from worker.runtime.handler import Handler
 from worker.runtime.inbox import Inbox
@@ -73,6 +74,7 @@ class Parts:
     feed: Feed
     reconciler: Reconciler
     courier: Courier
+    followups: FollowUps
 
 
 def assemble(
@@ -118,11 +120,31 @@ def assemble(
         outbound=outbound,
     )
     feed = Feed(trello, store, handler, clock=clock, stop=stop)
+    followups = FollowUps(
+        trello,
+        store,
+        executor,
+        board_id=settings.followup_board_id,
+        list_name=settings.followup_list,
+        clock=clock,
+        stop=stop,
+    )
     reconciler = Reconciler(
-        trello, store, boards, guard, feed, handler, template_cards, clock=clock, stop=stop
+        trello,
+        store,
+        boards,
+        guard,
+        feed,
+        handler,
+        template_cards,
+        followups,
+        clock=clock,
+        stop=stop,
     )
     courier = Courier(store, executor, settings.channels, outbound=outbound)
-    return Parts(leases, boards, guard, template_cards, handler, feed, reconciler, courier)
+    return Parts(
+        leases, boards, guard, template_cards, handler, feed, reconciler, courier, followups
+    )
 
 
 class Worker:
@@ -150,6 +172,7 @@ class Worker:
         self.template_cards, self.handler = parts.template_cards, parts.handler
         self.feed, self.reconciler = parts.feed, parts.reconciler
         self.courier = parts.courier
+        self.followups = parts.followups
         self.reconciled_at: float | None = None
         self._wrote: set[str] = set()  # boards written to since their feed was read
         self._cycle_lock = threading.Lock()
@@ -206,7 +229,7 @@ class Worker:
         writes = self.trello.session.writes
         self._wrote.discard(board.id)
         self.feed.poll(board, self.policy)
-        self.handler.remind(board, self.policy)
+        self._remind(board)
         self.courier.run(board.id)
         if self.trello.session.writes != writes:
             self._wrote.add(board.id)  # the feed has our own actions to bring: see `_reconcile`
@@ -240,7 +263,11 @@ class Worker:
             for board in self.boards.held():
                 if self.stop.is_set():
                     return
-                self.guard.run(board.id, partial(self.handler.remind, board, self.policy))
+                self.guard.run(board.id, partial(self._remind, board))
+
+    def _remind(self, board: tj.Board) -> None:
+        self.handler.remind(board, self.policy)
+        self.followups.remind(board.id, self.policy)
 
     def deliver(self, payload: dict[str, Any]) -> None:
         """A verified webhook delivery: its action, handled once (the feed may bring it too)."""

@@ -40,6 +40,15 @@ class Incidents:
             rows = conn.execute(query.order_by(incidents.c.card_id)).all()
         return [Incident.model_validate_json(row[0]) for row in rows]
 
+    def with_open_followups(self, board_id: str | None = None) -> list[Incident]:
+        """The incidents (open or not) with a follow-up still to be done, by card id."""
+        query = select(incidents.c.state).where(incidents.c.followups_open.is_(True))
+        if board_id is not None:
+            query = query.where(incidents.c.board_id == board_id)
+        with self.store.tx() as conn:
+            rows = conn.execute(query.order_by(incidents.c.card_id)).all()
+        return [Incident.model_validate_json(row[0]) for row in rows]
+
     def all(self) -> list[Incident]:
         with self.store.tx() as conn:
             rows = conn.execute(select(incidents.c.state).order_by(incidents.c.card_id)).all()
@@ -50,6 +59,7 @@ class Incidents:
             values = {
                 "board_id": incident.board_id,
                 "open": incident.open,
+                "followups_open": incident.followups_open,
                 "state": incident.model_dump_json(),
                 "updated_at": self.store.now(conn),
             }

@@ -1,7 +1,7 @@
 """The tables the queries use; a test holds them equal to what the Alembic revisions make.
 
 - `incidents`: one row per incident card, the `Incident` model as JSON plus the columns the
-  loop queries by (board, open).
+  loop queries by (board, open, whether a follow-up of it is still to be done).
 - `cursors`: per board, the newest action the worker has handled; the feed is read from there.
 - `sent`: every comment the worker posts, by idempotency key, with its state (`sending`, then
   `sent`), the comment's id and the replica that claimed it.
@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, false
 
 metadata = MetaData()
 
@@ -32,6 +32,7 @@ incidents = Table(
     Column("card_id", String(64), primary_key=True),
     Column("board_id", String(64), nullable=False, index=True),
     Column("open", Boolean, nullable=False, index=True),
+    Column("followups_open", Boolean, nullable=False, index=True, server_default=false()),
     Column("state", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

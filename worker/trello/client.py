@@ -33,8 +33,8 @@ MAX_ACTIONS_PAGE = 1000
 MAX_LABELS = 1000
 #: The card fields the worker reads; asking for fewer keeps responses small.
 CARD_FIELDS = (
-    "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,shortLink,shortUrl,url,"
-    "dateLastActivity"
+    "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,dueComplete,shortLink,"
+    "shortUrl,url,dateLastActivity"
 )
 
 _PLACEHOLDER = "(held by the session)"
@@ -194,12 +194,16 @@ class Trello:
         *,
         desc: str = "",
         label_ids: Iterable[str] = (),
+        member_ids: Iterable[str] = (),
+        due: str | None = None,
         source_card_id: str | None = None,
     ) -> Json:
         body: dict[str, Any] = {"idList": list_id, "name": name, "desc": desc}
-        labels = ",".join(label_ids)
-        if labels:
-            body["idLabels"] = labels
+        for field, ids in (("idLabels", label_ids), ("idMembers", member_ids)):
+            if joined := ",".join(ids):
+                body[field] = joined
+        if due:
+            body["due"] = due
         if source_card_id:
             body["idCardSource"] = source_card_id
             body["keepFromSource"] = "checklists"
@@ -288,6 +292,11 @@ class Trello:
         if color:
             body["color"] = color
         return cast(Json, self._call(f"/boards/{board_id}/labels", "POST", body=body))
+
+    def create_list(self, board_id: str, name: str) -> Json:
+        """Create an open list at the right end of the board (one request)."""
+        body = {"idBoard": board_id, "name": name, "pos": "bottom"}
+        return cast(Json, self._call("/lists", "POST", body=body))
 
     def card_links(self, board_id: str) -> list[Json]:
         """The board's open cards, with only their id, name and short link (one light request)."""
