@@ -84,6 +84,30 @@ def test_a_healthy_set_up_has_only_ok_rows() -> None:
     assert ops.render_check(rows).endswith("All is well.")
 
 
+def test_follow_up_boards_are_checked_for_their_list() -> None:
+    wanted = replace(WANTED, followup_boards=("b1", "b9"))
+    followups_only = BoardSeen(
+        "b9", "Actions", (), ("Backlog",), setting="INCIDENT_FOLLOWUP_BOARD_ID"
+    )
+    with_list = replace(HEALTHY_BOARD, lists=(*HEALTHY_BOARD.lists, "Follow-ups"))
+    rows = ops.check_rows(
+        seen(board_ids=("b1", "b9"), boards=(with_list, followups_only)), wanted, SCHEMA
+    )
+    assert [(row.what, row.status, row.detail) for row in rows[1:6]] == [
+        ("board b1", Status.OK, "'Ops'"),
+        ("labels on 'Ops'", Status.OK, "Incident, Workaround, Resolved"),
+        ("lists on 'Ops'", Status.OK, "4 open; moving a card to 'Done' resolves it"),
+        ("follow-ups on 'Ops'", Status.OK, "follow-up cards go in 'Follow-ups'"),
+        ("board b9", Status.OK, "'Actions'"),  # no labels wanted there: no incidents run on it
+    ]
+    assert rows[6].what == "follow-ups on 'Actions'" and rows[6].status is Status.WARNING
+    assert rows[6].fixes == (
+        "Board 'Actions' has no open list 'Follow-ups' (INCIDENT_FOLLOWUP_LIST): run "
+        "`incident-worker setup`; else the worker makes it when the first follow-up card is due.",
+    )
+    assert ops.exit_code(rows) == 0
+
+
 @pytest.mark.parametrize(
     ("kind", "sentence", "why"),
     [

@@ -8,6 +8,7 @@ sandbox's state directly. The end-to-end tests build their stage on this one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,8 @@ from typing import Any, Self, TextIO, TypeVar
 from pydantic import SecretStr
 from trello import TrelloClient
 
-from worker.report.draft import REPORT_NAME
+from worker.mailbox import LocalInbox
+from worker.report.draft import PICTURE_NAME, REPORT_NAME
 from worker.runtime.worker import READY
 from worker.sandbox import Sandbox, SandboxServer, render
 from worker.trello.client import Json
@@ -258,6 +260,11 @@ class Stage:
             card = state.card(card_id)
             return {state.attachments[a].name: a for a in card.attachment_ids}
 
+    def drafted(self, card_id: str) -> dict[str, str] | None:
+        """The card's attachments once the post-mortem draft (both files) is among them."""
+        found = self.attachments(card_id)
+        return found if {REPORT_NAME, PICTURE_NAME} <= set(found) else None
+
     def attachment_bytes(self, attachment_id: str) -> bytes:
         return self.sandbox.state.attachments[attachment_id].content or b""
 
@@ -270,6 +277,19 @@ class Stage:
             return next((t for t in self.worker_comments(card_id) if fragment in t), None)
 
         return wait_for(find, f"a worker comment containing {fragment!r}", timeout)
+
+    def add_item(self, card_id: str, checklist: str, text: str, *, by: str) -> None:
+        """`by` adds an item to the card's checklist named `checklist`."""
+        card = self.person(by).client.get_card(card_id)
+        (found,) = [c for c in card.checklists if c.name == checklist]
+        found.add_checklist_item(text)
+
+    def followups(self, board_id: str) -> list[str]:
+        """The names of the cards in the board's Follow-ups list."""
+        state = self.sandbox.state
+        with state.lock:
+            lists = {x.id for x in state.board_lists(board_id) if x.name == "Follow-ups"}
+            return [c.name for c in state.board_cards(board_id) if c.list_id in lists]
 
     def render(self, card_id: str) -> str:
         """The card as a person sees it: name, list, labels, description, checklists, comments."""
@@ -312,7 +332,10 @@ def play(out: TextIO) -> None:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    with Stage.serving(Sandbox.seeded()) as scene:
+    inbox = LocalInbox()
+    channels = {"support": [inbox.channel("support@example.com")]}
+    settings = {**QUICK, "INCIDENT_CHANNELS": json.dumps(channels)}
+    with inbox, Stage.serving(Sandbox.seeded(), settings) as scene:
         board = scene.board_ids[0]
         alice, bob, carol, dave = (scene.person(n) for n in ("alice", "bob", "carol", "dave"))
         say(f"Sandbox serving Trello's API at {scene.server.url}; starting the worker.")
@@ -337,7 +360,12 @@ def play(out: TextIO) -> None:
         say("  messages for each audience ready to copy.")
         bob.comment(card.id, "/tell all")
         scene.wait_for_comment(card.id, "**Told**")
-        say("@bob sent them and said `/tell all`: the worker ticked the items for him.")
+        say("@bob sent them and said `/tell all`: the worker ticked the items for him, and")
+        mail = wait_for(lambda: next(iter(inbox.mails), None), "the support team's e-mail")
+        say(f"  e-mailed the support team (a local SMTP server, port {inbox.port}, got it):")
+        say(f"    To: {', '.join(mail.to)}  Subject: {mail.subject}")
+        for line in mail.body.strip().splitlines():
+            say(f"    | {line}")
 
         carol.comment(card.id, "/update Payments fail at the provider; next in 20m")
         wait_for(lambda: "Latest update" in scene.card(card.id)["desc"], "the update")
@@ -357,13 +385,19 @@ def play(out: TextIO) -> None:
         bob.tick(card.id, "Consider communicating: When the problems are resolved")
         say("@carol fixed the cause and labelled the card Resolved; @bob sent the last message.")
 
-        def draft_attached() -> dict[str, str] | None:
-            found = scene.attachments(card.id)
-            return found if len(found) == 2 else None
-
-        files = wait_for(draft_attached, "the post-mortem draft")
+        files = wait_for(lambda: scene.drafted(card.id), "the post-mortem draft")
         say("  the worker added the post mortem checklists, set the post-mortem due date and")
-        say(f"  attached the draft ({', '.join(sorted(files))}).")
+        say(f"  attached the draft ({REPORT_NAME}, {PICTURE_NAME}).")
+
+        scene.add_item(card.id, "Follow-ups", "Alert before the disk fills up @dave", by="carol")
+        made = wait_for(
+            lambda: [n for n in scene.followups(board) if n.startswith("Alert")] or None,
+            "the follow-up card",
+            timeout=30,
+        )
+        say("@carol added a follow-up for @dave at the post-mortem meeting: the worker made it")
+        say(f"  a card of its own in the Follow-ups list (“{made[0]}”), @dave on it, due in")
+        say("  ten business days, linked both ways; it outlives the incident card.")
 
         code = scene.stop_worker()
         requests = scene.sandbox.request_log

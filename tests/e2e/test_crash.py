@@ -42,18 +42,23 @@ def play(scene: Stage) -> str:
     bob.tick(card_id, COMMUNICATE + "When there is some workaround")
     carol.move(card_id, "Done")
     scene.wait_for_comment(card_id, "**Resolved**", timeout=60)
-    wait_for(lambda: len(scene.card(card_id)["checklists"]) == 3, "the post mortem checklists", 60)
+    wait_for(lambda: len(scene.card(card_id)["checklists"]) == 4, "the post mortem checklists", 60)
     bob.tick(card_id, COMMUNICATE + "When the problems are resolved")
     wait_for(lambda: "Communicator: @bob" in scene.card(card_id)["desc"], "the header", 60)
-    wait_for(lambda: len(scene.attachments(card_id)) >= 2, "the post-mortem draft", 60)
+    wait_for(lambda: scene.drafted(card_id), "the post-mortem draft", 60)
+    wait_for(lambda: "- Follow-up: " in scene.card(card_id)["desc"], "the follow-up card", 60)
     return card_id
 
 
-TIMES = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\w{3} \d\d \w{3} \d\d:\d\d \w+|\d+ (h|min|s)\b")
+TIMES = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d UTC|\w{3} \d\d \w{3} \d\d:\d\d \w+|\d+ (h|min|s)\b"
+    r"|https://trello\.com/c/\w+"  # a card made in the run (a follow-up's)
+)
 
 
 def timeless(text: str) -> str:
-    """`text` with its clock times and durations masked: runs happen at different times."""
+    """`text` with its clock times, durations and the links to cards made in the run masked:
+    runs happen at different times and make different cards."""
     return TIMES.sub("<t>", text)
 
 
@@ -153,4 +158,69 @@ def test_sigkill_at_random_moments_changes_nothing(
     scene.wait_for_cycles(3, timeout=60)
     assert outcome(scene, card_id) == expected
     assert sum(expected["comments"].values()) == 5  # declared, noted, 2 phases, post mortem
-    assert expected["attachments"] == ["post-mortem-timeline.png", "post-mortem.md"]
+    assert expected["attachments"] == [
+        "Follow-up: Update the incident response document with the learnings from this incident.",
+        "post-mortem-timeline.png",
+        "post-mortem.md",
+    ]
+
+
+def cards_made(scene: Stage) -> int:
+    """How many cards the worker has made so far."""
+    return sum(
+        1
+        for r in scene.sandbox.request_log
+        if r.member_username == "incident-worker" and r.method == "POST" and r.path == "/1/cards"
+    )
+
+
+def followup_cards(scene: Stage) -> list[tuple[str, list[str]]]:
+    """The cards in the Follow-ups list, each with its links' URLs."""
+    state = scene.sandbox.state
+    with state.lock:
+        lists = [x.id for x in state.board_lists(scene.board_ids[0]) if x.name == "Follow-ups"]
+        return [
+            (card.name, [str(state.attachments[a].url) for a in card.attachment_ids])
+            for card in state.board_cards(scene.board_ids[0])
+            if card.list_id in lists
+        ]
+
+
+def test_sigkill_between_making_a_follow_up_card_and_recording_it_makes_each_once(
+    make_stage: StageFactory,
+) -> None:
+    scene = make_stage(**SLOW)
+    scene.start_worker()
+    alice = scene.person("alice")
+    card_id = scene.declare("Checkout is down", timeout=60)
+    alice.move(card_id, "Done")
+    wait_for(lambda: len(scene.card(card_id)["checklists"]) == 4, "the post mortem's", 60)
+    assert scene.stop_worker() == 0
+    (actions,) = [c for c in alice.client.get_card(card_id).checklists if c.name == "Follow-ups"]
+    for n in range(1, 4):
+        actions.add_checklist_item(f"Follow-up {n} @bob")
+    before = cards_made(scene)
+    scene.start_worker()
+    with Killer(scene, [1, 2, 3], count=lambda s: cards_made(s) - before) as killer:
+        wait_for(lambda: len(followup_cards(scene)) >= 4, "four follow-up cards", 90)
+        wait_for(lambda: all(links for _, links in followup_cards(scene)), "their links", 90)
+    assert killer.kills >= 1
+    scene.wait_for_cycles(3, timeout=60)
+    made = followup_cards(scene)
+    assert sorted(name for name, _ in made) == [
+        "Follow-up 1 @\u200bbob",
+        "Follow-up 2 @\u200bbob",
+        "Follow-up 3 @\u200bbob",
+        "Update the incident response document with the learnings from this incident.",
+    ]
+    incident_url = scene.card(card_id)["shortUrl"]
+    assert [links for _, links in made] == [[incident_url]] * 4  # one link back each
+    state = scene.sandbox.state
+    with state.lock:
+        links = [
+            state.attachments[a].url
+            for a in state.card(card_id).attachment_ids
+            if state.attachments[a].url
+        ]
+    assert len(links) == len(set(links)) == 4
+    assert scene.stop_worker() == 0

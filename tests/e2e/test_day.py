@@ -73,7 +73,12 @@ def play_day(scene: Stage) -> list[str]:
         carol.tick(search, item)
     said(search, "**Closed.**")
     for card in (checkout, search):
-        wait_for(lambda c=card: len(scene.attachments(c)) == 2, "the draft attached", PATIENCE)  # type: ignore[misc]
+        wait_for(lambda c=card: scene.drafted(c), "the draft attached", PATIENCE)  # type: ignore[misc]
+        wait_for(
+            lambda c=card: "- Follow-up: " in scene.card(c)["desc"],  # type: ignore[misc]
+            "the follow-up card",
+            PATIENCE,
+        )
     wait_for(
         lambda: (
             "Phase: **resolved**" in scene.card(checkout)["desc"]

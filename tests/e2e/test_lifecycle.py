@@ -52,7 +52,7 @@ def test_a_whole_incident(declared_incident: IncidentFactory) -> None:
     wait_for(
         lambda: (
             checklist_names(scene.card(card))
-            == ["Until the problem is resolved", "Post mortem", "Meeting agenda"]
+            == ["Until the problem is resolved", "Post mortem", "Meeting agenda", "Follow-ups"]
         ),
         "the post mortem checklists",
     )

@@ -91,7 +91,8 @@ def test_setup_twice_creates_nothing_the_second_time(make_stage: StageFactory) -
     first = scene.run("setup")
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [
-        f"Board 'Incidents': made the template card for template v{template_version(scene)}."
+        "Board 'Incidents': made the list 'Follow-ups' (INCIDENT_FOLLOWUP_LIST) for follow-ups.",
+        f"Board 'Incidents': made the template card for template v{template_version(scene)}.",
     ]
     assert writes(scene)  # the template card, its checklists and items
 
@@ -134,6 +135,8 @@ def test_status_with_no_incidents_reads_only(make_stage: StageFactory) -> None:
     assert result.stdout.splitlines() == [
         "No open incidents.",
         "",
+        "No open follow-ups.",
+        "",
         "BOARD        HELD BY                  FOR",
         "'Incidents'  - (no replica holds it)  -",
     ]
@@ -147,7 +150,8 @@ def test_status_of_an_incident_while_the_worker_runs(declared_incident: Incident
 
     result = scene.run("status")
     assert result.returncode == 0, result.stderr
-    header, line, blank, holders, held = result.stdout.splitlines()
+    header, line, blank, followups, _, holders, held = result.stdout.splitlines()
+    assert followups == "No open follow-ups."
     assert header.split()[:3] == ["BOARD", "CARD", "PHASE"]
     assert line.startswith("'Incidents'")
     assert f"Checkout is down ({short_link})" in line
@@ -158,7 +162,7 @@ def test_status_of_an_incident_while_the_worker_runs(declared_incident: Incident
 
     down = scene.run("--set", "TRELLO_API_URL=http://127.0.0.1:9/1", "status")
     assert down.returncode == 0, down.stderr
-    note, _, line, _, _, held = down.stdout.splitlines()
+    note, _, line, _, _, _, _, held = down.stdout.splitlines()
     assert note.startswith("Trello could not be reached")
     assert line.startswith(board) and "investigating" in line
     assert held.startswith(board) and f" pid {scene.process.pid} " in held

@@ -63,7 +63,7 @@ def test_a_deleted_database_still_means_one_incident_card(
 
     delete_database(scene)
     scene.start_worker()
-    wait_for(lambda: "found the incident card made before" in scene.worker_log(), "the card found")
+    wait_for(lambda: "found the card made before" in scene.worker_log(), "the card found")
     scene.wait_for_cycles(3)
     open_cards = [card["name"] for card in cards_on(scene, scene.board_ids[1])]
     assert open_cards == ["Incident: Customer cannot pay"]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from tests.factories import (
@@ -20,6 +19,7 @@ from tests.factories import (
     worker_comments,
 )
 from worker.demo import Person
+from worker.mailbox import LocalInbox
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.store.tables import outbox
@@ -31,24 +31,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.mails: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.mails.append(envelope.content.decode())
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[int, Inbox]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
+def smtp() -> Iterator[LocalInbox]:
+    with LocalInbox() as inbox:
+        yield inbox
 
 
 @pytest.fixture
@@ -71,14 +57,11 @@ def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
 
 def test_tell_reaches_each_channel_once_with_one_receipt(
     tmp_path: Path,
-    smtp: tuple[int, Inbox],
+    smtp: LocalInbox,
     receiver: tuple[int, list[dict[str, Any]]],
 ) -> None:
-    (mail_port, inbox), (http_port, posted) = smtp, receiver
-    mail = (
-        f"mailto://127.0.0.1:{mail_port}?smtp=127.0.0.1&from=incidents@example.com"
-        "&to=support@example.com&mode=insecure"
-    )
+    inbox, (http_port, posted) = smtp, receiver
+    mail = inbox.channel("support@example.com")
     channels = {
         "support": [mail, f"json://127.0.0.1:{http_port}/hook"],
         "auction-houses": [f"json://127.0.0.1:{free_port()}/nobody-listens"],
@@ -88,7 +71,7 @@ def test_tell_reaches_each_channel_once_with_one_receipt(
 
 
 def play(
-    worker: Worker, alice: Person, sb: Sandbox, inbox: Inbox, posted: list[dict[str, Any]]
+    worker: Worker, alice: Person, sb: Sandbox, inbox: LocalInbox, posted: list[dict[str, Any]]
 ) -> None:
     card = alice.create_card(sb.board_ids[0], "Checkout is down").id
     alice.label(card, "Incident")
@@ -96,7 +79,10 @@ def play(
     alice.comment(card, "/tell support We are on it: payments fail at checkout.")
     for _ in range(3):
         worker.cycle(reconcile=False)
-    assert len(inbox.mails) == 1 and "We are on it: payments fail at checkout." in inbox.mails[0]
+    (mail,) = inbox.mails
+    assert mail.to == ("support@example.com",)
+    assert mail.subject == "Checkout is down (noticed)"
+    assert mail.body.strip() == "We are on it: payments fail at checkout."
     assert [p["message"] for p in posted] == ["We are on it: payments fail at checkout."]
     assert posted[0]["title"] == "Checkout is down (noticed)"
     receipts = [t for t in worker_comments(sb, card) if t.startswith("**Sent**")]

@@ -180,11 +180,24 @@ def board_rows(board: BoardSeen, wanted: Wanted, api_url: str) -> list[Row]:
         else:
             fix = f"Trello refused to show board {board.board_id!r}: {board.failed.message}."
         return [Row(what, Status.PROBLEM, kind.value, (fix,))]
-    return [
-        Row(what, Status.OK, repr(board.name)),
-        labels_row(board, wanted),
-        lists_row(board, wanted),
-    ]
+    rows = [Row(what, Status.OK, repr(board.name))]
+    if board.setting != "INCIDENT_FOLLOWUP_BOARD_ID":  # incidents run there
+        rows += [labels_row(board, wanted), lists_row(board, wanted)]
+    if board.board_id in wanted.followup_boards:
+        rows.append(followups_row(board, wanted))
+    return rows
+
+
+def followups_row(board: BoardSeen, wanted: Wanted) -> Row:
+    what = f"follow-ups on {board.name!r}"
+    if wanted.followup_list in board.lists:
+        return Row(what, Status.OK, f"follow-up cards go in {wanted.followup_list!r}")
+    fix = (
+        f"Board {board.name!r} has no open list {wanted.followup_list!r} "
+        "(INCIDENT_FOLLOWUP_LIST): run `incident-worker setup`; else the worker makes it when "
+        "the first follow-up card is due."
+    )
+    return Row(what, Status.WARNING, f"no list {wanted.followup_list!r} yet", (fix,))
 
 
 def labels_row(board: BoardSeen, wanted: Wanted) -> Row:
@@ -330,12 +343,7 @@ def look(settings: Settings, template_path: Path) -> Seen:
             member = MemberSeen(failed=failed(exc))
         boards: list[BoardSeen] = []
         if member.failed is None:
-            for board_id in settings.watched_boards:
-                setting = (
-                    "TRELLO_BOARD_ID"
-                    if board_id in settings.trello_board_ids
-                    else "INCIDENT_BOARD_ID"
-                )
+            for board_id, setting in _boards(settings):
                 try:
                     found = trello.board(board_id)
                     labels = tuple(
@@ -356,11 +364,22 @@ def look(settings: Settings, template_path: Path) -> Seen:
     return Seen(
         api_url=settings.trello_api_url,
         member=member,
-        board_ids=tuple(settings.watched_boards),
+        board_ids=tuple(board_id for board_id, _ in _boards(settings)),
         boards=tuple(boards),
         template=_look_at_template(template_path, settings),
         database=_look_at_database(settings.database_url),
     )
+
+
+def _boards(settings: Settings) -> list[tuple[str, str]]:
+    """Each board `check` reads, with the setting that names it."""
+    found = [
+        (b, "TRELLO_BOARD_ID" if b in settings.trello_board_ids else "INCIDENT_BOARD_ID")
+        for b in settings.watched_boards
+    ]
+    if settings.followup_board_id and settings.followup_board_id not in settings.watched_boards:
+        found.append((settings.followup_board_id, "INCIDENT_FOLLOWUP_BOARD_ID"))
+    return found
 
 
 def _look_at_template(path: Path, settings: Settings) -> TemplateSeen:

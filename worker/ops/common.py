@@ -19,6 +19,9 @@ class Wanted:
 
     labels: tuple[tuple[str, str], ...]  # (setting, label name)
     resolved_lists: tuple[str, ...]
+    #: the list follow-up cards go in, and the boards that should have it
+    followup_list: str = "Follow-ups"
+    followup_boards: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Wanted:
@@ -29,7 +32,19 @@ class Wanted:
                 ("INCIDENT_RESOLVED_LABEL", settings.resolved_label),
             ),
             resolved_lists=tuple(settings.resolved_lists),
+            followup_list=settings.followup_list,
+            followup_boards=tuple(followup_boards(settings)),
         )
+
+
+def followup_boards(settings: Settings) -> list[str]:
+    """The boards follow-up cards go to: `INCIDENT_FOLLOWUP_BOARD_ID`, else the boards where
+    incidents run (the incident board, else every watched board)."""
+    if settings.followup_board_id:
+        return [settings.followup_board_id]
+    if settings.incident_board_id:
+        return [settings.incident_board_id]
+    return list(settings.trello_board_ids)
 
 
 def terminal_safe(text: str) -> str:

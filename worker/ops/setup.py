@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from worker.ops.common import Wanted
+from worker.ops.common import Wanted, followup_boards
 from worker.settings import Settings
 from worker.store.database import Store
 from worker.trello.client import Trello
@@ -30,16 +30,6 @@ def missing_labels(wanted: Wanted, present: Iterable[str]) -> list[tuple[str, st
             have.add(name.casefold())
             out.append((name, colours[setting]))
     return out
-
-
-def followup_boards(settings: Settings) -> list[str]:
-    """The boards follow-up cards go to: `INCIDENT_FOLLOWUP_BOARD_ID`, else the boards where
-    incidents run (the incident board, else every watched board)."""
-    if settings.followup_board_id:
-        return [settings.followup_board_id]
-    if settings.incident_board_id:
-        return [settings.incident_board_id]
-    return list(settings.trello_board_ids)
 
 
 # -- the command (I/O) ----------------------------------------------------------------------

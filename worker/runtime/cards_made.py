@@ -73,8 +73,11 @@ def find_marked(trello: Trello, board_id: str, marker: str) -> tj.Card | None:
     return None
 
 
-def list_id(trello: Trello, board_id: str, name: str | None, setting: str) -> str:
-    """The id of the board's open list called `name`, else (said in the log) its first list.
+def list_id(
+    trello: Trello, board_id: str, name: str | None, setting: str, *, make: bool = False
+) -> str:
+    """The id of the board's open list called `name`; when it has none, a new one (`make`) or
+    its first list, said in the log.
 
     `setting`: what names the board and list, for the messages."""
     lists = trello.lists(board_id)
@@ -82,6 +85,9 @@ def list_id(trello: Trello, board_id: str, name: str | None, setting: str) -> st
         for item in lists:
             if tj.named(item).name == name:
                 return tj.named(item).id
+        if make:
+            logger.warning("board %s had no open list %r (%s): made it", board_id, name, setting)
+            return tj.named(trello.create_list(board_id, name)).id
         logger.warning(
             "board %s has no open list %r (%s); using its first list", board_id, name, setting
         )

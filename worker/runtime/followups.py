@@ -5,9 +5,10 @@ The deciding is `worker.core.followups`; this does it. At the end of each reconc
 
 - each open incident whose card shows new items in its follow-ups checklist gets a card for
   each, made exactly once (`worker.runtime.cards_made`, keyed by the item; the card carries the
-  item's marker), in `INCIDENT_FOLLOWUP_LIST` on the incident's board or on
-  `INCIDENT_FOLLOWUP_BOARD_ID`, with its owner as a member and its due date; the two cards get
-  links to each other, and the incident records the follow-up once the links are there;
+  item's marker), in `INCIDENT_FOLLOWUP_LIST` (made if the board has no such open list) on
+  the incident's board or on `INCIDENT_FOLLOWUP_BOARD_ID`, with its owner as a member and its
+  due date; the two cards get links to each other, and the incident records the follow-up
+  once the links are there;
 - each follow-up still to be done, whether or not its incident has ended, is compared with its
   item and its card, and what is done on one side is completed on the other.
 
@@ -118,7 +119,9 @@ class FollowUps:
         owner = target.members.get(followup.owner)
 
         def make() -> tj.Card:
-            where = list_id(self.trello, target.id, self.list_name, "INCIDENT_FOLLOWUP_LIST")
+            where = list_id(
+                self.trello, target.id, self.list_name, "INCIDENT_FOLLOWUP_LIST", make=True
+            )
             card = tj.card(
                 self.trello.create_card(
                     where,
