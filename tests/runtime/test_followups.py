@@ -5,13 +5,19 @@ completes the other; the owner is reminded; it outlives the incident."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from tests.factories import StepClock, served_worker, worker_comments
+from tests.factories import (
+    StepClock,
+    in_process_worker,
+    sandbox_values,
+    served_worker,
+    worker_comments,
+)
 from worker.core import header
 from worker.core.business_days import add_business_days
 from worker.demo import Person
@@ -19,6 +25,7 @@ from worker.ops.status import followups_table
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
 from worker.sandbox.model import Card
+from worker.settings import load_settings
 
 Scene = tuple[Worker, Person, Sandbox]
 
@@ -150,3 +157,35 @@ def test_the_owner_is_reminded_once_each_time_and_it_outlives_the_incident(scene
     clock.advance(days=30)
     worker.cycle(reconcile=False)
     assert len(worker_comments(sb, followup.id)) == 1  # done: no more reminders
+
+
+def test_on_a_board_of_their_own_the_cards_are_made_and_followed_there(tmp_path: Path) -> None:
+    sb = Sandbox.seeded(boards=2)
+    incidents, actions = sb.board_ids
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", INCIDENT_FOLLOWUP_BOARD_ID=actions
+        )
+        alice = Person(sb, server.url, "alice")
+        settings = load_settings(values, env_file=None)
+        try:
+            with in_process_worker(settings, clock=StepClock(datetime.now(UTC))) as worker:
+                worker.cycle(reconcile=True)
+                card = resolved_incident(worker, alice, sb)
+                worker.cycle(reconcile=True)
+                with sb.state.lock:
+                    lists = {x.name: x.id for x in sb.state.records.board_lists(actions)}
+                    (made,) = [
+                        c
+                        for c in sb.state.records.board_cards(actions)
+                        if c.list_id == lists.get("Follow-ups")
+                    ]
+                assert made.member_ids == [sb.members["carol"].id]
+                assert sb.state.records.card(card).board_id == incidents
+                alice.move(made.id, "Done")  # a resolved list of the other board
+                worker.cycle(reconcile=True)
+                assert item_ticked(sb, card, "Update the incident response document")
+                incident = worker.store.incidents.get(card)
+                assert incident is not None and not incident.followups_open
+        finally:
+            alice.close()
