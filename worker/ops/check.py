@@ -192,12 +192,12 @@ def followups_row(board: BoardSeen, wanted: Wanted) -> Row:
     what = f"follow-ups on {board.name!r}"
     if wanted.followup_list in board.lists:
         return Row(what, Status.OK, f"follow-up cards go in {wanted.followup_list!r}")
-    fix = (
-        f"Board {board.name!r} has no open list {wanted.followup_list!r} "
-        "(INCIDENT_FOLLOWUP_LIST): run `incident-worker setup`; else the worker makes it when "
-        "the first follow-up card is due."
+    return Row(
+        what,
+        Status.OK,
+        f"no list {wanted.followup_list!r} yet: `setup` makes it, else the worker at the first "
+        "follow-up",
     )
-    return Row(what, Status.WARNING, f"no list {wanted.followup_list!r} yet", (fix,))
 
 
 def labels_row(board: BoardSeen, wanted: Wanted) -> Row:
