@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -123,3 +124,35 @@ def test_checklists_found_are_recorded_with_their_communication_items_and_ticks(
         checklist_id="cl1", item_id="i1", name=detection_item.name, ticked=True
     )
     assert after.items == {"cl1": {"i1": True}}
+
+
+def test_a_message_is_stamped_told_when_its_item_is_first_seen_ticked() -> None:
+    from datetime import timedelta
+
+    from tests.factories import an_event, an_incident
+
+    start = an_incident(POLICY, T0)
+    ticked = an_event(
+        tj.CheckItemChanged,
+        T0 + timedelta(minutes=4),
+        checklist_id="cl1",
+        item_id="i-detection",
+        item_name="detection",
+        complete=True,
+    )
+    decided = rules.on_event(start, ticked, POLICY, {})
+    assert decided is not None
+    told = decided[0]
+    assert told.communicated == {Moment.DETECTION: T0 + timedelta(minutes=4)}
+    again = rules.on_event(told, replace(ticked, at=T0 + timedelta(hours=1)), POLICY, {})
+    assert again is not None and again[0].communicated == told.communicated  # the first time stays
+    # an item found ticked by a reconcile pass is stamped with the pass's time
+    later = T0 + timedelta(minutes=30)
+    items = {**told.comm_items}
+    items[Moment.WORKAROUND] = items[Moment.WORKAROUND].model_copy(update={"ticked": True})
+    assert observe.communicated(
+        told.model_copy(update={"comm_items": items}), later
+    ).communicated == {
+        Moment.DETECTION: T0 + timedelta(minutes=4),
+        Moment.WORKAROUND: later,
+    }

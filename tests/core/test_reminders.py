@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -346,3 +346,47 @@ def test_a_snooze_holds_every_reminder_but_the_post_mortems_until_it_ends() -> N
     ]
     stood_down = snoozed.model_copy(update={"ended": Ended.STOOD_DOWN})
     assert reminders.due(stood_down, at(4000), POLICY)[1] == []
+
+
+# -- when the next one falls due ----------------------------------------------------------------
+
+ROLES = {"lead": "alice", "communicator": "bob"}
+
+
+@pytest.mark.parametrize(
+    ("update", "now", "expected"),
+    [
+        (ROLES, 60, 900),  # the first message's first reminder
+        (ROLES, 16 * 60, 1800),  # then the status ask comes first (the next message one: 2700)
+        ({**ROLES, "last_human_comment_at": at(20 * 60)}, 16 * 60, 2700),
+        (
+            {**ROLES, "comm_items": {Moment.DETECTION: comm(Moment.DETECTION, ticked=True)}},
+            60,
+            1800,
+        ),
+        ({**ROLES, "next_update_due": at(20 * 60)}, 60, 900),
+        ({**ROLES, "next_update_due": at(10 * 60)}, 60, 600),  # the promise comes first
+        ({}, 60, 300),  # nobody leads yet: the role ask
+        ({**ROLES, "snoozed_until": at(50 * 60)}, 60, 3000),
+        ({**ROLES, "phase": Phase.CLOSED}, 60, None),
+        ({**ROLES, "ended": Ended.STOOD_DOWN}, 60, None),
+    ],
+)
+def test_when_the_next_reminder_falls_due(
+    update: dict[str, object], now: float, expected: float | None
+) -> None:
+    found = reminders.next_at(incident(**update), at(now), POLICY)
+    assert found == (None if expected is None else at(expected))
+
+
+@pytest.mark.parametrize("now", [0, 60, 899, 900, 1000, 2700, 4000, 9000])
+def test_nothing_new_is_due_before_the_next_reminder_and_something_is_then(now: float) -> None:
+    subject = incident(**ROLES)
+    next_at = reminders.next_at(subject, at(now), POLICY)
+    assert next_at is not None and next_at > at(now)
+
+    def keys(moment: datetime) -> set[str]:
+        return {c.key for c in reminders.due(subject, moment, POLICY)[1]}
+
+    assert keys(next_at - timedelta(seconds=1)) == keys(at(now))
+    assert keys(next_at) - keys(at(now))

@@ -142,6 +142,8 @@ class Incident(BaseModel):
     workaround: str = ""
     #: who was told at each moment (`telling.MOMENT_NAMES`): audience -> when
     told: dict[str, dict[str, datetime]] = {}
+    #: when each message was first seen told (its communication item ticked), for insights
+    communicated: dict[Moment, datetime] = {}
     #: the follow-ups, by their check item's id, in the order they were found
     followups: dict[str, FollowUp] = {}
 

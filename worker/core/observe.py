@@ -8,6 +8,7 @@ the incident. Purely computational, no side effects: the caller performs nothing
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from worker.core import aftercare
 from worker.core.model import CardView, CommItem, Incident, Policy, name_key
@@ -71,6 +72,18 @@ def observe_comm_items(incident: Incident, found: Mapping[Moment, CommItem | Non
     if items == incident.comm_items:
         return incident
     return incident.model_copy(update={"comm_items": items})
+
+
+def communicated(incident: Incident, at: datetime) -> Incident:
+    """Stamp `at` on each message first seen told now (its item ticked, by a person or `/tell`)."""
+    new = {
+        moment: at
+        for moment, item in incident.comm_items.items()
+        if item.ticked and moment not in incident.communicated
+    }
+    if not new:
+        return incident
+    return incident.model_copy(update={"communicated": {**incident.communicated, **new}})
 
 
 def checklists_found(

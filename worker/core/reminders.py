@@ -57,6 +57,56 @@ def count(elapsed: float, first: float, ceiling: float) -> int:
     return n + max(0, int((elapsed - at) // wait))
 
 
+def next_after(elapsed: float, first: float, ceiling: float) -> float:
+    """When the next reminder falls due, in seconds after the message became due, once
+    `elapsed` seconds have passed (the same waits as `count`)."""
+    at, wait = 0.0, first
+    while wait < ceiling:
+        if at + wait > elapsed:
+            return at + wait
+        at, wait = at + wait, wait * 2
+    wait = max(ceiling, first)
+    return at + (int((elapsed - at) // wait) + 1) * wait
+
+
+def next_at(incident: Incident, now: datetime, policy: Policy) -> datetime | None:
+    """When the next communication, role or status reminder falls due after `now` (None: none
+    will, as things stand); the post mortem's are not counted."""
+    if not incident.open or incident.phase is Phase.CLOSED:
+        return None
+    policy = severity.at_level(policy, incident)
+    ceiling = policy.reminder_max_seconds
+
+    def after(start: datetime, first: float) -> datetime:
+        elapsed = max(0.0, (now - start).total_seconds())
+        return start + timedelta(seconds=next_after(elapsed, first, ceiling))
+
+    times = []
+    for phase, started in incident.phase_started.items():
+        moment = MOMENT_OF.get(phase)
+        item = incident.comm_items.get(moment) if moment else None
+        if moment is None or item is None or item.ticked or item.gone:
+            continue
+        if incident.reached(Phase.RESOLVED) and moment is not Moment.RESOLUTION:
+            continue
+        times.append(after(started, policy.reminder_seconds))
+    if incident.lead is None or incident.communicator is None:
+        times.append(after(incident.declared_at, policy.role_reminder_seconds))
+    if incident.phase.rank < Phase.RESOLVED.rank:
+        promise = incident.next_update_due
+        if promise is not None and now < promise:
+            times.append(promise)
+        else:
+            since = max(
+                incident.declared_at, incident.last_human_comment_at or incident.declared_at
+            )
+            since = max(since, promise or since)
+            times.append(after(since, policy.status_update_seconds))
+    if incident.snoozed_until is not None and now < incident.snoozed_until:
+        times = [max(t, incident.snoozed_until) for t in times]
+    return min(times, default=None)
+
+
 def _count_since(start: datetime, now: datetime, first: float, policy: Policy) -> int:
     return count((now - start).total_seconds(), first, policy.reminder_max_seconds)
 

@@ -131,8 +131,22 @@ def on_event(
     """What `event` changes; None when it concerns no incident (and declares none).
 
     `members` maps the board's usernames to member ids; `given`: the roles named for a
-    declaration by the worker's own label (see `commands.given_roles`).
+    declaration by the worker's own label (see `commands.given_roles`). A message first told
+    by it is stamped with its time (`observe.communicated`).
     """
+    decision = _on_event(incident, event, policy, members, given)
+    if decision is None:
+        return None
+    return observe.communicated(decision[0], event.at), decision[1]
+
+
+def _on_event(
+    incident: Incident | None,
+    event: ev.Event,
+    policy: Policy,
+    members: Mapping[str, str],
+    given: Mapping[str, str] | None,
+) -> Decision | None:
     own = event.member_id == policy.worker_member_id
     if incident is None or not incident.open:
         # The worker's own label comes from `incident-worker declare`: it declares, leaderless.
@@ -401,7 +415,7 @@ def reconcile(incident: Incident, card: CardView, now: datetime, policy: Policy)
     """
     if not incident.open:
         return incident, []
-    incident = observe.observe_comm_items(incident, card.comm_items)
+    incident = observe.communicated(observe.observe_comm_items(incident, card.comm_items), now)
     if name_key(policy.incident_label) not in card.labels:
         return stand_down(incident, now, "")
     effects: list[Effect] = []
