@@ -67,6 +67,21 @@ def test_missing_env_file_is_named(tmp_path: Path) -> None:
             {"INCIDENT_ROLE_REMINDER_SECONDS": "-1"},
             "INCIDENT_ROLE_REMINDER_SECONDS must be at least 0.5",
         ),
+        ({"INCIDENT_WEB_LISTEN": "8090"}, "INCIDENT_WEB_LISTEN is not host:port"),
+        (
+            {"INCIDENT_WEB_LISTEN": "0.0.0.0:8090"},
+            "INCIDENT_WEB_LISTEN 0.0.0.0:8090 is reachable from other machines: set "
+            "INCIDENT_WEB_PASSWORD (the pages ask for it), or listen on 127.0.0.1.",
+        ),
+        (
+            {
+                "INCIDENT_WEB_LISTEN": "127.0.0.1:8080",
+                "INCIDENT_WEBHOOK": "true",
+                "INCIDENT_WEBHOOK_CALLBACK_URL": "https://x.example/hook",
+                "TRELLO_APP_SECRET": "s" * 32,
+            },
+            "INCIDENT_WEB_LISTEN and INCIDENT_WEBHOOK_LISTEN are the same address",
+        ),
     ],
 )
 def test_bad_settings_get_one_sentence_naming_them(
@@ -77,6 +92,24 @@ def test_bad_settings_get_one_sentence_naming_them(
     with pytest.raises(ConfigError) as caught:
         load_settings(given, env_file=None)
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("listen", "password", "served"),
+    [
+        ("127.0.0.1:8090", None, "127.0.0.1:8090"),
+        ("localhost:8090", None, "localhost:8090"),
+        ("[::1]:8090", None, "[::1]:8090"),
+        ("0.0.0.0:8090", "pw", "0.0.0.0:8090"),
+        ("", None, None),  # off
+    ],
+)
+def test_the_pages_beyond_loopback_need_a_password(
+    listen: str, password: str | None, served: str | None
+) -> None:
+    extra = {"INCIDENT_WEB_PASSWORD": password} if password else {}
+    settings = load_settings({**GOOD, "INCIDENT_WEB_LISTEN": listen, **extra}, env_file=None)
+    assert settings.web_listen == served
 
 
 def test_cadences_take_any_positive_number_of_seconds() -> None:

@@ -11,6 +11,7 @@ the variable and never echoing a secret's value.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ SECRET_SETTINGS = frozenset(
         "INCIDENT_CHANNELS",
         "INCIDENT_OUTBOUND_URLS",
         "INCIDENT_OUTBOUND_SECRET",
+        "INCIDENT_WEB_PASSWORD",
     }
 )
 
@@ -153,6 +155,10 @@ class Settings(BaseSettings):
     #: where each incident event is POSTed, signed per Standard Webhooks with the secret
     outbound_urls: Annotated[list[SecretStr], NoDecode] = _setting("INCIDENT_OUTBOUND_URLS", [])
     outbound_secret: SecretStr | None = _setting("INCIDENT_OUTBOUND_SECRET", None)
+    #: the overview pages (incidents, insights, metrics): where they are served (off when
+    #: unset), and the password they ask for (required beyond loopback)
+    web_listen: str | None = _setting("INCIDENT_WEB_LISTEN", None)
+    web_password: SecretStr | None = _setting("INCIDENT_WEB_PASSWORD", None)
 
     @field_validator("trello_api_key", "trello_token")
     @classmethod
@@ -260,6 +266,18 @@ class Settings(BaseSettings):
             raise ValueError("is not host:port, e.g. 127.0.0.1:8080")
         return value
 
+    @field_validator("web_listen")
+    @classmethod
+    def _check_web_listen(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # no pages
+        return cls._check_listen(value.strip())
+
+    @field_validator("web_password")
+    @classmethod
+    def _blank_password(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
     @field_validator("meeting_url", "template_url")
     @classmethod
     def _check_link(cls, value: str | None) -> str | None:
@@ -286,6 +304,16 @@ class Settings(BaseSettings):
                     f"webhooks need {' and '.join(missing)} (the public URL Trello calls, and "
                     "the app secret that signs its deliveries)"
                 )
+        if self.web_listen and not self.web_password and not _loopback(self.web_listen):
+            raise ValueError(
+                f"INCIDENT_WEB_LISTEN {self.web_listen} is reachable from other machines: set "
+                "INCIDENT_WEB_PASSWORD (the pages ask for it), or listen on 127.0.0.1"
+            )
+        if self.webhook and self.web_listen == self.webhook_listen:
+            raise ValueError(
+                "INCIDENT_WEB_LISTEN and INCIDENT_WEBHOOK_LISTEN are the same address: give the "
+                "pages a port of their own"
+            )
         if bool(self.outbound_urls) != bool(self.outbound_secret):
             raise ValueError(
                 "signed outbound webhooks need both INCIDENT_OUTBOUND_URLS and "
@@ -466,6 +494,17 @@ def _lower_first(text: str) -> str:
     if text.startswith("Input should be"):
         return "must be" + text.removeprefix("Input should be")
     return text[:1].lower() + text[1:]
+
+
+def _loopback(listen: str) -> bool:
+    """Whether `host:port` listens on this machine only."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def build_policy(settings: Settings, template: Template, worker_member_id: str) -> Policy:

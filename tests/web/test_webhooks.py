@@ -11,13 +11,13 @@ import pytest
 from pydantic import SecretStr
 from werkzeug.test import Client
 
+from worker.web.serving import parse_listen
 from worker.web.webhooks import (
     MAX_AGE,
     MAX_BODY,
     REFUSALS_EVERY,
     Refusals,
     WebhookApp,
-    parse_listen,
     signature,
 )
 

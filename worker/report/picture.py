@@ -32,19 +32,19 @@ COMMUNICATION, OTHER, UNTICK = "#1f4e9c", "#6b6b6b", "#b03a2e"
 _ROWS = {"communication": 2.0, "tick": 1.0}
 
 
-def render_png(
-    report: Report,
-    tz: ZoneInfo,
-    *,
+def draw_elsewhere(
+    module: str,
+    request: bytes,
+    what: str,
     timeout: float = 60.0,
     stop: threading.Event | None = None,
 ) -> bytes:
-    """`draw_png`, in a process of its own (`python -m worker.report.picture`): the worker
-    stays small. Raises `PictureError` when that process fails or takes over `timeout` s, or
-    when `stop` is set meanwhile (the worker is stopping: it does not wait for a picture)."""
-    request = _REQUEST.dump_json({"report": report, "tz": tz.key})
+    """Run `python -m module` with `request` on its stdin; the PNG it writes on stdout.
+
+    Raises `PictureError` (naming `what`) when that process fails or takes over `timeout` s,
+    or when `stop` is set meanwhile (the worker is stopping: it does not wait for a picture)."""
     drawing = subprocess.Popen(
-        [sys.executable, "-m", "worker.report.picture"],
+        [sys.executable, "-m", module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -62,14 +62,28 @@ def render_png(
                 drawing.communicate()
                 why = "the worker is stopping" if stop is not None and stop.is_set() else None
                 raise PictureError(
-                    f"drawing the timeline picture was cut short: {why}"
+                    f"drawing {what} was cut short: {why}"
                     if why
-                    else f"drawing the timeline picture took over {timeout:g} s"
+                    else f"drawing {what} took over {timeout:g} s"
                 ) from None
     if drawing.returncode != 0 or not out.startswith(b"\x89PNG"):
         last = (err.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-        raise PictureError(f"drawing the timeline picture failed: {last}")
+        raise PictureError(f"drawing {what} failed: {last}")
     return out
+
+
+def render_png(
+    report: Report,
+    tz: ZoneInfo,
+    *,
+    timeout: float = 60.0,
+    stop: threading.Event | None = None,
+) -> bytes:
+    """`draw_png`, in a process of its own (`python -m worker.report.picture`): the worker
+    stays small. Raises `PictureError` when that process fails or takes over `timeout` s, or
+    when `stop` is set meanwhile (the worker is stopping: it does not wait for a picture)."""
+    request = _REQUEST.dump_json({"report": report, "tz": tz.key})
+    return draw_elsewhere("worker.report.picture", request, "the timeline picture", timeout, stop)
 
 
 def draw_png(report: Report, tz: ZoneInfo) -> bytes:

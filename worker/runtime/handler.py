@@ -41,6 +41,7 @@ class Handler:
         clock: Callable[[], datetime],
         stop: threading.Event,
         outbound: Outbound | None = None,
+        reacted: Callable[[float], None] | None = None,
     ):
         self.trello = trello
         self.store = store
@@ -51,6 +52,8 @@ class Handler:
         self.stop = stop
         #: signed outbound webhooks: each step's events queued (see `worker.runtime.outbound`)
         self.outbound = outbound
+        #: told how long each reaction took, from the action's date to its effect (seconds)
+        self.reacted = reacted
         #: per board, the cards that arrived since the last look, by id (see `look_at_arrivals`)
         self._arrived: dict[str, dict[str, tj.Event]] = {}
 
@@ -89,6 +92,8 @@ class Handler:
         if where.incident is None or not where.incident.open:
             logger.info("card %s: incident declared by @%s", decision[0].card_id, event.username)
         self.apply(where.incident, decision, policy, board)
+        if self.reacted is not None:
+            self.reacted((self.clock() - event.at).total_seconds())
 
     def look_at_arrivals(self, board: tj.Board, policy: Policy) -> None:
         """Cards that arrived (created, copied, moved in...) since the last look: declare those

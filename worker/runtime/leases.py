@@ -114,6 +114,8 @@ class Leases:
         self._valid_until = 0.0
         self._lock = threading.Lock()
         self._unreachable = False
+        #: how many times the database failed (for `/metrics`)
+        self.database_errors = 0
         #: the live replicas at the last rebalance, this one included
         self.replicas = 1
         self._busy = threading.RLock()  # one heartbeat or rebalance at a time
@@ -154,6 +156,7 @@ class Leases:
 
     def unreachable(self, exc: DatabaseUnavailable) -> None:
         """The database failed: said once, until a heartbeat gets through again."""
+        self.database_errors += 1
         if not self._unreachable:
             logger.error("%s (boards are let go when their leases run out)", exc)
         self._unreachable = True

@@ -18,6 +18,7 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from worker.core import trello_json as tj
 from worker.errors import DatabaseUnavailable, TrelloUnavailable
+from worker.metrics import Metrics
+from worker.metrics import Sources as MetricSources
 from worker.report import draft
 from worker.runtime.boards import Boards
 from worker.runtime.courier import Courier
@@ -50,7 +53,9 @@ from worker.settings import Settings, build_policy
 from worker.store.database import Store
 from worker.template import Template
 from worker.trello.client import Trello
-from worker.web.webhooks import webhook_server
+from worker.web.overview import Sources as PageSources
+from worker.web.overview import overview_server
+from worker.web.webhooks import Refusals, webhook_server
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +91,7 @@ def assemble(
     clock: Callable[[], datetime],
     monotonic: Callable[[], float],
     stop: threading.Event,
+    metrics: Metrics | None = None,
 ) -> Parts:
     """Build the collaborators for one worker process."""
     board = settings.incident_board_id
@@ -118,6 +124,7 @@ def assemble(
         clock=clock,
         stop=stop,
         outbound=outbound,
+        reacted=metrics.reacted if metrics is not None else None,
     )
     feed = Feed(trello, store, handler, clock=clock, stop=stop)
     followups = FollowUps(
@@ -165,14 +172,33 @@ class Worker:
         self.stop = threading.Event()
         self.template = TemplateFile(template)
         self.policy = build_policy(settings, template, worker_member_id="")
+        self.metrics = Metrics()
         parts = assemble(
-            settings, trello, store, template, clock=clock, monotonic=monotonic, stop=self.stop
+            settings,
+            trello,
+            store,
+            template,
+            clock=clock,
+            monotonic=monotonic,
+            stop=self.stop,
+            metrics=self.metrics,
         )
         self.leases, self.boards, self.guard = parts.leases, parts.boards, parts.guard
         self.template_cards, self.handler = parts.template_cards, parts.handler
         self.feed, self.reconciler = parts.feed, parts.reconciler
         self.courier = parts.courier
         self.followups = parts.followups
+        self.refusals = Refusals()  # webhook deliveries refused, and accepted
+        self.metrics.read_from(
+            MetricSources(
+                trello=trello.session.tally.read,
+                feed_lag=self._feed_lag,
+                open_incidents=self._open_by_phase,
+                reminders_sent=lambda: sum(store.claims.counted("remind-").values()),
+                deliveries=lambda: {"accepted": self.refusals.accepted, **self.refusals.count},
+                database_errors=lambda: self.leases.database_errors,
+            )
+        )
         self.reconciled_at: float | None = None
         self._wrote: set[str] = set()  # boards written to since their feed was read
         self._cycle_lock = threading.Lock()
@@ -292,6 +318,28 @@ class Worker:
         """Healthy when every board this replica holds had its feed read lately (`Feed.health`)."""
         return self.feed.health(self.boards.held(), self.settings.feed_seconds)
 
+    def _feed_lag(self) -> dict[str, float]:
+        now = self.clock()
+        return {
+            self.boards.name(board_id): (now - read).total_seconds()
+            for board_id, read in self.feed.last_poll.items()
+        }
+
+    def _open_by_phase(self) -> dict[str, int]:
+        return dict(Counter(i.phase.value for i in self.store.incidents.open()))
+
+    def pages(self) -> PageSources:
+        """What the overview pages are made from (`worker.web.overview`)."""
+        return PageSources(
+            store=self.store,
+            policy=lambda: self.policy,
+            history=self.trello.card_actions,
+            board_name=self.boards.name,
+            health=self.health,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+
     def failing_boards(self) -> list[str]:
         """The boards taken whose last step failed, or that could not be read when taken."""
         return sorted(self.guard.failing)
@@ -343,8 +391,11 @@ class Worker:
 
         previous = {which: signal.signal(which, stop) for which in (signal.SIGTERM, signal.SIGINT)}
         inbox = Inbox(self.deliver, idle=self.deliveries_done)
-        receiver = webhook_server(self.settings, inbox.put, self.health)
+        receiver = webhook_server(self.settings, inbox.put, self.health, self.refusals)
+        pages = overview_server(self.settings, self.pages())
         try:
+            if pages is not None:
+                pages.start()
             if receiver is not None:
                 inbox.start()
                 receiver.start()
@@ -354,6 +405,8 @@ class Worker:
             if receiver is not None:
                 receiver.stop()
                 inbox.close()
+            if pages is not None:
+                pages.stop()
             self.leases.leave()
             for which, handler in previous.items():
                 signal.signal(which, handler)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 
 from worker.store.base import Database
@@ -122,3 +122,14 @@ class Claims:
                 select(self.table.c.key, self.table.c.state).where(self.table.c.card_id == card_id)
             ).all()
         return {row[0]: row[1] for row in rows}
+
+    def counted(self, kind: str) -> dict[str, int]:
+        """How many keys of `kind` (e.g. `remind-`: the part after the incident's epoch starts
+        so) each card has sent."""
+        with self.store.tx() as conn:
+            rows = conn.execute(
+                select(self.table.c.card_id, func.count())
+                .where(self.table.c.key.like(f"%:{kind}%"), self.table.c.state == "sent")
+                .group_by(self.table.c.card_id)
+            ).all()
+        return {row[0]: int(row[1]) for row in rows}

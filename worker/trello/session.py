@@ -25,6 +25,7 @@ import collections
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -201,6 +202,28 @@ def hide_secrets_from_urllib3() -> None:
         logger.addFilter(SecretsFilter())
 
 
+class Tally:
+    """Trello's answers by status (0: none came), and the retries; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statuses: Counter[int] = Counter()
+        self._retries = 0
+
+    def answered(self, status: int) -> None:
+        with self._lock:
+            self._statuses[status] += 1
+
+    def retried(self) -> None:
+        with self._lock:
+            self._retries += 1
+
+    def read(self) -> tuple[dict[int, int], int]:
+        """(answers by status, retries) so far."""
+        with self._lock:
+            return dict(self._statuses), self._retries
+
+
 class TrelloSession(requests.Session):
     """The `requests.Session` py-trello sends everything through (see the module docstring)."""
 
@@ -225,6 +248,8 @@ class TrelloSession(requests.Session):
         self.limiter = limiter
         #: how many writing requests (anything but GET) were sent: the worker's own activity
         self.writes = 0
+        #: what Trello answered, counted (for `/metrics`)
+        self.tally = Tally()
         self.retry = retry
         self._sleep = sleep
 
@@ -281,6 +306,7 @@ class TrelloSession(requests.Session):
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 logger.debug("%s %s -> %s", method, path, type(exc).__name__)
+                self.tally.answered(0)
                 if idempotent or _never_connected(exc):
                     raise _RetryableError(exc) from None
                 raise TrelloUnavailable(
@@ -293,6 +319,7 @@ class TrelloSession(requests.Session):
             elapsed = (time.monotonic() - started) * 1000
             logger.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed)
             status = response.status_code
+            self.tally.answered(status)
             if status in RETRY_STATUSES:
                 if idempotent or status == 429:
                     raise _RetryableResponse(response)
@@ -307,6 +334,7 @@ class TrelloSession(requests.Session):
             return response
 
         def before_sleep(state: RetryCallState) -> None:
+            self.tally.retried()
             exc = state.outcome.exception() if state.outcome else None
             what = str(exc) if exc is not None else "?"
             delay = state.next_action.sleep if state.next_action else 0.0

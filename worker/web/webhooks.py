@@ -17,15 +17,11 @@ INCIDENT_WEBHOOK_LISTEN, so a reverse proxy can pass the public URL through unch
 - Refused requests are counted: the first is logged, the rest once a minute as a count.
 - `/healthz` answers 200, or 503 when a board's feed was not read within three poll intervals
   (or never); it names the boards only with `INCIDENT_HEALTH_SHOWS_BOARDS`.
-
-waitress closes a connection idle for `CHANNEL_TIMEOUT` seconds and keeps up to
-`CONNECTIONS` open, so slow or idle clients cannot starve Trello's deliveries or `/healthz`.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -42,17 +38,13 @@ from pydantic import SecretStr
 from werkzeug.wrappers import Request, Response
 
 from worker.settings import Settings
+from worker.web.serving import MAX_BODY, HttpServer
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20
 HEALTH_PATH = "/healthz"
 #: The oldest action a delivery may carry: Trello delivers (and retries) within minutes.
 MAX_AGE = timedelta(hours=1)
-#: Seconds a connection may sit idle before waitress closes it.
-CHANNEL_TIMEOUT = 5
-#: Connections waitress keeps open at once.
-CONNECTIONS = 500
 #: How often refused requests are logged, as a count.
 REFUSALS_EVERY = 60.0
 
@@ -72,11 +64,13 @@ def verified(secret: str, body: bytes, callback_url: str, given: str | None) -> 
 
 
 class Refusals:
-    """Refused requests, counted: the first is logged at once, the rest once a minute."""
+    """Refused requests, counted: the first is logged at once, the rest once a minute; and the
+    deliveries accepted (for `/metrics`)."""
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic):
         self.monotonic = monotonic
         self.count: Counter[str] = Counter()  # every refusal since start, by reason
+        self.accepted = 0
         self._unsaid: Counter[str] = Counter()
         self._said_at: float | None = None
         self._lock = threading.Lock()
@@ -153,6 +147,7 @@ class WebhookApp:
             return self._refuse(400, "no action", "signed deliveries without an action")
         if self._too_old(payload["action"]):
             return self._refuse(400, "too old", "signed deliveries of actions over an hour old")
+        self.refusals.accepted += 1
         try:
             self.deliver(payload)
         except Exception:  # the feed will bring the action again: never make Trello retry
@@ -183,55 +178,30 @@ def _json(data: dict[str, Any], status: int) -> Response:
     return Response(json.dumps(data) + "\n", status=status, mimetype="application/json")
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """`host:port` (IPv6 in brackets) as a pair; ValueError with a sentence otherwise."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ValueError("is not host:port, e.g. 127.0.0.1:8080")
-    return host.strip("[]"), int(port)
-
-
-class WebhookServer:
+class WebhookServer(HttpServer):
     """waitress serving a `WebhookApp` in a background thread."""
 
     def __init__(self, app: WebhookApp, listen: str, *, threads: int = 4):
-        from waitress.server import create_server
-
-        host, port = parse_listen(listen)
-        self.server = create_server(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident=None,
-            max_request_body_size=MAX_BODY,
-            channel_timeout=CHANNEL_TIMEOUT,
-            connection_limit=CONNECTIONS,
-            cleanup_interval=CHANNEL_TIMEOUT,
-        )
-        self.port = int(self.server.effective_port)  # waitress gives it as a string
-        self._thread = threading.Thread(target=self._serve, name="webhook", daemon=True)
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):  # the socket closed under the loop while stopping
-            self.server.run()
-
-    def start(self) -> None:
-        self._thread.start()
-        logger.info("webhook receiver listening on port %d", self.port)
-
-    def stop(self) -> None:
-        self.server.close()
-        self._thread.join(timeout=10)
+        super().__init__(app, listen, name="webhook receiver", threads=threads)
 
 
 def webhook_server(
-    settings: Settings, deliver: Callable[[dict[str, Any]], None], health: Health
+    settings: Settings,
+    deliver: Callable[[dict[str, Any]], None],
+    health: Health,
+    refusals: Refusals | None = None,
 ) -> WebhookServer | None:
     """The receiver the settings ask for (`INCIDENT_WEBHOOK`), not started; None when off."""
     if not settings.webhook:
         return None
     secret, callback = settings.trello_app_secret, settings.webhook_callback_url
     assert secret is not None and callback is not None  # the settings require them
-    app = WebhookApp(callback, secret, deliver, health, shows_boards=settings.health_shows_boards)
+    app = WebhookApp(
+        callback,
+        secret,
+        deliver,
+        health,
+        shows_boards=settings.health_shows_boards,
+        refusals=refusals,
+    )
     return WebhookServer(app, settings.webhook_listen)
