@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
@@ -154,6 +155,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("card", help="the card's id or short link")
     report.set_defaults(handler=_report)
+
+    insights = _command(
+        commands,
+        "insights",
+        help="write the insights across incidents (by template version) as a page and pictures",
+    )
+    insights.add_argument(
+        "--since", type=_day, metavar="YYYY-MM-DD", help="only incidents declared from then on"
+    )
+    insights.add_argument(
+        "--out",
+        type=Path,
+        default=Path("incident-insights"),
+        metavar="DIR",
+        help="the folder to write (default: ./incident-insights)",
+    )
+    insights.set_defaults(handler=_insights)
+
+    replay = _command(
+        commands,
+        "replay",
+        help="replay a card's history through the template, beside what the worker did",
+    )
+    replay.add_argument("card", help="the card's id or short link")
+    replay.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the template to replay with (default: INCIDENT_TEMPLATE, else the packaged one)",
+    )
+    replay.set_defaults(handler=_replay)
 
     demo = _command(
         commands, "demo", help="play an incident on a built-in sandbox and show what happened"
@@ -377,6 +409,27 @@ def _report(args: argparse.Namespace) -> int:
         store.close()
     print(draft.markdown(incident, history, policy, members))
     return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2026-11-01") from None
+
+
+def _insights(args: argparse.Namespace) -> int:
+    from worker.ops.insights import run_insights
+
+    return run_insights(settings_from(args), args.since, args.out, sys.stdout)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from worker.ops.replay import run_replay
+
+    settings = settings_from(args)
+    template = args.template or settings.template_path or default_template_path()
+    return run_replay(settings, args.card, template, sys.stdout)
 
 
 def default_template_path() -> Path:

@@ -198,3 +198,27 @@ def app_insights(store: Store) -> Any:
     from worker.report.insights import insights
 
     return insights(store.incidents.all(), {}, NOW, POLICY.timezone)
+
+
+@pytest.mark.parametrize(
+    ("declared_ago", "update", "shown"),
+    [
+        (timedelta(minutes=5), {}, ("to tell", "to tell (due 5 min ago)")),  # not reminded yet
+        (timedelta(minutes=30), {}, ("overdue", "overdue by 30 min")),  # reminded (15 min)
+        (
+            timedelta(minutes=30),
+            {"communicated": {Moment.DETECTION: NOW - timedelta(minutes=25)}},
+            ("told", "told Fri 04 Dec 11:35"),
+        ),
+    ],
+)
+def test_each_message_is_told_to_tell_or_overdue(
+    declared_ago: timedelta, update: dict[str, object], shown: tuple[str, str]
+) -> None:
+    from worker.web.views import open_rows
+
+    incident = an_incident(POLICY, NOW - declared_ago, **update)
+    (row,) = open_rows([incident], NOW, POLICY, str)
+    noticed = row.told[0]
+    assert (noticed.moment, noticed.state, noticed.text) == ("noticed", *shown)
+    assert [t.state for t in row.told[1:]] == ["not yet due", "not yet due"]

@@ -47,6 +47,7 @@ def draw_chart(name: str, found: Insights) -> bytes:
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
     ax = fig.add_subplot()
@@ -57,8 +58,17 @@ def draw_chart(name: str, found: Insights) -> bytes:
         bottom = [0] * len(months)
         for n, level in enumerate(levels):
             heights = [every.per_month[m].get(level, 0) for m in months]
-            ax.bar(months, heights, bottom=bottom, label=level, color=COLOURS[n % len(COLOURS)])
+            ax.bar(
+                months,
+                heights,
+                width=0.6,
+                bottom=bottom,
+                label=level,
+                color=COLOURS[n % len(COLOURS)],
+            )
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+        ax.set_xlim(-0.8, max(len(months), 3) - 0.2)  # a month or two stay narrow
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("incidents")
     elif name == "times":
         months = list(every.trend)

@@ -63,7 +63,7 @@ REFRESH = 10
 KEPT = 30.0
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; form-action 'none'; "
+        "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'none'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

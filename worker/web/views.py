@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from worker.core import reminders
+from worker.core import reminders, severity
 from worker.core.model import MOMENT_OF, Incident, Phase, Policy
 from worker.report.insights import Insights
 from worker.report.timeline import duration
@@ -33,7 +33,7 @@ MOMENT_LABELS = {
 @dataclass(frozen=True)
 class Told:
     moment: str
-    state: str  # "told", "overdue", "not yet due", "not needed"
+    state: str  # "told", "to tell", "overdue" (reminded about), "not yet due", "not needed"
     text: str
 
 
@@ -133,6 +133,9 @@ def _told(incident: Incident, moment: Moment, now: datetime, policy: Policy) -> 
         return Told(label, "not yet due", "not yet due")
     if incident.reached(Phase.RESOLVED) and moment is not Moment.RESOLUTION:
         return Told(label, "not needed", "not told (resolved since)")
+    reminded = started + timedelta(seconds=severity.at_level(policy, incident).reminder_seconds)
+    if now < reminded:  # the first reminder is not due yet
+        return Told(label, "to tell", f"to tell (due {duration(now - started)} ago)")
     return Told(label, "overdue", f"overdue by {duration(now - started)}")
 
 
