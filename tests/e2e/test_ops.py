@@ -37,8 +37,9 @@ def test_check_a_healthy_sandbox(make_stage: StageFactory) -> None:
     assert lines[1].split() == ["ok", "board", scene.board_ids[0], "'Incidents'"]
     assert lines[2].split()[:4] == ["ok", "labels", "on", "'Incidents'"]
     assert lines[3].startswith("ok") and "'Done' resolves it" in lines[3]
-    assert lines[4].startswith("ok") and "template" in lines[4]
-    assert lines[5].startswith("ok") and "schema revision" in lines[5]
+    assert lines[4].split()[:4] == ["ok", "follow-ups", "on", "'Incidents'"]
+    assert lines[5].startswith("ok") and "template" in lines[5]
+    assert lines[6].startswith("ok") and "schema revision" in lines[6]
     assert lines[-1] == "All is well."
     assert writes(scene) == []
     assert "Traceback" not in result.stderr

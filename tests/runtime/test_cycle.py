@@ -225,3 +225,28 @@ def test_tell_all_ticks_the_audiences_and_the_moment_on_the_card(
     clock.now += timedelta(hours=2)
     worker.cycle(reconcile=True)
     assert reminders(sb, card_id) == []  # told: no reminder
+
+
+def test_an_idle_cycle_reads_many_boards_feeds_in_one_request(tmp_path: Path) -> None:
+    sb = Sandbox.seeded(boards=3)
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(load_settings(values, env_file=None)) as worker:
+                worker.cycle(reconcile=True)
+                card = alice.create_card(sb.board_ids[2], "Checkout is down")
+                alice.label(card.id, "Incident")
+                sb.clear_request_log()
+                worker.cycle(reconcile=False)
+                assert "Incident declared" in worker_comments(sb, card.id)[0]
+                sb.clear_request_log()
+                worker.cycle(reconcile=False)  # idle
+                made = [(e.method, e.path) for e in sb.request_log if not e.batched]
+                assert made == [("GET", "/1/batch")]
+                routes = [e.path for e in sb.request_log if e.batched]
+                assert routes == [f"/1/boards/{b}/actions" for b in sb.board_ids]
+        finally:
+            alice.close()

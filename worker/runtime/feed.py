@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,16 +47,35 @@ class Feed:
         self.stop = stop
         #: when each board's feed was last read through
         self.last_poll: dict[str, datetime] = {}
+        #: the feeds read ahead, ten boards a request (`prefetch`), for `poll` to take
+        self._read_ahead: dict[str, list[tj.Json] | TrelloError] = {}
+
+    def prefetch(self, boards: Sequence[tj.Board]) -> None:
+        """Read the feeds of `boards` ten to a request (`Trello.feeds`), for each board's `poll`
+        to take; a board with no cursor yet is being set up, and reads its own. One board
+        shares a request with nobody: its poll reads its own. A batch that fails as a whole
+        leaves each board to read its own (and report its own failure)."""
+        self._read_ahead = {}
+        cursors = {board.id: self.store.cursors.get(board.id) for board in boards}
+        wanted = [(board_id, _since(c)) for board_id, c in cursors.items() if c is not None]
+        if len(wanted) < 2:
+            return
+        try:
+            self._read_ahead = self.trello.feeds(wanted)
+        except TrelloError as exc:
+            logger.debug("the boards' feeds were not read in batches (%s)", exc)
 
     def poll(self, board: tj.Board, policy: Policy) -> None:
         """Handle the board's actions since the cursor, oldest first."""
         cursor = self.store.cursors.get(board.id)
-        # Trello's action ids are not ordered within a second: read from the newest action's
-        # date less a margin, and skip what was handled already (`_once`)
-        since = (tj.when(cursor[1]) - FEED_MARGIN).isoformat() if cursor else None
+        since = _since(cursor)
         newest: tj.ActionRef | None = None
+        ahead = self._read_ahead.pop(board.id, None)
+        if isinstance(ahead, TrelloError):
+            raise ahead
         try:
-            for raw in self.trello.board_actions(board.id, since=since):
+            read = ahead if ahead is not None else self.trello.board_actions(board.id, since=since)
+            for raw in read:
                 if self.stop.is_set():
                     return
                 ref = tj.action_ref(raw)
@@ -121,6 +140,12 @@ class Feed:
         )
         boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
         return ok, {"ok": ok, "last_poll": boards}
+
+
+def _since(cursor: tuple[str, str] | None) -> str | None:
+    """Where a board's feed is read from: Trello's action ids are not ordered within a second,
+    so from the newest handled action's date less a margin (what was handled is skipped)."""
+    return (tj.when(cursor[1]) - FEED_MARGIN).isoformat() if cursor else None
 
 
 def _later(ref: tj.ActionRef, cursor: tuple[str, str] | None) -> bool:

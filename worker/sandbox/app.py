@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -58,13 +59,17 @@ class DropConnection(ConnectionAbortedError):
 
 @dataclass(frozen=True)
 class LoggedRequest:
-    """One `/1/` request as the sandbox saw it; `status` 0 means no response was sent."""
+    """One `/1/` request as the sandbox saw it; `status` 0 means no response was sent.
+
+    Each route of a `/1/batch` request is logged too, after it, with `batched` set: it is
+    no request of its own (nor counted against the rate limit)."""
 
     method: str
     path: str
     status: int
     member_username: str | None
     time: datetime
+    batched: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,7 @@ class LoggedRequest:
             "status": self.status,
             "member": self.member_username,
             "time": iso(self.time),
+            "batched": self.batched,
         }
 
 
@@ -158,6 +164,14 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
 
 
+#: The most routes one `/1/batch` request may name.
+BATCH_MOST = 10
+
+
+def _batch_error(status: int, name: str, message: str) -> dict[str, Any]:
+    return {"name": name, "message": message, "statusCode": status}
+
+
 def _drop(environ: WSGIEnvironment) -> None:
     sock = environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
@@ -207,6 +221,7 @@ class SandboxApp:
         )
         self.request_log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
+        self._routed = threading.local()  # the routes of this thread's batch, to be logged
 
     def clear_request_log(self) -> None:
         with self._log_lock:
@@ -217,11 +232,16 @@ class SandboxApp:
             return list(self.request_log)
 
     def _log(self, request: Request, status: int, member: Member | None) -> None:
-        entry = LoggedRequest(
-            request.method, request.path, status, member.username if member else None, self.clock()
-        )
+        who = member.username if member else None
+        entry = LoggedRequest(request.method, request.path, status, who, self.clock())
+        batched = [
+            LoggedRequest("GET", path, code, who, entry.time, batched=True)
+            for path, code in getattr(self._routed, "batched", [])
+        ]
+        self._routed.batched = []
         with self._log_lock:
             self.request_log.append(entry)
+            self.request_log.extend(batched)
         shown = TOKEN_IN_PATH.sub("/tokens/***", request.path)  # like every log: no secrets
         logger.debug("sandbox: %s %s -> %s", request.method, shown, status or "dropped")
 
@@ -288,12 +308,11 @@ class SandboxApp:
         if limit.error is not None:
             body = {"error": limit.error, "message": "Rate limit exceeded"}
             return json_response(body, 429, headers), member
+        path = request.path.rstrip("/") or "/"
+        if path == "/1/batch" and request.method == "GET":
+            return self._batch(request, member, base_url, headers), member
         try:
-            adapter = self.url_map.bind("sandbox")
-            path = request.path.rstrip("/") or "/"
-            handler, args = adapter.match(path, method=request.method)
-            context = Context(self.state, member, _params(request), request, base_url)
-            result = handler(context, **args)
+            result = self._route(path, request.method, _params(request), request, member, base_url)
         except (NotFound, MethodNotAllowed):
             return text_response(404, f"Cannot {request.method} {request.path}", headers), member
         except SandboxError as exc:
@@ -305,3 +324,47 @@ class SandboxApp:
             result.headers.update(headers)
             return result, member
         return json_response(result, headers=headers), member
+
+    def _route(
+        self,
+        path: str,
+        method: str,
+        params: Params,
+        request: Request,
+        member: Member,
+        base_url: str,
+    ) -> Any:
+        handler, args = self.url_map.bind("sandbox").match(path, method=method)
+        return handler(Context(self.state, member, params, request, base_url), **args)
+
+    def _batch(
+        self, request: Request, member: Member, base_url: str, headers: dict[str, str]
+    ) -> Response:
+        """`GET /1/batch?urls=/a,/b`: up to ten GETs in one request (and one against the rate
+        limit), each answered `{"200": result}` or with an error of its own; no nesting."""
+        urls = [u for u in (request.args.get("urls") or "").split(",") if u.strip()]
+        if not urls or len(urls) > BATCH_MOST:
+            return text_response(400, f"urls must name 1 to {BATCH_MOST} routes", headers)
+        answers: list[Any] = []
+        routes: list[tuple[str, int]] = []
+        for url in urls:
+            parts = urlsplit(url.strip())
+            path = "/1" + parts.path.removeprefix("/1").rstrip("/")
+            params = Params(dict(parse_qsl(parts.query, keep_blank_values=True)))
+            try:
+                if not parts.path.startswith("/") or path == "/1/batch":
+                    raise NotFound()
+                result = self._route(path, "GET", params, request, member, base_url)
+                if isinstance(result, Response):  # a file, not JSON: not for a batch
+                    raise NotFound()
+                answers.append({"200": result})
+                routes.append((path, 200))
+            except (NotFound, MethodNotAllowed):
+                answers.append(_batch_error(404, "NotFound", f"Cannot GET {parts.path}"))
+                routes.append((path, 404))
+            except (SandboxError, FeedQueryError) as exc:
+                status = getattr(exc, "status", 400)
+                answers.append(_batch_error(status, type(exc).__name__, str(exc)))
+                routes.append((path, status))
+        self._routed.batched = routes
+        return json_response(answers, headers=headers)

@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from trello import TrelloClient
 
-from worker.errors import NotFoundError, RequestRejected, TrelloError
+from worker.errors import NotFoundError, RequestRejected, TrelloError, TrelloUnavailable
 from worker.settings import Settings
-from worker.trello.session import Credentials, RateLimiter, RetryPolicy, TrelloSession
+from worker.trello.session import (
+    Credentials,
+    RateLimiter,
+    RetryPolicy,
+    TrelloSession,
+    error_for,
+)
 
 logger = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
+#: The most routes one `GET /batch` may take.
+BATCH_MOST = 10
 #: Trello's largest page of actions.
 MAX_ACTIONS_PAGE = 1000
 #: The most labels Trello answers for a board (50 unless `limit` asks for more).
@@ -141,6 +150,59 @@ class Trello:
             if not before:
                 break
         return sorted(seen.values(), key=_chronological)
+
+    def feeds(
+        self, wanted: Sequence[tuple[str, str | None]]
+    ) -> dict[str, list[Json] | TrelloError]:
+        """Each board's actions after its `since` (as `board_actions`), ten boards a request
+        (`GET /batch`). A board's own failure is its answer (the others are not hidden by it);
+        a board with a full page of new actions is read again on its own, paging back.
+        A failure of a whole batch is raised."""
+        found: dict[str, list[Json] | TrelloError] = {}
+        for start in range(0, len(wanted), BATCH_MOST):
+            chunk = wanted[start : start + BATCH_MOST]
+            routes = []
+            for board_id, since in chunk:
+                query = {"filter": "all", "limit": str(MAX_ACTIONS_PAGE)}
+                if since:
+                    query["since"] = since
+                routes.append(f"/boards/{board_id}/actions?{urlencode(query)}")
+            answers = self.batch(routes)
+            for (board_id, since), answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, TrelloError):
+                    failed = (
+                        answer
+                        if isinstance(answer, TrelloUnavailable)
+                        else _no_board(board_id, answer)
+                    )
+                    found[board_id] = failed
+                elif not isinstance(answer, list):
+                    found[board_id] = RequestRejected(
+                        f"Trello answered the feed of board {board_id!r} with no list",
+                        method="GET",
+                        path=f"/boards/{board_id}/actions",
+                    )
+                elif len(answer) >= MAX_ACTIONS_PAGE:  # more than a page: read it on its own
+                    found[board_id] = self.board_actions(board_id, since=since)
+                else:
+                    page = [a for a in answer if isinstance(a, dict)]
+                    found[board_id] = sorted(page, key=_chronological)
+        return found
+
+    def batch(self, routes: Sequence[str]) -> list[Any | TrelloError]:
+        """Up to ten GET routes (`/boards/x/actions?since=...`) in one request; each one's
+        answer, or the error it got (Trello answers `{"200": result}` for each success, and an
+        error of its own, `{"404": ...}` or `{"statusCode": 404, ...}`, for each failure)."""
+        if not 1 <= len(routes) <= BATCH_MOST:
+            raise ValueError(f"a batch takes 1 to {BATCH_MOST} routes, not {len(routes)}")
+        answers = self._call("/batch", params={"urls": ",".join(routes)})
+        if not isinstance(answers, list) or len(answers) != len(routes):
+            raise TrelloUnavailable(
+                f"Trello answered a batch of {len(routes)} with no list of as many answers",
+                method="GET",
+                path="/batch",
+            )
+        return [_batch_answer(route, answer) for route, answer in zip(routes, answers, strict=True)]
 
     def latest_action(self, board_id: str) -> Json | None:
         """The board's newest action, if it has any."""
@@ -320,6 +382,24 @@ class Trello:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", "DELETE")
+
+
+def _batch_answer(route: str, answer: Any) -> Any | TrelloError:
+    """One answer of a batch: its result, or the error it stands for."""
+    path = route.partition("?")[0]
+    if isinstance(answer, dict):
+        if "200" in answer:
+            return answer["200"]
+        status = answer.get("statusCode")
+        if status is None and len(answer) == 1:
+            only = next(iter(answer))
+            status = int(only) if str(only).isdigit() else None
+        if isinstance(status, int) or (isinstance(status, str) and status.isdigit()):
+            said = str(answer.get("message") or next(iter(answer.values()), ""))[:200]
+            return error_for(int(status), "GET", path, said)
+    return TrelloUnavailable(
+        f"Trello answered {path} in a batch with something unreadable", method="GET", path=path
+    )
 
 
 def _no_board(board_id: str, exc: TrelloError) -> TrelloError:

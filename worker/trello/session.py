@@ -383,20 +383,28 @@ def _raise_for_status(
     method: str, path: str, response: requests.Response, redact: Callable[[str], str]
 ) -> None:
     status = response.status_code
-    if status < 400:
-        return
-    body = redact(response.text.strip())[:200]
-    error: type[TrelloError]
+    if status >= 400:
+        raise error_for(status, method, path, redact(response.text.strip())[:200])
+
+
+def error_for(status: int, method: str, path: str, body: str) -> TrelloError:
+    """The error for Trello's `status` answer to `method path` (`body`: what it said, with no
+    secret in it): 401 `AuthError`, 404 `NotFoundError`, 429 and 5xx `TrelloUnavailable`, any
+    other `RequestRejected`."""
     if status == 401:
-        raise AuthError(
+        return AuthError(
             f"Trello refused the API key or token ({status} on {method} {path}: {body!r}); "
             "check TRELLO_API_KEY and TRELLO_TOKEN",
             method=method,
             path=path,
             status=status,
         )
+    if status == 429 or status >= 500:
+        return TrelloUnavailable(
+            f"Trello answered {status} to {method} {path}", method=method, path=path, status=status
+        )
     error = NotFoundError if status == 404 else RequestRejected
-    raise error(
+    return error(
         f"Trello answered {status} to {method} {path}: {body!r}",
         method=method,
         path=path,
