@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import StepClock, in_process_worker, sandbox_values, worker_comments
+from tests.factories import (
+    TEMPLATE_PATH,
+    StepClock,
+    in_process_worker,
+    sandbox_values,
+    worker_comments,
+)
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
@@ -250,3 +256,42 @@ def test_an_idle_cycle_reads_many_boards_feeds_in_one_request(tmp_path: Path) ->
                 assert routes == [f"/1/boards/{b}/actions" for b in sb.board_ids]
         finally:
             alice.close()
+
+
+def test_the_template_card_is_built_once_and_copied_to_the_other_boards(tmp_path: Path) -> None:
+    from worker.template import load_template
+
+    sb = Sandbox.seeded(boards=3)
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
+        )
+        settings = load_settings(values, env_file=None)
+        with in_process_worker(settings) as worker:
+            worker.cycle(reconcile=True)
+            log = [e for e in sb.request_log if not e.batched]
+            items = sum(len(c.items) for c in load_template(TEMPLATE_PATH).checklists)
+            posted_items = [e for e in log if e.method == "POST" and e.path.endswith("/checkItems")]
+            assert len(posted_items) == items  # one board's card built item by item
+            made = [e for e in log if e.method == "POST" and e.path == "/1/cards"]
+            assert len(made) == 3  # and one card a board
+            names = {
+                b: sorted(
+                    c.name
+                    for card in sb.state.records.board_cards(b)
+                    for c in sb.state.records.card_checklists(card)
+                )
+                for b in sb.board_ids
+            }
+            assert names[sb.board_ids[1]] == names[sb.board_ids[0]] == names[sb.board_ids[2]]
+            assert len(names[sb.board_ids[0]]) == len(load_template(TEMPLATE_PATH).checklists)
+            # each board's incidents get their checklists from the board's own card
+            alice = Person(sb, server.url, "alice")
+            try:
+                card = alice.create_card(sb.board_ids[2], "Checkout is down")
+                alice.label(card.id, "Incident")
+                worker.cycle(reconcile=False)
+                found = worker.store.incidents.get(card.id)
+                assert found is not None and len(found.checklists) == 1
+            finally:
+                alice.close()

@@ -3,7 +3,11 @@
 Declaring copies each checklist from here in one request (`idChecklistSource`) instead of
 one request per item. A board's template card is made when it is missing, when a person
 removed one of its checklists, or when the template's version changed; the store remembers
-which card holds which version.
+which card holds which version. The first board's card of a version is built a checklist and
+an item at a time; every other board's is a copy of it, made in one request (a card from
+`idCardSource`, keeping its checklists), then read once for its checklists' ids and archived:
+four requests a board, not one per item. A copy that cannot be made (its source gone) or that
+lacks a checklist is built instead.
 """
 
 from __future__ import annotations
@@ -65,11 +69,52 @@ class TemplateCards:
         lists = self.trello.lists(board_id)
         if not lists:
             raise TrelloError(f"Board {board_id} has no open list to keep the template card in.")
+        list_id = tj.named(lists[0]).id
+        checklists = self._copied(board_id, list_id)
+        if checklists is None:
+            checklists = self._built(list_id)
+        card_id, by_name = checklists
+        self.trello.archive_card(card_id)
+        saved = TemplateCard(board_id, self.template.version, card_id, by_name)
+        self.store.template_cards.save(saved)
+        logger.info("board %s: template card v%s made", board_id, self.template.version)
+        return saved
+
+    def _copied(self, board_id: str, list_id: str) -> tuple[str, dict[str, str]] | None:
+        """A copy of another board's card of this version: (its id, checklist ids by name), or
+        None when there is none to copy (or the copy came out short: it is archived)."""
+        wanted = {checklist.name for checklist in self.template.checklists}
+        known = [c for c in self._cards.values() if c.version == self.template.version]
+        for source in known + self.store.template_cards.of_version(self.template.version):
+            if source.board_id == board_id:
+                continue
+            try:
+                made = tj.named(
+                    self.trello.create_card(
+                        list_id,
+                        CARD_NAME.format(version=self.template.version),
+                        desc=self.description(),
+                        source_card_id=source.card_id,
+                    )
+                )
+            except NotFoundError:  # the source is gone: try another, else build
+                continue
+            copy = tj.card(self.trello.card(made.id))
+            by_name = {c.name: c.id for c in copy.checklists or () if c.name in wanted}
+            if set(by_name) == wanted:
+                return made.id, by_name
+            self.trello.archive_card(made.id)
+            logger.warning(
+                "board %s: the template card's copy came out short; building it", board_id
+            )
+            return None
+        return None
+
+    def _built(self, list_id: str) -> tuple[str, dict[str, str]]:
+        """A card built a checklist and an item at a time: (its id, checklist ids by name)."""
         card = tj.named(
             self.trello.create_card(
-                tj.named(lists[0]).id,
-                CARD_NAME.format(version=self.template.version),
-                desc=self.description(),
+                list_id, CARD_NAME.format(version=self.template.version), desc=self.description()
             )
         )
         checklists: dict[str, str] = {}
@@ -78,8 +123,4 @@ class TemplateCards:
             for item in checklist.items:
                 self.trello.add_check_item(made.id, item.name)
             checklists[checklist.name] = made.id
-        self.trello.archive_card(card.id)
-        saved = TemplateCard(board_id, self.template.version, card.id, checklists)
-        self.store.template_cards.save(saved)
-        logger.info("board %s: template card v%s made", board_id, self.template.version)
-        return saved
+        return card.id, checklists

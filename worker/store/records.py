@@ -156,6 +156,17 @@ class TemplateCardRows:
             return None
         return TemplateCard(row.board_id, row.version, row.card_id, json.loads(row.checklists))
 
+    def of_version(self, version: str) -> list[TemplateCard]:
+        """Every board's card holding this template version (to copy from)."""
+        with self.store.tx() as conn:
+            rows = conn.execute(
+                select(template_cards).where(template_cards.c.version == version)
+            ).all()
+        return [
+            TemplateCard(row.board_id, row.version, row.card_id, json.loads(row.checklists))
+            for row in rows
+        ]
+
     def save(self, card: TemplateCard) -> None:
         with self.store.tx() as conn:
             conn.execute(template_cards.delete().where(template_cards.c.board_id == card.board_id))
