@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from tests.sandbox.conftest import SandboxFactory
 from tests.sandbox.test_http import auth, call
 from worker.errors import NotFoundError
+from worker.sandbox import Sandbox, SandboxServer
 from worker.trello.client import Trello
 from worker.trello.session import Credentials, RetryPolicy, TrelloSession
 
@@ -64,25 +65,29 @@ def test_a_batch_takes_one_to_ten_routes(
     assert answer.status_code == 400
 
 
+Served = tuple[Trello, Sandbox, SandboxServer]
+
+
 @pytest.fixture
-def served_gateway(sandbox_factory: SandboxFactory) -> Iterator[tuple[Trello, list[str], object]]:
+def served_gateway(sandbox_factory: SandboxFactory) -> Iterator[Served]:
     sb, server = sandbox_factory(boards=12)
     credentials = Credentials(SecretStr(sb.api_key), SecretStr(sb.members["worker"].token))
     session = TrelloSession(server.url, credentials=credentials, retry=RetryPolicy(attempts=1))
     trello = Trello(session)
     try:
-        yield trello, sb.board_ids, sb
+        yield trello, sb, server
     finally:
         trello.close()
 
 
 def test_feeds_read_ten_boards_a_request_and_a_lost_board_hides_no_other(
-    served_gateway: tuple[Trello, list[str], object],
+    served_gateway: Served,
 ) -> None:
-    trello, boards, sb = served_gateway
+    trello, sb, _ = served_gateway
+    boards = sb.board_ids
     for board in (boards[0], boards[10]):  # something to read on two of them
         trello.create_card(str(trello.lists(board)[0]["id"]), f"On {board}")
-    sb.clear_request_log()  # type: ignore[attr-defined]
+    sb.clear_request_log()
     wanted = [(board, None) for board in boards[:11]] + [(MISSING, "2026-01-01T00:00:00+00:00")]
     found = trello.feeds(wanted)
     assert list(found) == [*boards[:11], MISSING]
@@ -91,6 +96,25 @@ def test_feeds_read_ten_boards_a_request_and_a_lost_board_hides_no_other(
     for board in boards[:11]:
         read = found[board]
         assert isinstance(read, list) and read == trello.board_actions(board)
-    assert [a["type"] for a in found[boards[10]]] == ["createCard"]  # type: ignore[union-attr]
-    requests_made = [e for e in sb.request_log if not e.batched]  # type: ignore[attr-defined]
+    assert [a["type"] for a in found[boards[10]]] == ["createCard"]
+    requests_made = [e for e in sb.request_log if not e.batched]
     assert [e.path for e in requests_made[:2]] == ["/1/batch", "/1/batch"]  # 12 routes: 10 + 2
+
+
+def test_a_whole_board_in_one_request_labels_past_fifty_included(
+    served_gateway: Served, http: requests.Session
+) -> None:
+    trello, sb, server = served_gateway
+    board = sb.board_ids[0]
+    for n in range(60):
+        trello.create_label(board, f"label {n}", None)
+    sb.clear_request_log()
+    found, lists, labels, members = trello.board_whole(board)
+    assert [e.path for e in sb.request_log] == [f"/1/boards/{board}"]
+    assert found["id"] == board and [x["name"] for x in lists] == ["To Do", "Doing", "Done"]
+    assert len(labels) == len(trello.labels(board)) == 65 and {"alice", "incident-worker"} <= {
+        m["username"] for m in members
+    }
+    # as Trello, the nested labels stop at 50 unless asked for more
+    plain = call(http, "GET", f"{server.url}/boards/{board}", params={**auth(sb), "labels": "all"})
+    assert len(plain.json()["labels"]) == 50 and "lists" not in plain.json()

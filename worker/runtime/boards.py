@@ -142,13 +142,7 @@ class Boards:
         return "no board yet (other replicas hold them all)"
 
     def _load(self, board_id: str) -> tj.Board:
-        found = self.trello.board(board_id)
-        board = tj.board(
-            found,
-            self.trello.lists(board_id),
-            self.trello.labels(board_id),
-            self.trello.board_members(board_id),
-        )
+        board = tj.board(*self.trello.board_whole(board_id))
         self._names[board_id] = board.name
         if name_key(self.incident_label) not in board.labels:
             logger.warning(

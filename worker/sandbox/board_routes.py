@@ -28,10 +28,34 @@ def board_members(ctx: Context, board_id: str) -> Any:
 
 
 def get_board(ctx: Context, board_id: str) -> Any:
+    """The board; with `lists=open|closed|all`, `labels=all` (`labels_limit`, 50 by default,
+    as Trello) and `members=all`, those nested in it, as Trello nests them."""
+    p = ctx.params
     with ctx.records.lock:
         board = ctx.records.board(board_id)
-        body = render.board(board, ctx.records.board_labels(board.id))
-        return render.pick_fields(body, ctx.params.text("fields"))
+        labels = ctx.records.board_labels(board.id)
+        body = render.pick_fields(render.board(board, labels), p.text("fields"))
+        which = p.text("lists") or "none"
+        if which != "none":
+            if which not in ("open", "closed", "all"):
+                raise BadRequest("invalid value for lists")
+            body["lists"] = [
+                render.trello_list(lst)
+                for lst in ctx.records.board_lists(board.id)
+                if wanted(lst.closed, which)
+            ]
+        if (p.text("labels") or "none") != "none":
+            limit = p.text("labels_limit")
+            if limit is not None and (not limit.isdigit() or not 0 < int(limit) <= LABELS_MOST):
+                raise BadRequest("invalid value for labels_limit")
+            body["labels"] = [
+                render.label(label) for label in labels[: int(limit) if limit else LABELS_PAGE]
+            ]
+        if (p.text("members") or "none") != "none":
+            body["members"] = [
+                render.board_member(ctx.records.find_member(mid)) for mid in board.member_ids
+            ]
+        return body
 
 
 def board_lists(ctx: Context, board_id: str) -> Any:

@@ -110,6 +110,28 @@ class Trello:
         except (NotFoundError, RequestRejected) as exc:
             raise _no_board(board_id, exc) from None
 
+    def board_whole(self, board_id: str) -> tuple[Json, list[Json], list[Json], list[Json]]:
+        """The board, its open lists, its labels and its members, nested in one request (as
+        Trello nests them in `GET /boards/{id}`); each part Trello leaves out is read on its
+        own."""
+        params = {
+            "lists": "open",
+            "labels": "all",
+            "labels_limit": MAX_LABELS,
+            "members": "all",
+        }
+        try:
+            found = cast(Json, self._call(f"/boards/{board_id}", params=params))
+        except (NotFoundError, RequestRejected) as exc:
+            raise _no_board(board_id, exc) from None
+        lists, labels, members = (found.get(part) for part in ("lists", "labels", "members"))
+        return (
+            found,
+            lists if isinstance(lists, list) else self.lists(board_id),
+            labels if isinstance(labels, list) else self.labels(board_id),
+            members if isinstance(members, list) else self.board_members(board_id),
+        )
+
     def board_members(self, board_id: str) -> list[Json]:
         return cast(list[Json], self._call(f"/boards/{board_id}/members"))
 
