@@ -57,9 +57,12 @@ class Boards:
         self._fresh: set[str] = set()
 
     def learn_names(self) -> None:
-        """Every watched board's name (a wrong board id stops the worker here)."""
-        for board_id in self.watched:
-            self._names[board_id] = tj.named(self.trello.board(board_id)).name or board_id
+        """Every watched board's name, ten boards a request (a wrong board id stops the worker
+        here)."""
+        for board_id, found in self.trello.boards(self.watched).items():
+            if isinstance(found, Exception):
+                raise found
+            self._names[board_id] = tj.named(found).name or board_id
 
     def name(self, board_id: str) -> str:
         return self._names.get(board_id, board_id)
@@ -109,7 +112,7 @@ class Boards:
         board = self._read.get(board_id)
         if board is None:
             board = self._load(board_id)
-            self.template_cards.get(board.id)
+            self.template_cards.get(board.id, next(iter(board.lists), None))
             if self.store.cursors.get(board.id) is None:
                 self._start_cursor(board)
             self._read[board.id] = board

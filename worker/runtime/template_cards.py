@@ -48,7 +48,9 @@ class TemplateCards:
         known = self._cards.get(board_id)
         return known.card_id if known else None
 
-    def get(self, board_id: str) -> TemplateCard:
+    def get(self, board_id: str, first_list: str | None = None) -> TemplateCard:
+        """The board's card for the current template, made if missing or stale (`first_list`:
+        the board's first open list, when the caller has read it)."""
         if board_id in self._cards:
             return self._cards[board_id]
         saved = self.store.template_cards.get(board_id)
@@ -61,15 +63,18 @@ class TemplateCards:
                     return saved
             except NotFoundError:
                 pass
-        made = self._make(board_id)
+        made = self._make(board_id, first_list)
         self._cards[board_id] = made
         return made
 
-    def _make(self, board_id: str) -> TemplateCard:
-        lists = self.trello.lists(board_id)
-        if not lists:
-            raise TrelloError(f"Board {board_id} has no open list to keep the template card in.")
-        list_id = tj.named(lists[0]).id
+    def _make(self, board_id: str, list_id: str | None) -> TemplateCard:
+        if list_id is None:
+            lists = self.trello.lists(board_id)
+            if not lists:
+                raise TrelloError(
+                    f"Board {board_id} has no open list to keep the template card in."
+                )
+            list_id = tj.named(lists[0]).id
         checklists = self._copied(board_id, list_id)
         if checklists is None:
             checklists = self._built(list_id)

@@ -110,6 +110,16 @@ class Trello:
         except (NotFoundError, RequestRejected) as exc:
             raise _no_board(board_id, exc) from None
 
+    def boards(self, board_ids: Sequence[str]) -> dict[str, Json | TrelloError]:
+        """Each board (its id and name), ten boards a request (`GET /batch`; one board: its
+        own); a board's failure is its answer."""
+        if len(board_ids) == 1:
+            try:
+                return {board_ids[0]: self.board(board_ids[0])}
+            except TrelloError as exc:
+                return {board_ids[0]: exc}
+        return self._each_board(board_ids, lambda board_id: f"/boards/{board_id}?fields=name")
+
     def board_whole(self, board_id: str) -> tuple[Json, list[Json], list[Json], list[Json]]:
         """The board, its open lists, its labels and its members, nested in one request (as
         Trello nests them in `GET /boards/{id}`); each part Trello leaves out is read on its
@@ -180,35 +190,43 @@ class Trello:
         (`GET /batch`). A board's own failure is its answer (the others are not hidden by it);
         a board with a full page of new actions is read again on its own, paging back.
         A failure of a whole batch is raised."""
+        since = dict(wanted)
+
+        def route(board_id: str) -> str:
+            query = {"filter": "all", "limit": str(MAX_ACTIONS_PAGE)}
+            if since[board_id]:
+                query["since"] = str(since[board_id])
+            return f"/boards/{board_id}/actions?{urlencode(query)}"
+
         found: dict[str, list[Json] | TrelloError] = {}
-        for start in range(0, len(wanted), BATCH_MOST):
-            chunk = wanted[start : start + BATCH_MOST]
-            routes = []
-            for board_id, since in chunk:
-                query = {"filter": "all", "limit": str(MAX_ACTIONS_PAGE)}
-                if since:
-                    query["since"] = since
-                routes.append(f"/boards/{board_id}/actions?{urlencode(query)}")
-            answers = self.batch(routes)
-            for (board_id, since), answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, TrelloError):
-                    failed = (
-                        answer
-                        if isinstance(answer, TrelloUnavailable)
-                        else _no_board(board_id, answer)
-                    )
-                    found[board_id] = failed
-                elif not isinstance(answer, list):
-                    found[board_id] = RequestRejected(
-                        f"Trello answered the feed of board {board_id!r} with no list",
-                        method="GET",
-                        path=f"/boards/{board_id}/actions",
-                    )
-                elif len(answer) >= MAX_ACTIONS_PAGE:  # more than a page: read it on its own
-                    found[board_id] = self.board_actions(board_id, since=since)
-                else:
-                    page = [a for a in answer if isinstance(a, dict)]
-                    found[board_id] = sorted(page, key=_chronological)
+        for board_id, answer in self._each_board(list(since), route).items():
+            if isinstance(answer, TrelloError):
+                found[board_id] = answer
+            elif not isinstance(answer, list):
+                found[board_id] = RequestRejected(
+                    f"Trello answered the feed of board {board_id!r} with no list",
+                    method="GET",
+                    path=f"/boards/{board_id}/actions",
+                )
+            elif len(answer) >= MAX_ACTIONS_PAGE:  # more than a page: read it on its own
+                found[board_id] = self.board_actions(board_id, since=since[board_id])
+            else:
+                page = [a for a in answer if isinstance(a, dict)]
+                found[board_id] = sorted(page, key=_chronological)
+        return found
+
+    def _each_board(
+        self, board_ids: Sequence[str], route: Callable[[str], str]
+    ) -> dict[str, Any | TrelloError]:
+        """`route(board)` for each board, ten to a batch; each answer, or the board's error."""
+        found: dict[str, Any | TrelloError] = {}
+        for start in range(0, len(board_ids), BATCH_MOST):
+            chunk = board_ids[start : start + BATCH_MOST]
+            answers = self.batch([route(board_id) for board_id in chunk])
+            for board_id, answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, TrelloError) and not isinstance(answer, TrelloUnavailable):
+                    answer = _no_board(board_id, answer)
+                found[board_id] = answer
         return found
 
     def batch(self, routes: Sequence[str]) -> list[Any | TrelloError]:
@@ -217,6 +235,8 @@ class Trello:
         error of its own, `{"404": ...}` or `{"statusCode": 404, ...}`, for each failure)."""
         if not 1 <= len(routes) <= BATCH_MOST:
             raise ValueError(f"a batch takes 1 to {BATCH_MOST} routes, not {len(routes)}")
+        if any("," in route for route in routes):  # Trello splits `urls` at every comma
+            raise ValueError("a batched route may not hold a comma")
         answers = self._call("/batch", params={"urls": ",".join(routes)})
         if not isinstance(answers, list) or len(answers) != len(routes):
             raise TrelloUnavailable(
