@@ -185,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the template to replay with (default: INCIDENT_TEMPLATE, else the packaged one)",
     )
+    replay.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="play it live on the built-in sandbox, with the worker running, and show the card",
+    )
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        metavar="N",
+        help="with --sandbox, how many times faster than it happened (default: 60)",
+    )
     replay.set_defaults(handler=_replay)
 
     demo = _command(
@@ -429,7 +441,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     template = args.template or settings.template_path or default_template_path()
-    return run_replay(settings, args.card, template, sys.stdout)
+    if args.speed <= 0:
+        raise ConfigError(f"--speed must be more than 0 (got {args.speed:g}).")
+    live = args.speed if args.sandbox else None
+    return run_replay(settings, args.card, template, sys.stdout, live=live)
 
 
 def default_template_path() -> Path:

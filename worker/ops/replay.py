@@ -18,7 +18,11 @@ from worker.template import load_template
 from worker.trello.client import Trello
 
 
-def run_replay(settings: Settings, card: str, template_path: Path, out: TextIO) -> int:
+def run_replay(
+    settings: Settings, card: str, template_path: Path, out: TextIO, *, live: float | None = None
+) -> int:
+    """Print the card's replay; with `live` (a speed), play it on the sandbox instead
+    (`worker.replay_live`)."""
     template = load_template(template_path)
     trello = Trello.from_settings(settings)
     try:
@@ -35,6 +39,13 @@ def run_replay(settings: Settings, card: str, template_path: Path, out: TextIO) 
         trello.close()
     members = {str(m["username"]): str(m["id"]) for m in listed if "username" in m}
     policy = build_policy(settings, template, me)
+    if live is not None:
+        from worker.replay_live import play_history
+
+        def say(text: str) -> None:
+            print(text, file=out, flush=True)
+
+        return play_history(history, template_path, policy, speed=live, say=say)
     print(
         f"Replay of {found.get('name', card)!r} with template v{template.version} "
         f"({template.path}); times in {settings.timezone}.\n",
