@@ -254,6 +254,14 @@ def test_an_idle_cycle_reads_many_boards_feeds_in_one_request(tmp_path: Path) ->
                 assert made == [("GET", "/1/batch")]
                 routes = [e.path for e in sb.request_log if e.batched]
                 assert routes == [f"/1/boards/{b}/actions" for b in sb.board_ids]
+                sb.clear_request_log()
+                worker.cycle(
+                    reconcile=True
+                )  # the reconcile pass reads the cards ten boards a request
+                made = [(e.method, e.path) for e in sb.request_log if not e.batched]
+                assert made == [("GET", "/1/batch"), ("GET", "/1/batch")]
+                routes = [e.path for e in sb.request_log if e.batched]
+                assert routes[3:] == [f"/1/boards/{b}/cards" for b in sb.board_ids]
         finally:
             alice.close()
 

@@ -55,6 +55,7 @@ class Boards:
         self._names: dict[str, str] = {}
         self._planned_at = 0.0
         self._fresh: set[str] = set()
+        self._started: set[str] = set()  # boards whose feed starts in this step
 
     def learn_names(self) -> None:
         """Every watched board's name, ten boards a request (a wrong board id stops the worker
@@ -115,11 +116,19 @@ class Boards:
             self.template_cards.get(board.id, next(iter(board.lists), None))
             if self.store.cursors.get(board.id) is None:
                 self._start_cursor(board)
+                self._started.add(board.id)
             self._read[board.id] = board
             self._fresh.add(board.id)
         card = self.template_cards.get(board.id)
         self.keeper.stamp(board.id, card.card_id, self.template_cards.description())
         return board
+
+    def just_started(self, board_id: str) -> bool:
+        """Whether the board's feed was started from now in this step (`ready`): reading it
+        again now would bring only what was just marked as read."""
+        started = board_id in self._started
+        self._started.discard(board_id)
+        return started
 
     def take_fresh(self) -> bool:
         """Whether a board was read afresh since the last call (taken over, added, new)."""

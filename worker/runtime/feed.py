@@ -90,6 +90,10 @@ class Feed:
         self.handler.look_at_arrivals(board, policy)
         self.last_poll[board.id] = self.clock()
 
+    def started(self, board: tj.Board) -> None:
+        """The board's feed was started from now: it counts as read through."""
+        self.last_poll[board.id] = self.clock()
+
     def deliver(
         self, board: tj.Board, ref: tj.ActionRef, raw: tj.Json, policy: Policy, *, look: bool = True
     ) -> None:

@@ -27,6 +27,7 @@ from functools import partial
 from worker.core import observe, rules
 from worker.core import trello_json as tj
 from worker.core.model import Ended, Incident, Policy, name_key
+from worker.errors import TrelloError
 from worker.runtime.boards import Boards
 from worker.runtime.feed import Feed
 from worker.runtime.followups import FollowUps
@@ -74,10 +75,12 @@ class Reconciler:
         """One pass over every board this replica holds (see the module docstring)."""
         cards: dict[str, tuple[tj.Board, tj.Card]] = {}
         seen: set[str] = set()
-        for board in self.boards.held():
-            if board.id in self.guard.failing:  # its feed is behind: events first, then compare
-                continue
-            if not self.guard.run(board.id, partial(self._read, board, cards), held=False):
+        # its feed is behind: events first, then compare
+        boards = [board for board in self.boards.held() if board.id not in self.guard.failing]
+        ahead = self._read_ahead(boards)
+        for board in boards:
+            reading = partial(self._read, board, cards, ahead.get(board.id))
+            if not self.guard.run(board.id, reading, held=False):
                 continue
             seen.add(board.id)
         self.store.handled.forget(HANDLED_KEPT)
@@ -99,8 +102,26 @@ class Reconciler:
             read = {board.id: board for board in self.boards.held() if board.id in seen}
             self.followups.run(cards, read, policy)
 
-    def _read(self, board: tj.Board, into: dict[str, tuple[tj.Board, tj.Card]]) -> None:
-        for raw in self.trello.cards(board.id):
+    def _read_ahead(self, boards: list[tj.Board]) -> dict[str, list[tj.Json] | TrelloError]:
+        """The boards' open cards, ten boards a request; one board reads its own, and so does
+        each board when the batch fails as a whole."""
+        if len(boards) < 2:
+            return {}
+        try:
+            return self.trello.cards_of([board.id for board in boards])
+        except TrelloError as exc:
+            logger.debug("the boards' cards were not read in batches (%s)", exc)
+            return {}
+
+    def _read(
+        self,
+        board: tj.Board,
+        into: dict[str, tuple[tj.Board, tj.Card]],
+        ahead: list[tj.Json] | TrelloError | None,
+    ) -> None:
+        if isinstance(ahead, TrelloError):
+            raise ahead
+        for raw in ahead if ahead is not None else self.trello.cards(board.id):
             card = tj.card(raw)
             into[card.id] = (board, card)
 

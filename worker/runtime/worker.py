@@ -255,7 +255,10 @@ class Worker:
         board = self.boards.ready(board_id)
         writes = self.trello.session.writes
         self._wrote.discard(board.id)
-        self.feed.poll(board, self.policy)
+        if self.boards.just_started(board.id):
+            self.feed.started(board)
+        else:
+            self.feed.poll(board, self.policy)
         self._remind(board)
         self.courier.run(board.id)
         if self.trello.session.writes != writes:
