@@ -55,7 +55,6 @@ class Boards:
         self._names: dict[str, str] = {}
         self._planned_at = 0.0
         self._fresh: set[str] = set()
-        self._started: set[str] = set()  # boards whose feed starts in this step
 
     def learn_names(self) -> None:
         """Every watched board's name, ten boards a request (a wrong board id stops the worker
@@ -94,6 +93,10 @@ class Boards:
         return self.monotonic() - self._planned_at >= lease_seconds / 3
 
     def ready(self, board_id: str) -> tj.Board:
+        """The board, read when first worked on (see `take_up`)."""
+        return self.take_up(board_id)[0]
+
+    def take_up(self, board_id: str) -> tuple[tj.Board, bool]:
         """The board, read when first worked on: lists, labels, members, template card, cursor.
 
         First, and every few minutes, the keeper checks that no other worker (with a database
@@ -103,7 +106,8 @@ class Boards:
         back). Every board read afresh is one to compare with its cards in this cycle
         (`take_fresh`), so a label put on while the worker was starting, or away, is found
         then. Raises what reading it raised (the guard reports it, and it is tried again next
-        cycle).
+        cycle). Also whether its feed was started from now by this call: reading it now would
+        bring only what was just marked as read.
         """
         try:
             self.keeper.check(board_id, self.name(board_id))
@@ -111,24 +115,18 @@ class Boards:
             self._read.pop(board_id, None)  # read afresh when it is this worker's again
             raise
         board = self._read.get(board_id)
+        started = False
         if board is None:
             board = self._load(board_id)
             self.template_cards.get(board.id, next(iter(board.lists), None))
             if self.store.cursors.get(board.id) is None:
                 self._start_cursor(board)
-                self._started.add(board.id)
+                started = True
             self._read[board.id] = board
             self._fresh.add(board.id)
         card = self.template_cards.get(board.id)
         self.keeper.stamp(board.id, card.card_id, self.template_cards.description())
-        return board
-
-    def just_started(self, board_id: str) -> bool:
-        """Whether the board's feed was started from now in this step (`ready`): reading it
-        again now would bring only what was just marked as read."""
-        started = board_id in self._started
-        self._started.discard(board_id)
-        return started
+        return board, started
 
     def take_fresh(self) -> bool:
         """Whether a board was read afresh since the last call (taken over, added, new)."""

@@ -20,7 +20,7 @@ from typing import Any
 from worker.core import trello_json as tj
 from worker.core.model import Policy
 from worker.core.trello_json import FEED_MARGIN
-from worker.errors import TrelloError
+from worker.errors import DatabaseUnavailable, TrelloError
 from worker.runtime.handler import Handler
 from worker.store.database import Store
 from worker.trello.client import Trello
@@ -56,13 +56,12 @@ class Feed:
         shares a request with nobody: its poll reads its own. A batch that fails as a whole
         leaves each board to read its own (and report its own failure)."""
         self._read_ahead = {}
-        cursors = {board.id: self.store.cursors.get(board.id) for board in boards}
-        wanted = [(board_id, _since(c)) for board_id, c in cursors.items() if c is not None]
-        if len(wanted) < 2:
-            return
         try:
-            self._read_ahead = self.trello.feeds(wanted)
-        except TrelloError as exc:
+            cursors = {board.id: self.store.cursors.get(board.id) for board in boards}
+            wanted = [(board_id, _since(c)) for board_id, c in cursors.items() if c is not None]
+            if len(wanted) >= 2:
+                self._read_ahead = self.trello.feeds(wanted)
+        except (TrelloError, DatabaseUnavailable) as exc:  # each board's step meets it again
             logger.debug("the boards' feeds were not read in batches (%s)", exc)
 
     def poll(self, board: tj.Board, policy: Policy) -> None:

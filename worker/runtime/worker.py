@@ -252,10 +252,10 @@ class Worker:
                 self._reconcile()
 
     def _board_step(self, board_id: str) -> None:
-        board = self.boards.ready(board_id)
+        board, started = self.boards.take_up(board_id)
         writes = self.trello.session.writes
         self._wrote.discard(board.id)
-        if self.boards.just_started(board.id):
+        if started:
             self.feed.started(board)
         else:
             self.feed.poll(board, self.policy)
