@@ -243,6 +243,10 @@ def test_an_idle_cycle_reads_many_boards_feeds_in_one_request(tmp_path: Path) ->
         try:
             with in_process_worker(load_settings(values, env_file=None)) as worker:
                 worker.cycle(reconcile=True)
+                alone = [e.path for e in sb.request_log if not e.batched and e.method == "GET"]
+                for board in sb.board_ids:  # each board taken up from batched reads
+                    assert f"/1/boards/{board}" not in alone
+                    assert f"/1/boards/{board}/cards/closed" not in alone
                 card = alice.create_card(sb.board_ids[2], "Checkout is down")
                 alice.label(card.id, "Incident")
                 sb.clear_request_log()

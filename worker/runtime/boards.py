@@ -16,12 +16,12 @@ from datetime import datetime
 from worker.core import trello_json as tj
 from worker.core.model import name_key
 from worker.core.trello_json import FEED_MARGIN
-from worker.errors import BoardKeptElsewhere, DatabaseUnavailable
+from worker.errors import BoardKeptElsewhere, DatabaseUnavailable, TrelloError
 from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
 from worker.store.database import Store
-from worker.trello.client import Trello
+from worker.trello.client import TakeUp, Trello, Whole
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class Boards:
         self._names: dict[str, str] = {}
         self._planned_at = 0.0
         self._fresh: set[str] = set()
+        #: what taking a board up reads, read ahead for many boards at once (`read_ahead`)
+        self._ahead: dict[str, TakeUp | TrelloError] = {}
 
     def learn_names(self) -> None:
         """Every watched board's name, ten boards a request (a wrong board id stops the worker
@@ -109,24 +111,40 @@ class Boards:
         cycle). Also whether its feed was started from now by this call: reading it now would
         bring only what was just marked as read.
         """
+        ahead = self._ahead.pop(board_id, None)
+        if isinstance(ahead, Exception):
+            raise ahead
         try:
-            self.keeper.check(board_id, self.name(board_id))
+            self.keeper.check(board_id, self.name(board_id), ahead.archived if ahead else None)
         except BoardKeptElsewhere:
             self._read.pop(board_id, None)  # read afresh when it is this worker's again
             raise
         board = self._read.get(board_id)
         started = False
         if board is None:
-            board = self._load(board_id)
+            board = self._load(board_id, ahead.whole if ahead else None)
             self.template_cards.get(board.id, next(iter(board.lists), None))
             if self.store.cursors.get(board.id) is None:
-                self._start_cursor(board)
+                self._start_cursor(board, ahead)
                 started = True
             self._read[board.id] = board
             self._fresh.add(board.id)
         card = self.template_cards.get(board.id)
         self.keeper.stamp(board.id, card.card_id, self.template_cards.description())
         return board, started
+
+    def read_ahead(self) -> None:
+        """What taking up the boards held but not read yet will read, ten routes a request
+        (`Trello.take_up_reads`), for `take_up` to use; one board reads its own, and so does
+        each board when the batch fails as a whole."""
+        self._ahead = {}  # only this cycle's: a board not taken up now is read again later
+        waiting = [b for b in self.leases.boards() if b not in self._read]
+        if len(waiting) < 2:
+            return
+        try:
+            self._ahead.update(self.trello.take_up_reads(waiting))
+        except TrelloError as exc:
+            logger.debug("the boards to take up were not read in batches (%s)", exc)
 
     def take_fresh(self) -> bool:
         """Whether a board was read afresh since the last call (taken over, added, new)."""
@@ -151,8 +169,8 @@ class Boards:
             return "no board yet (the boards taken cannot be read yet)"
         return "no board yet (other replicas hold them all)"
 
-    def _load(self, board_id: str) -> tj.Board:
-        board = tj.board(*self.trello.board_whole(board_id))
+    def _load(self, board_id: str, whole: Whole | None) -> tj.Board:
+        board = tj.board(*(whole if whole is not None else self.trello.board_whole(board_id)))
         self._names[board_id] = board.name
         if name_key(self.incident_label) not in board.labels:
             logger.warning(
@@ -163,13 +181,13 @@ class Boards:
             )
         return board
 
-    def _start_cursor(self, board: tj.Board) -> None:
+    def _start_cursor(self, board: tj.Board, ahead: TakeUp | None) -> None:
         """A new board starts from now: its history is not replayed (reconcile finds incidents).
 
         The feed is read from a margin before the cursor (see `worker.runtime.feed`): the
         actions within it are history too, so they are recorded as handled.
         """
-        latest = self.trello.latest_action(board.id)
+        latest = ahead.newest if ahead is not None else self.trello.latest_action(board.id)
         newest = tj.action_ref(latest) if latest is not None else None
         if newest is None:
             self.store.cursors.set(board.id, "", self.clock().isoformat())

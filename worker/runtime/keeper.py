@@ -64,16 +64,19 @@ class Keeper:
         self._stamped: dict[str, tuple[str, datetime]] = {}  # board -> (card, when)
         self._unlisted: set[str] = set()  # boards whose archived cards Trello would not list
 
-    def check(self, board_id: str, name: str) -> None:
+    def check(
+        self, board_id: str, name: str, archived: list[dict[str, object]] | None = None
+    ) -> None:
         """Raise `BoardKeptElsewhere` when another worker keeps the board.
 
-        The board's archived cards are read when it was not looked at within
-        `keeping.STAMP_EVERY`; in between, the last answer stands.
+        The board's archived cards (`archived`, when the caller read them already) are read
+        when it was not looked at within `keeping.STAMP_EVERY`; in between, the last answer
+        stands.
         """
         now = self.clock()
         looked = self._looked.get(board_id)
         if looked is None or now - looked.at >= keeping.STAMP_EVERY:
-            looked = self._look(board_id, name, now)
+            looked = self._look(board_id, name, now, archived)
             self._looked[board_id] = looked
         if looked.refusal is not None:
             raise BoardKeptElsewhere(looked.refusal)
@@ -114,9 +117,11 @@ class Keeper:
             self._unlisted.add(board_id)
             return []
 
-    def _look(self, board_id: str, name: str, now: datetime) -> _Looked:
+    def _look(
+        self, board_id: str, name: str, now: datetime, archived: list[dict[str, object]] | None
+    ) -> _Looked:
         claims = []
-        for raw in self._archived(board_id, name):
+        for raw in archived if archived is not None else self._archived(board_id, name):
             desc = raw.get("desc")
             claim = keeping.read(desc) if isinstance(desc, str) else None
             if claim is not None:

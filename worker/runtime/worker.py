@@ -235,6 +235,7 @@ class Worker:
                 return
             self._take_up_template()
             self.boards.take_share()
+            self.boards.read_ahead()
             self.feed.prefetch(self.boards.held())
             for board_id in self.leases.boards():
                 if self.stop.is_set():

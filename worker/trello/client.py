@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -34,12 +35,29 @@ logger = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
+#: A board, its open lists, its labels and its members.
+Whole = tuple[Json, list[Json], list[Json], list[Json]]
+
+
+@dataclass(frozen=True)
+class TakeUp:
+    """What taking a board up reads (`Trello.take_up_reads`)."""
+
+    whole: Whole
+    #: its archived cards (None: Trello would not list them this way)
+    archived: list[Json] | None
+    #: its newest action, if it has any
+    newest: Json | None
+
+
 #: The most routes one `GET /batch` may take.
 BATCH_MOST = 10
 #: Trello's largest page of actions.
 MAX_ACTIONS_PAGE = 1000
 #: The most labels Trello answers for a board (50 unless `limit` asks for more).
 MAX_LABELS = 1000
+#: A board with its parts nested (`GET /boards/{id}`): open lists, every label, the members.
+WHOLE_BOARD = {"lists": "open", "labels": "all", "labels_limit": str(MAX_LABELS), "members": "all"}
 #: The card fields the worker reads; asking for fewer keeps responses small.
 CARD_FIELDS = (
     "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,dueComplete,shortLink,"
@@ -120,20 +138,18 @@ class Trello:
                 return {board_ids[0]: exc}
         return self._each_board(board_ids, lambda board_id: f"/boards/{board_id}?fields=name")
 
-    def board_whole(self, board_id: str) -> tuple[Json, list[Json], list[Json], list[Json]]:
+    def board_whole(self, board_id: str) -> Whole:
         """The board, its open lists, its labels and its members, nested in one request (as
         Trello nests them in `GET /boards/{id}`); each part Trello leaves out is read on its
         own."""
-        params = {
-            "lists": "open",
-            "labels": "all",
-            "labels_limit": MAX_LABELS,
-            "members": "all",
-        }
         try:
-            found = cast(Json, self._call(f"/boards/{board_id}", params=params))
+            found = cast(Json, self._call(f"/boards/{board_id}", params=dict(WHOLE_BOARD)))
         except (NotFoundError, RequestRejected) as exc:
             raise _no_board(board_id, exc) from None
+        return self._whole(board_id, found)
+
+    def _whole(self, board_id: str, found: Json) -> Whole:
+        """A board read with its parts nested; each part Trello left out, read on its own."""
         lists, labels, members = (found.get(part) for part in ("lists", "labels", "members"))
         return (
             found,
@@ -286,6 +302,43 @@ class Trello:
                     f"Trello answered the cards of board {board_id!r} with no list",
                     method="GET",
                     path=f"/boards/{board_id}/cards",
+                )
+        return found
+
+    def take_up_reads(self, board_ids: Sequence[str]) -> dict[str, TakeUp | TrelloError]:
+        """What taking a board up reads, for many boards, three routes a board in batches of
+        ten: the board with its lists, labels and members; its archived cards; its newest
+        action. A board that cannot be read is its error; archived cards Trello will not list
+        are None (the keeper reads them its own way)."""
+        routes = []
+        for board_id in board_ids:
+            routes += [
+                f"/boards/{board_id}?{urlencode(WHOLE_BOARD)}",
+                f"/boards/{board_id}/cards/closed",
+                f"/boards/{board_id}/actions?limit=1",
+            ]
+        answers: list[Any] = []
+        for start in range(0, len(routes), BATCH_MOST):
+            answers += self.batch(routes[start : start + BATCH_MOST])
+        found: dict[str, TakeUp | TrelloError] = {}
+        for n, board_id in enumerate(board_ids):
+            whole, archived, latest = answers[3 * n : 3 * n + 3]
+            failed = next((a for a in (whole, latest) if isinstance(a, TrelloError)), None)
+            if failed is not None:
+                found[board_id] = (
+                    failed if isinstance(failed, TrelloUnavailable) else _no_board(board_id, failed)
+                )
+            elif not isinstance(whole, dict) or not isinstance(latest, list):
+                found[board_id] = RequestRejected(
+                    f"Trello answered board {board_id!r} with something unreadable",
+                    method="GET",
+                    path=f"/boards/{board_id}",
+                )
+            else:
+                found[board_id] = TakeUp(
+                    self._whole(board_id, whole),
+                    archived if isinstance(archived, list) else None,
+                    latest[0] if latest and isinstance(latest[0], dict) else None,
                 )
         return found
 
