@@ -18,6 +18,7 @@ from tests.factories import (
 from worker.demo import Person
 from worker.runtime.worker import Worker
 from worker.sandbox import Sandbox
+from worker.sandbox.model import iso
 from worker.settings import load_settings
 from worker.template import Moment
 
@@ -241,9 +242,21 @@ def test_an_idle_cycle_reads_many_boards_feeds_in_one_request(tmp_path: Path) ->
         )
         alice = Person(sb, server.url, "alice")
         try:
+            before = alice.create_card(sb.board_ids[0], "Made before the worker came")
+            with sb.state.lock:
+                (made,) = sb.state.records.card_actions(before.id)
             with in_process_worker(load_settings(values, env_file=None)) as worker:
                 worker.cycle(reconcile=True)
-                alone = [e.path for e in sb.request_log if not e.batched and e.method == "GET"]
+                # the board's feed starts at its newest action, read with the others in a batch
+                assert worker.store.cursors.get(sb.board_ids[0]) == (made.id, iso(made.date))
+                assert worker.store.handled.seen(made.id)
+                alone = [
+                    e.path
+                    for e in sb.request_log
+                    if e.member_username == "incident-worker"
+                    and not e.batched
+                    and e.method == "GET"
+                ]
                 for board in sb.board_ids:  # each board taken up from batched reads
                     assert f"/1/boards/{board}" not in alone
                     assert f"/1/boards/{board}/cards/closed" not in alone

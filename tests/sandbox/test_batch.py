@@ -133,7 +133,6 @@ def test_taking_boards_up_reads_three_routes_a_board_in_batches(served_gateway: 
     assert not isinstance(taken, Exception)
     raw, lists, labels, members = taken.whole
     assert raw["id"] == board and len(lists) == 3 and labels and members
-    assert taken.archived == [] and taken.newest is not None
-    assert taken.newest["type"] == "createCard"
+    assert taken.archived == [] and [a["type"] for a in taken.recent] == ["createCard"]
     quiet = found[sb.board_ids[0]]
-    assert not isinstance(quiet, Exception) and quiet.newest is None
+    assert not isinstance(quiet, Exception) and quiet.recent == []

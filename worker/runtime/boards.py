@@ -21,7 +21,7 @@ from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
 from worker.store.database import Store
-from worker.trello.client import TakeUp, Trello, Whole
+from worker.trello.client import RECENT_ACTIONS, TakeUp, Trello, Whole
 
 logger = logging.getLogger(__name__)
 
@@ -185,15 +185,28 @@ class Boards:
         """A new board starts from now: its history is not replayed (reconcile finds incidents).
 
         The feed is read from a margin before the cursor (see `worker.runtime.feed`): the
-        actions within it are history too, so they are recorded as handled.
+        actions within it are history too, so they are recorded as handled. Read ahead, the
+        board's newest actions hold them (unless every one of them is within the margin: then
+        the margin is read whole).
         """
-        latest = ahead.newest if ahead is not None else self.trello.latest_action(board.id)
-        newest = tj.action_ref(latest) if latest is not None else None
+        if ahead is not None:
+            recent = ahead.recent
+        else:
+            latest = self.trello.latest_action(board.id)
+            recent = [latest] if latest is not None else []
+        newest = tj.action_ref(recent[0]) if recent else None
         if newest is None:
             self.store.cursors.set(board.id, "", self.clock().isoformat())
             return
-        since = (tj.when(newest.date) - FEED_MARGIN).isoformat()
-        for raw in self.trello.board_actions(board.id, since=since):
+        start = tj.when(newest.date) - FEED_MARGIN
+        within = [
+            raw
+            for raw in recent
+            if (ref := tj.action_ref(raw)) is not None and tj.when(ref.date) >= start
+        ]
+        if ahead is None or len(recent) >= RECENT_ACTIONS and len(within) == len(recent):
+            within = self.trello.board_actions(board.id, since=start.isoformat())  # read it all
+        for raw in within:
             ref = tj.action_ref(raw)
             if ref is not None:
                 self.store.handled.mark(ref.id)

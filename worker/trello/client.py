@@ -46,10 +46,13 @@ class TakeUp:
     whole: Whole
     #: its archived cards (None: Trello would not list them this way)
     archived: list[Json] | None
-    #: its newest action, if it has any
-    newest: Json | None
+    #: its newest actions, newest first (up to `RECENT_ACTIONS`)
+    recent: list[Json]
 
 
+#: How many of a board's newest actions taking it up reads (its feed starts at the newest,
+#: and the ones within the margin behind it are recorded as read).
+RECENT_ACTIONS = 50
 #: The most routes one `GET /batch` may take.
 BATCH_MOST = 10
 #: Trello's largest page of actions.
@@ -315,7 +318,7 @@ class Trello:
             routes += [
                 f"/boards/{board_id}?{urlencode(WHOLE_BOARD)}",
                 f"/boards/{board_id}/cards/closed",
-                f"/boards/{board_id}/actions?limit=1",
+                f"/boards/{board_id}/actions?limit={RECENT_ACTIONS}",
             ]
         answers: list[Any] = []
         for start in range(0, len(routes), BATCH_MOST):
@@ -338,7 +341,7 @@ class Trello:
                 found[board_id] = TakeUp(
                     self._whole(board_id, whole),
                     archived if isinstance(archived, list) else None,
-                    latest[0] if latest and isinstance(latest[0], dict) else None,
+                    [a for a in latest if isinstance(a, dict)],
                 )
         return found
 
