@@ -300,6 +300,16 @@ def test_the_template_card_is_built_once_and_copied_to_the_other_boards(tmp_path
             assert len(posted_items) == items  # one board's card built item by item
             made = [e for e in log if e.method == "POST" and e.path == "/1/cards"]
             assert len(made) == 3  # and one card a board
+            # a copy says the worker's claim from the start and is archived: no other write
+            cards = {
+                b: [c for c in sb.state.records.board_cards(b) if c.closed] for b in sb.board_ids
+            }
+            for board in sb.board_ids:
+                (template_card,) = cards[board]
+                assert "Kept by incident-worker" in template_card.desc
+            puts = [e.path for e in log if e.method == "PUT"]
+            for board in sb.board_ids[1:]:
+                assert puts.count(f"/1/cards/{cards[board][0].id}") == 1
             names = {
                 b: sorted(
                     c.name

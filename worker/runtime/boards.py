@@ -123,7 +123,12 @@ class Boards:
         started = False
         if board is None:
             board = self._load(board_id, ahead.whole if ahead else None)
-            self.template_cards.get(board.id, next(iter(board.lists), None))
+            before = self.store.template_cards.get(board.id)
+            at = self.clock()
+            description = self.keeper.claimed(board.id, self.template_cards.description())
+            made = self.template_cards.get(board.id, next(iter(board.lists), None), description)
+            if before is None or made.card_id != before.card_id:
+                self.keeper.made_claimed(board.id, made.card_id, at)
             if self.store.cursors.get(board.id) is None:
                 self._start_cursor(board, ahead)
                 started = True

@@ -81,15 +81,27 @@ class Keeper:
         if looked.refusal is not None:
             raise BoardKeptElsewhere(looked.refusal)
 
+    def claimed(self, board_id: str, description: str) -> str:
+        """`description` with this worker's claim on the board as of now: what a template card
+        made now says from the start (then `made_claimed`, and no stamp is written)."""
+        return keeping.stamped(description, self._claim(board_id, self.clock()))
+
+    def made_claimed(self, board_id: str, card_id: str, at: datetime) -> None:
+        """The template card `card_id` was made carrying the claim of `at` (`claimed`)."""
+        self._stamped[board_id] = (card_id, at)
+
+    def _claim(self, board_id: str, now: datetime) -> keeping.Claim:
+        looked = self._looked.get(board_id)
+        since = looked.since if looked is not None else now
+        return keeping.Claim(self.database_id(), self.host, self.pid, since, now)
+
     def stamp(self, board_id: str, card_id: str, description: str) -> None:
         """Write this worker's claim on its template card, when it holds no current one."""
         now = self.clock()
         done = self._stamped.get(board_id)
         if done is not None and done[0] == card_id and now - done[1] < keeping.STAMP_EVERY:
             return
-        looked = self._looked.get(board_id)
-        since = looked.since if looked is not None else now
-        claim = keeping.Claim(self.database_id(), self.host, self.pid, since, now)
+        claim = self._claim(board_id, now)
         try:
             self.trello.set_description(card_id, keeping.stamped(description, claim))
             self._stamped[board_id] = (card_id, now)

@@ -5,14 +5,16 @@ one request per item. A board's template card is made when it is missing, when a
 removed one of its checklists, or when the template's version changed; the store remembers
 which card holds which version. The first board's card of a version is built a checklist and
 an item at a time; every other board's is a copy of it, made in one request (a card from
-`idCardSource`, keeping its checklists), then read once for its checklists' ids and archived:
-four requests a board, not one per item. A copy that cannot be made (its source gone) or that
-lacks a checklist is built instead.
+`idCardSource`, keeping its checklists, saying from the start whatever the caller gives it to
+say: the keeper's claim) and archived: two requests a board, not one per item. The copy's
+checklist ids are read when first needed (its first incident); a copy that cannot be made (its
+source gone), or that turns out to lack a checklist then, is built instead.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from worker.core import trello_json as tj
 from worker.errors import NotFoundError, TrelloError
@@ -48,26 +50,44 @@ class TemplateCards:
         known = self._cards.get(board_id)
         return known.card_id if known else None
 
-    def get(self, board_id: str, first_list: str | None = None) -> TemplateCard:
+    def get(
+        self, board_id: str, first_list: str | None = None, description: str | None = None
+    ) -> TemplateCard:
         """The board's card for the current template, made if missing or stale (`first_list`:
-        the board's first open list, when the caller has read it)."""
-        if board_id in self._cards:
-            return self._cards[board_id]
-        saved = self.store.template_cards.get(board_id)
+        the board's first open list, when the caller has read it; `description`: what a card
+        made now says, else `description()`). A copy's checklists are read when first needed."""
+        known = self._cards.get(board_id)
+        if known is not None and known.checklists:
+            return known
+        saved = known or self.store.template_cards.get(board_id)
+        short = False  # a copy that came out short: build the next one instead
         if saved is not None and saved.version == self.template.version:
             try:
                 card = tj.card(self.trello.card(saved.card_id))
-                present = {checklist.id for checklist in card.checklists or ()}
-                if set(saved.checklists.values()) <= present:
+                by_name = {checklist.name: checklist.id for checklist in card.checklists or ()}
+                if saved.checklists and set(saved.checklists.values()) <= set(by_name.values()):
                     self._cards[board_id] = saved
                     return saved
+                wanted = {checklist.name for checklist in self.template.checklists}
+                if not saved.checklists and wanted <= set(by_name):  # a copy, read now
+                    learnt = replace(saved, checklists={n: by_name[n] for n in sorted(wanted)})
+                    self.store.template_cards.save(learnt)
+                    self._cards[board_id] = learnt
+                    return learnt
+                short = not saved.checklists
             except NotFoundError:
                 pass
-        made = self._make(board_id, first_list)
+        if short:
+            logger.warning(
+                "board %s: the template card's copy came out short; building it", board_id
+            )
+        made = self._make(board_id, first_list, description, copy=not short)
         self._cards[board_id] = made
         return made
 
-    def _make(self, board_id: str, list_id: str | None) -> TemplateCard:
+    def _make(
+        self, board_id: str, list_id: str | None, description: str | None, *, copy: bool = True
+    ) -> TemplateCard:
         if list_id is None:
             lists = self.trello.lists(board_id)
             if not lists:
@@ -75,9 +95,10 @@ class TemplateCards:
                     f"Board {board_id} has no open list to keep the template card in."
                 )
             list_id = tj.named(lists[0]).id
-        checklists = self._copied(board_id, list_id)
+        desc = description or self.description()
+        checklists = self._copied(board_id, list_id, desc) if copy else None
         if checklists is None:
-            checklists = self._built(list_id)
+            checklists = self._built(list_id, desc)
         card_id, by_name = checklists
         self.trello.archive_card(card_id)
         saved = TemplateCard(board_id, self.template.version, card_id, by_name)
@@ -85,12 +106,14 @@ class TemplateCards:
         logger.info("board %s: template card v%s made", board_id, self.template.version)
         return saved
 
-    def _copied(self, board_id: str, list_id: str) -> tuple[str, dict[str, str]] | None:
-        """A copy of another board's card of this version: (its id, checklist ids by name), or
-        None when there is none to copy (or the copy came out short: it is archived)."""
-        wanted = {checklist.name for checklist in self.template.checklists}
-        known = [c for c in self._cards.values() if c.version == self.template.version]
-        for source in known + self.store.template_cards.of_version(self.template.version):
+    def _copied(self, board_id: str, list_id: str, desc: str) -> tuple[str, dict[str, str]] | None:
+        """A copy of another board's card of this version: (its id, no checklist ids yet: they
+        are read when first needed), or None when there is none to copy."""
+        known = [
+            c for c in self._cards.values() if c.version == self.template.version and c.checklists
+        ]
+        saved = self.store.template_cards.of_version(self.template.version)
+        for source in known + [c for c in saved if c.checklists]:  # read, so known complete
             if source.board_id == board_id:
                 continue
             try:
@@ -98,28 +121,20 @@ class TemplateCards:
                     self.trello.create_card(
                         list_id,
                         CARD_NAME.format(version=self.template.version),
-                        desc=self.description(),
+                        desc=desc,
                         source_card_id=source.card_id,
                     )
                 )
             except NotFoundError:  # the source is gone: try another, else build
                 continue
-            copy = tj.card(self.trello.card(made.id))
-            by_name = {c.name: c.id for c in copy.checklists or () if c.name in wanted}
-            if set(by_name) == wanted:
-                return made.id, by_name
-            self.trello.archive_card(made.id)
-            logger.warning(
-                "board %s: the template card's copy came out short; building it", board_id
-            )
-            return None
+            return made.id, {}
         return None
 
-    def _built(self, list_id: str) -> tuple[str, dict[str, str]]:
+    def _built(self, list_id: str, desc: str) -> tuple[str, dict[str, str]]:
         """A card built a checklist and an item at a time: (its id, checklist ids by name)."""
         card = tj.named(
             self.trello.create_card(
-                list_id, CARD_NAME.format(version=self.template.version), desc=self.description()
+                list_id, CARD_NAME.format(version=self.template.version), desc=desc
             )
         )
         checklists: dict[str, str] = {}
