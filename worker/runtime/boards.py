@@ -134,8 +134,8 @@ class Boards:
                 started = True
             self._read[board.id] = board
             self._fresh.add(board.id)
-        card = self.template_cards.get(board.id)
-        self.keeper.stamp(board.id, card.card_id, self.template_cards.description())
+        card_id = self.template_cards.card_id(board.id) or self.template_cards.get(board.id).card_id
+        self.keeper.stamp(board.id, card_id, self.template_cards.description())
         return board, started
 
     def read_ahead(self) -> None:
