@@ -301,3 +301,21 @@ def test_archived_cards_where_cards_closed_is_not_known(clock: FakeClock) -> Non
     responses.replace(responses.GET, f"{BASE}/boards/b1/cards", status=404, body="Not found")
     keeper = Keeper(trello, lambda: "ab12cd34", clock=lambda: datetime(2026, 3, 2, tzinfo=UTC))
     keeper.check("b1", "Incidents")  # no error: no claim seen
+
+
+@responses.activate
+def test_without_batch_each_route_is_read_on_its_own_from_then_on(clock: FakeClock) -> None:
+    """A Trello stand-in that answers no `/batch`: the feeds are still read, one a request."""
+    responses.get(f"{BASE}/batch", status=404, body="Cannot GET /1/batch")
+    responses.get(f"{BASE}/boards/b1/actions", json=[{"id": "a1", "date": "2026-03-01T09:00:00Z"}])
+    responses.get(f"{BASE}/boards/b2/actions", status=404, body="not found")
+    trello = make_trello(clock)
+    first = trello.feeds([("b1", None), ("b2", None)])
+    assert first["b1"] == [{"id": "a1", "date": "2026-03-01T09:00:00Z"}]
+    assert isinstance(first["b2"], NotFoundError) and "TRELLO_BOARD_ID" in str(first["b2"])
+    again = trello.feeds([("b1", None), ("b2", None)])
+    assert again["b1"] == first["b1"]
+    batches = [c for c in responses.calls if c.request.url.split("?")[0].endswith("/batch")]
+    assert len(batches) == 1  # tried once, then not again
+    (read,) = {c.request.url for c in responses.calls if "/boards/b1/actions" in c.request.url}
+    assert "filter=all" in read and "limit=1000" in read

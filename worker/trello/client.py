@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from trello import TrelloClient
 
@@ -78,6 +78,8 @@ class Trello:
         self.client = TrelloClient(
             api_key=_PLACEHOLDER, api_secret=_PLACEHOLDER, http_service=session
         )
+        #: whether `GET /batch` is answered (a stand-in without it: one route a request)
+        self._batching = True
 
     @classmethod
     def from_settings(
@@ -256,7 +258,14 @@ class Trello:
             raise ValueError(f"a batch takes 1 to {BATCH_MOST} routes, not {len(routes)}")
         if any("," in route for route in routes):  # Trello splits `urls` at every comma
             raise ValueError("a batched route may not hold a comma")
-        answers = self._call("/batch", params={"urls": ",".join(routes)})
+        if not self._batching:
+            return [self._one(route) for route in routes]
+        try:
+            answers = self._call("/batch", params={"urls": ",".join(routes)})
+        except (NotFoundError, RequestRejected) as exc:  # a Trello stand-in without `/batch`
+            logger.warning("GET /batch was refused (%s); reading one route a request", exc)
+            self._batching = False
+            return [self._one(route) for route in routes]
         if not isinstance(answers, list) or len(answers) != len(routes):
             raise TrelloUnavailable(
                 f"Trello answered a batch of {len(routes)} with no list of as many answers",
@@ -264,6 +273,16 @@ class Trello:
                 path="/batch",
             )
         return [_batch_answer(route, answer) for route, answer in zip(routes, answers, strict=True)]
+
+    def _one(self, route: str) -> Any | TrelloError:
+        """One route of a batch read on its own: its answer, or its error."""
+        parts = urlsplit(route)
+        try:
+            return self._call(parts.path, params=dict(parse_qsl(parts.query)))
+        except TrelloUnavailable:
+            raise
+        except TrelloError as exc:
+            return exc
 
     def latest_action(self, board_id: str) -> Json | None:
         """The board's newest action, if it has any."""
