@@ -272,7 +272,13 @@ class Trello:
                 method="GET",
                 path="/batch",
             )
-        return [_batch_answer(route, answer) for route, answer in zip(routes, answers, strict=True)]
+        found = [
+            _batch_answer(route, answer) for route, answer in zip(routes, answers, strict=True)
+        ]
+        for route, answer in zip(routes, found, strict=True):  # as the session logs a request
+            status = answer.status if isinstance(answer, TrelloError) else 200
+            logger.debug("GET /1%s -> %s (batched)", route.partition("?")[0], status or "?")
+        return found
 
     def _one(self, route: str) -> Any | TrelloError:
         """One route of a batch read on its own: its answer, or its error."""
