@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -55,6 +56,9 @@ class TakeUp:
 RECENT_ACTIONS = 50
 #: The most routes one `GET /batch` may take.
 BATCH_MOST = 10
+#: How many batches of one read may be in flight at once (a cycle over many boards is then
+#: paced by Trello's rate limit, not by one round trip after another).
+IN_FLIGHT = 4
 #: Trello's largest page of actions.
 MAX_ACTIONS_PAGE = 1000
 #: The most labels Trello answers for a board (50 unless `limit` asks for more).
@@ -241,14 +245,21 @@ class Trello:
     ) -> dict[str, Any | TrelloError]:
         """`route(board)` for each board, ten to a batch; each answer, or the board's error."""
         found: dict[str, Any | TrelloError] = {}
-        for start in range(0, len(board_ids), BATCH_MOST):
-            chunk = board_ids[start : start + BATCH_MOST]
-            answers = self.batch([route(board_id) for board_id in chunk])
-            for board_id, answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, TrelloError) and not isinstance(answer, TrelloUnavailable):
-                    answer = _no_board(board_id, answer)
-                found[board_id] = answer
+        answers = self._batched([route(board_id) for board_id in board_ids])
+        for board_id, answer in zip(board_ids, answers, strict=True):
+            if isinstance(answer, TrelloError) and not isinstance(answer, TrelloUnavailable):
+                answer = _no_board(board_id, answer)
+            found[board_id] = answer
         return found
+
+    def _batched(self, routes: Sequence[str]) -> list[Any | TrelloError]:
+        """Any number of routes, ten to a batch, up to `IN_FLIGHT` batches at once (inside the
+        rate limiter, which each request still waits for); the answers in the routes' order."""
+        chunks = [routes[start : start + BATCH_MOST] for start in range(0, len(routes), BATCH_MOST)]
+        if len(chunks) == 1:
+            return self.batch(chunks[0])
+        with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="batch") as pool:
+            return [answer for answers in pool.map(self.batch, chunks) for answer in answers]
 
     def batch(self, routes: Sequence[str]) -> list[Any | TrelloError]:
         """Up to ten GET routes (`/boards/x/actions?since=...`) in one request; each one's
@@ -345,9 +356,7 @@ class Trello:
                 f"/boards/{board_id}/cards/closed",
                 f"/boards/{board_id}/actions?limit={RECENT_ACTIONS}",
             ]
-        answers: list[Any] = []
-        for start in range(0, len(routes), BATCH_MOST):
-            answers += self.batch(routes[start : start + BATCH_MOST])
+        answers = self._batched(routes)
         found: dict[str, TakeUp | TrelloError] = {}
         for n, board_id in enumerate(board_ids):
             whole, archived, latest = answers[3 * n : 3 * n + 3]
