@@ -6,13 +6,12 @@ with `CI` set they fail instead, since CI installs them (`.ci/run`).
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
+from tests.postgres import skip_unless_ci
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -28,12 +27,7 @@ def missing() -> str | None:
 
 def require() -> None:
     """Skip the test when there is no browser; fail it when `CI` is set."""
-    reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the browser tests, but there is {reason}")
-    pytest.skip(reason)
+    skip_unless_ci("the browser tests", missing())
 
 
 @contextmanager

@@ -39,14 +39,19 @@ def unreachable() -> str | None:
     return None
 
 
-def require() -> None:
-    """Skip the test when there is no server; fail it when `CI` is set."""
-    reason = unreachable()
+def skip_unless_ci(what: str, reason: str | None) -> None:
+    """Skip the test saying `reason` (what it lacks), or fail it when `CI` is set: CI has
+    everything `what` (the PostgreSQL tests, the browser tests) needs. None: nothing lacks."""
     if reason is None:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"CI must run the PostgreSQL tests, but there is {reason}")
+        pytest.fail(f"CI must run {what}, but there is {reason}")
     pytest.skip(reason)
+
+
+def require() -> None:
+    """Skip the test when there is no server; fail it when `CI` is set."""
+    skip_unless_ci("the PostgreSQL tests", unreachable())
 
 
 @contextmanager
