@@ -330,3 +330,48 @@ def test_the_template_card_is_built_once_and_copied_to_the_other_boards(tmp_path
                 assert found is not None and len(found.checklists) == 1
             finally:
                 alice.close()
+
+
+def test_a_cold_start_watches_every_board_before_making_their_template_cards(
+    tmp_path: Path,
+) -> None:
+    """Twelve new boards: the first cycle reads every feed, declares the label waiting on the
+    last board (whose card is made first, for it), then makes ten boards' cards; the next
+    cycle makes the one left. Each card says the worker's claim from the start."""
+    from worker.runtime.boards import TEMPLATE_CARDS_PER_CYCLE
+
+    sb = Sandbox.seeded(boards=12)
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            waiting = create_labelled(alice, sb.board_ids[-1], "Checkout is down")
+
+            def template_cards() -> dict[str, list[str]]:
+                with sb.state.lock:
+                    return {
+                        b: [c.desc for c in sb.state.records.board_cards(b) if c.closed]
+                        for b in sb.board_ids
+                    }
+
+            with in_process_worker(load_settings(values, env_file=None)) as worker:
+                worker.cycle(reconcile=True)
+                assert all(worker.store.cursors.get(b) is not None for b in sb.board_ids)
+                assert "Incident declared" in worker_comments(sb, waiting)[0]
+                made = template_cards()
+                assert len([b for b, cards in made.items() if cards]) == 1 + 10
+                assert TEMPLATE_CARDS_PER_CYCLE == 10 and made[sb.board_ids[-1]]
+                ours = [e for e in sb.request_log if e.member_username == "incident-worker"]
+                first_write = next(i for i, e in enumerate(ours) if e.method != "GET")
+                read_before = {e.path.split("/")[3] for e in ours[:first_write] if e.batched}
+                assert read_before >= set(sb.board_ids)  # every board read before any card
+                worker.cycle(reconcile=False)
+                made = template_cards()
+                assert all(len(cards) == 1 for cards in made.values())
+                assert all("Kept by incident-worker" in cards[0] for cards in made.values())
+                worker.cycle(reconcile=False)
+                assert template_cards() == made  # nothing made twice
+        finally:
+            alice.close()

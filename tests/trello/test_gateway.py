@@ -304,6 +304,20 @@ def test_archived_cards_where_cards_closed_is_not_known(clock: FakeClock) -> Non
 
 
 @responses.activate
+def test_taking_up_where_the_board_nests_no_cards_and_no_actions(clock: FakeClock) -> None:
+    """A stand-in that nests lists, labels and members in a board but not its archived cards
+    nor its actions: those parts are None, for their readers to read their own way."""
+    board = {"id": "b1", "name": "Ops", "lists": [], "labels": [], "members": []}
+    responses.get(f"{BASE}/batch", json=[{"200": board}, {"200": {**board, "id": "b2"}}])
+    taken = make_trello(clock).take_up_reads(["b1", "b2"])
+    first = taken["b1"]
+    assert not isinstance(first, Exception)
+    assert (first.archived, first.recent, first.whole[0]["id"]) == (None, None, "b1")
+    (url,) = [c.request.url or "" for c in responses.calls]
+    assert "cards%3Dclosed" in url and "actions_limit%3D50" in url
+
+
+@responses.activate
 def test_without_batch_each_route_is_read_on_its_own_from_then_on(clock: FakeClock) -> None:
     """A Trello stand-in that answers no `/batch`: the feeds are still read, one a request."""
     responses.get(f"{BASE}/batch", status=404, body="Cannot GET /1/batch")

@@ -20,10 +20,15 @@ from worker.errors import BoardKeptElsewhere, DatabaseUnavailable, TrelloError
 from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
-from worker.store.database import Store
+from worker.store.database import Store, TemplateCard
 from worker.trello.client import RECENT_ACTIONS, TakeUp, Trello, Whole
 
 logger = logging.getLogger(__name__)
+
+#: How many boards' template cards one cycle makes, after its feeds (a copy and its archiving,
+#: two requests each): a cold start on many boards watches every board from its first cycle and
+#: spends a few seconds a cycle on their cards, not a minute before the first feed is read.
+TEMPLATE_CARDS_PER_CYCLE = 10
 
 
 class Boards:
@@ -57,6 +62,8 @@ class Boards:
         self._fresh: set[str] = set()
         #: what taking a board up reads, read ahead for many boards at once (`read_ahead`)
         self._ahead: dict[str, TakeUp | TrelloError] = {}
+        #: boards taken up whose template card is to be made (a dict: ordered, no repeats)
+        self._unmade: dict[str, None] = {}
 
     def learn_names(self) -> None:
         """Every watched board's name, ten boards a request (a wrong board id stops the worker
@@ -85,6 +92,7 @@ class Boards:
         self.trello.share_budget(self.leases.replicas)
         for board_id in given:
             self._read.pop(board_id, None)
+            self._unmade.pop(board_id, None)
             logger.info("board %r given up for another replica to take", self.name(board_id))
         for board_id in taken:
             self._read.pop(board_id, None)  # read afresh: it may have changed meanwhile
@@ -99,13 +107,15 @@ class Boards:
         return self.take_up(board_id)[0]
 
     def take_up(self, board_id: str) -> tuple[tj.Board, bool]:
-        """The board, read when first worked on: lists, labels, members, template card, cursor.
+        """The board, read when first worked on: lists, labels, members, cursor.
 
         First, and every few minutes, the keeper checks that no other worker (with a database
         of its own) keeps the board, and stamps this worker's claim on its template card;
-        `BoardKeptElsewhere` when another does. A board new to the database starts its feed
-        from now (making its template card may take thousands of actions, none worth reading
-        back). Every board read afresh is one to compare with its cards in this cycle
+        `BoardKeptElsewhere` when another does. A board whose template card is missing or of
+        an older version waits for it (`make_template_cards`): it is watched meanwhile, and an
+        incident declared there has its card made first. A board new to the database starts
+        its feed from now (making its template card may take thousands of actions, none worth
+        reading back). Every board read afresh is one to compare with its cards in this cycle
         (`take_fresh`), so a label put on while the worker was starting, or away, is found
         then. Raises what reading it raised (the guard reports it, and it is tried again next
         cycle). Also whether its feed was started from now by this call: reading it now would
@@ -114,8 +124,9 @@ class Boards:
         ahead = self._ahead.pop(board_id, None)
         if isinstance(ahead, Exception):
             raise ahead
+        archived = ahead.archived if ahead else None
         try:
-            self.keeper.check(board_id, self.name(board_id), ahead.archived if ahead else None)
+            self.keeper.check(board_id, self.name(board_id), archived)
         except BoardKeptElsewhere:
             self._read.pop(board_id, None)  # read afresh when it is this worker's again
             raise
@@ -123,20 +134,35 @@ class Boards:
         started = False
         if board is None:
             board = self._load(board_id, ahead.whole if ahead else None)
-            before = self.store.template_cards.get(board.id)
-            at = self.clock()
-            description = self.keeper.claimed(board.id, self.template_cards.description())
-            made = self.template_cards.get(board.id, next(iter(board.lists), None), description)
-            if before is None or made.card_id != before.card_id:
-                self.keeper.made_claimed(board.id, made.card_id, at)
+            if not self.template_cards.current(board.id, archived):
+                self._unmade[board.id] = None
             if self.store.cursors.get(board.id) is None:
-                self._start_cursor(board, ahead)
+                self._start_cursor(board, ahead.recent if ahead else None)
                 started = True
             self._read[board.id] = board
             self._fresh.add(board.id)
-        card_id = self.template_cards.card_id(board.id) or self.template_cards.get(board.id).card_id
-        self.keeper.stamp(board.id, card_id, self.template_cards.description())
+        card_id = self.template_cards.noted(board.id)
+        if card_id is not None and board.id not in self._unmade:
+            self.keeper.stamp(board.id, card_id, self.template_cards.description())
         return board, started
+
+    def unmade(self) -> list[str]:
+        """The boards held whose template card is still to be made, in the order taken up."""
+        return [b for b in self._unmade if b in self._read and self.leases.holds(b)]
+
+    def template_card(self, board_id: str) -> TemplateCard:
+        """The board's template card, made now when it is missing or stale, carrying this
+        worker's claim from the start (so no stamp is written for it)."""
+        before = self.store.template_cards.get(board_id)
+        at = self.clock()
+        description = self.keeper.claimed(board_id, self.template_cards.description())
+        board = self._read.get(board_id)
+        first_list = next(iter(board.lists), None) if board is not None else None
+        made = self.template_cards.get(board_id, first_list, description)
+        if before is None or made.card_id != before.card_id:
+            self.keeper.made_claimed(board_id, made.card_id, at)
+        self._unmade.pop(board_id, None)
+        return made
 
     def read_ahead(self) -> None:
         """What taking up the boards held but not read yet will read, ten routes a request
@@ -186,17 +212,16 @@ class Boards:
             )
         return board
 
-    def _start_cursor(self, board: tj.Board, ahead: TakeUp | None) -> None:
+    def _start_cursor(self, board: tj.Board, recent: list[tj.Json] | None) -> None:
         """A new board starts from now: its history is not replayed (reconcile finds incidents).
 
         The feed is read from a margin before the cursor (see `worker.runtime.feed`): the
-        actions within it are history too, so they are recorded as handled. Read ahead, the
-        board's newest actions hold them (unless every one of them is within the margin: then
-        the margin is read whole).
+        actions within it are history too, so they are recorded as handled. Read ahead
+        (`recent`), the board's newest actions hold them (unless every one of them is within
+        the margin: then the margin is read whole).
         """
-        if ahead is not None:
-            recent = ahead.recent
-        else:
+        read_ahead = recent is not None
+        if recent is None:
             latest = self.trello.latest_action(board.id)
             recent = [latest] if latest is not None else []
         newest = tj.action_ref(recent[0]) if recent else None
@@ -209,7 +234,7 @@ class Boards:
             for raw in recent
             if (ref := tj.action_ref(raw)) is not None and tj.when(ref.date) >= start
         ]
-        if ahead is None or len(recent) >= RECENT_ACTIONS and len(within) == len(recent):
+        if not read_ahead or len(recent) >= RECENT_ACTIONS and len(within) == len(recent):
             within = self.trello.board_actions(board.id, since=start.isoformat())  # read it all
         for raw in within:
             ref = tj.action_ref(raw)

@@ -50,6 +50,20 @@ class TemplateCards:
         known = self._cards.get(board_id)
         return known.card_id if known else None
 
+    def noted(self, board_id: str) -> str | None:
+        """The id of the board's card of the current version as known or stored (unread)."""
+        known = self._cards.get(board_id) or self.store.template_cards.get(board_id)
+        return known.card_id if known and known.version == self.template.version else None
+
+    def current(self, board_id: str, archived: list[dict[str, object]] | None) -> bool:
+        """Whether the board's card of the current version is known to be there: stored, and
+        among its `archived` cards (when the caller read them). Its checklists are still read
+        when first needed (`get`)."""
+        card_id = self.noted(board_id)
+        if card_id is None or archived is None:
+            return board_id in self._cards and card_id is not None
+        return any(card.get("id") == card_id for card in archived)
+
     def get(
         self, board_id: str, first_list: str | None = None, description: str | None = None
     ) -> TemplateCard:

@@ -34,7 +34,7 @@ from worker.errors import DatabaseUnavailable, TrelloUnavailable
 from worker.metrics import Metrics
 from worker.metrics import Sources as MetricSources
 from worker.report import draft
-from worker.runtime.boards import Boards
+from worker.runtime.boards import TEMPLATE_CARDS_PER_CYCLE, Boards
 from worker.runtime.courier import Courier
 from worker.runtime.executor import Executor
 from worker.runtime.feed import Feed
@@ -113,7 +113,7 @@ def assemble(
     )
     guard = Guard(leases, boards.name, settings.poll_seconds, monotonic)
     compose = partial(draft.compose, stop=stop)  # a stopping worker waits for no picture
-    executor = Executor(trello, store, template_cards.get, compose, settings.channels)
+    executor = Executor(trello, store, boards.template_card, compose, settings.channels)
     outbound = Outbound(store, settings.outbound_urls, settings.outbound_secret)
     handler = Handler(
         trello,
@@ -251,6 +251,7 @@ class Worker:
             )
             if not self.stop.is_set() and (reconcile or (reconcile is None and due)):
                 self._reconcile()
+            self._make_template_cards()
 
     def _board_step(self, board_id: str) -> None:
         board, started = self.boards.take_up(board_id)
@@ -280,6 +281,14 @@ class Worker:
         except Exception:
             logger.exception("reconcile pass failed (will try again)")
         self.reconciled_at = self.monotonic()
+
+    def _make_template_cards(self) -> None:
+        """A few boards' template cards, made after the boards were read (a cold start on many
+        boards watches them all before it has made their cards)."""
+        for board_id in self.boards.unmade()[:TEMPLATE_CARDS_PER_CYCLE]:
+            if self.stop.is_set():
+                return
+            self.guard.run(board_id, partial(self.boards.template_card, board_id))
 
     def _take_up_template(self) -> None:
         template = self.template.changed()

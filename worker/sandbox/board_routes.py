@@ -29,7 +29,8 @@ def board_members(ctx: Context, board_id: str) -> Any:
 
 def get_board(ctx: Context, board_id: str) -> Any:
     """The board; with `lists=open|closed|all`, `labels=all` (`labels_limit`, 50 by default,
-    as Trello) and `members=all`, those nested in it, as Trello nests them."""
+    as Trello), `members=all`, `cards=open|closed|all|visible` and `actions=<filter>`
+    (`actions_limit`, 50 by default, 1000 at most), those nested in it, as Trello nests them."""
     p = ctx.params
     with ctx.records.lock:
         board = ctx.records.board(board_id)
@@ -55,6 +56,27 @@ def get_board(ctx: Context, board_id: str) -> Any:
             body["members"] = [
                 render.board_member(ctx.records.find_member(mid)) for mid in board.member_ids
             ]
+        cards = p.text("cards") or "none"
+        if cards != "none":
+            body["cards"] = [
+                render.card(card, ctx.records)
+                for card in ctx.records.board_cards(board.id)
+                if wanted(card.closed, cards)
+            ]
+        actions = p.text("actions") or "none"
+        if actions != "none":
+            body["actions"] = [
+                render.action(action, ctx.records)
+                for action in feed.select(
+                    ctx.records.board_actions(board.id),
+                    filter_value=actions,
+                    default_filter=feed.BOARD_DEFAULT_FILTER,
+                    since=p.text("actions_since"),
+                    before=None,
+                    limit=p.text("actions_limit") or str(NESTED_ACTIONS_PAGE),
+                    page=None,
+                )
+            ]
         return body
 
 
@@ -79,6 +101,8 @@ def board_lists(ctx: Context, board_id: str) -> Any:
 
 #: How many labels Trello answers unless `limit` asks for more, and the most it may ask for.
 LABELS_PAGE, LABELS_MOST = 50, 1000
+#: How many actions a board nests unless `actions_limit` asks for another number.
+NESTED_ACTIONS_PAGE = 50
 
 
 def board_labels(ctx: Context, board_id: str) -> Any:

@@ -47,8 +47,8 @@ class TakeUp:
     whole: Whole
     #: its archived cards (None: Trello would not list them this way)
     archived: list[Json] | None
-    #: its newest actions, newest first (up to `RECENT_ACTIONS`)
-    recent: list[Json]
+    #: its newest actions, newest first (up to `RECENT_ACTIONS`; None: Trello left them out)
+    recent: list[Json] | None
 
 
 #: How many of a board's newest actions taking it up reads (its feed starts at the newest,
@@ -65,6 +65,9 @@ MAX_ACTIONS_PAGE = 1000
 MAX_LABELS = 1000
 #: A board with its parts nested (`GET /boards/{id}`): open lists, every label, the members.
 WHOLE_BOARD = {"lists": "open", "labels": "all", "labels_limit": str(MAX_LABELS), "members": "all"}
+#: Taking a board up: the whole board, and nested in it too its archived cards (for the keeper)
+#: and its newest actions (where its feed starts), all in one route.
+TAKE_UP = {**WHOLE_BOARD, "cards": "closed", "actions": "all", "actions_limit": str(RECENT_ACTIONS)}
 #: The card fields the worker reads; asking for fewer keeps responses small.
 CARD_FIELDS = (
     "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,dueComplete,shortLink,"
@@ -345,27 +348,19 @@ class Trello:
         return found
 
     def take_up_reads(self, board_ids: Sequence[str]) -> dict[str, TakeUp | TrelloError]:
-        """What taking a board up reads, for many boards, three routes a board in batches of
-        ten: the board with its lists, labels and members; its archived cards; its newest
-        action. A board that cannot be read is its error; archived cards Trello will not list
-        are None (the keeper reads them its own way)."""
-        routes = []
-        for board_id in board_ids:
-            routes += [
-                f"/boards/{board_id}?{urlencode(WHOLE_BOARD)}",
-                f"/boards/{board_id}/cards/closed",
-                f"/boards/{board_id}/actions?limit={RECENT_ACTIONS}",
-            ]
-        answers = self._batched(routes)
+        """What taking a board up reads, for many boards, one route a board in batches of
+        ten: the board with its lists, labels, members, archived cards and newest actions
+        nested (`TAKE_UP`). A board that cannot be read is its error; a part Trello leaves
+        out is read on its own (lists, labels, members) or left to its reader (archived cards
+        and actions: None)."""
+        answers = self._batched([f"/boards/{b}?{urlencode(TAKE_UP)}" for b in board_ids])
         found: dict[str, TakeUp | TrelloError] = {}
-        for n, board_id in enumerate(board_ids):
-            whole, archived, latest = answers[3 * n : 3 * n + 3]
-            failed = next((a for a in (whole, latest) if isinstance(a, TrelloError)), None)
-            if failed is not None:
+        for board_id, whole in zip(board_ids, answers, strict=True):
+            if isinstance(whole, TrelloError):
                 found[board_id] = (
-                    failed if isinstance(failed, TrelloUnavailable) else _no_board(board_id, failed)
+                    whole if isinstance(whole, TrelloUnavailable) else _no_board(board_id, whole)
                 )
-            elif not isinstance(whole, dict) or not isinstance(latest, list):
+            elif not isinstance(whole, dict):
                 found[board_id] = RequestRejected(
                     f"Trello answered board {board_id!r} with something unreadable",
                     method="GET",
@@ -374,8 +369,8 @@ class Trello:
             else:
                 found[board_id] = TakeUp(
                     self._whole(board_id, whole),
-                    archived if isinstance(archived, list) else None,
-                    [a for a in latest if isinstance(a, dict)],
+                    _dicts(whole.get("cards")),
+                    _dicts(whole.get("actions")),
                 )
         return found
 
@@ -533,6 +528,11 @@ class Trello:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call(f"/webhooks/{webhook_id}", "DELETE")
+
+
+def _dicts(part: Any) -> list[Json] | None:
+    """A nested part of an answer (a list of objects), or None when Trello left it out."""
+    return [entry for entry in part if isinstance(entry, dict)] if isinstance(part, list) else None
 
 
 def _batch_answer(route: str, answer: Any) -> Any | TrelloError:
