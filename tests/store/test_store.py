@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests import postgres
 from tests.factories import TEMPLATE, a_policy
+from tests.store.conftest import StoreFactory
 from worker.core import rules
 from worker.core.model import CommItem, Ended, Incident, Phase
 from worker.errors import AlreadyRunning, ConfigError
@@ -22,30 +22,6 @@ from worker.template import Moment
 
 POLICY = a_policy(TEMPLATE, "w0")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-StoreFactory = Callable[[], Store]
-
-
-@pytest.fixture(params=postgres.BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each test runs on a SQLite file and on a fresh PostgreSQL database."""
-    with postgres.database(request.param, tmp_path) as database:
-        yield database
-
-
-@pytest.fixture
-def open_store(url: str) -> Iterator[StoreFactory]:
-    """`open_store()`: a Store on this test's file (a new one each call); all closed after."""
-    opened: list[Store] = []
-
-    def make() -> Store:
-        store = Store.open(url)
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture

@@ -239,6 +239,18 @@ def test_replicas_on_one_token_each_keep_to_their_part_of_the_budget(
     assert limiter.limit == 100
 
 
+def test_a_shared_budget_is_claimed_once_the_processes_own_window_allows(
+    clock: FakeClock,
+) -> None:
+    answers = [0.4, 0.3, 0.0, 0.0, 0.0]
+    limiter = RateLimiter(2, 10.0, margin=0.0, clock=clock, sleep=clock.sleep)
+    limiter.share_through(lambda: answers.pop(0))
+    assert limiter.acquire() == pytest.approx(0.7)  # the shared second was full twice
+    assert limiter.acquire() == 0.0
+    assert limiter.acquire() == pytest.approx(10.0 - 0.7)  # its own window first, then claimed
+    assert answers == []
+
+
 @responses.activate
 def test_the_session_waits_for_the_limiter(clock: FakeClock) -> None:
     responses.get(f"{BASE}/members/me", json={"id": "m"})

@@ -94,6 +94,8 @@ def assemble(
     metrics: Metrics | None = None,
 ) -> Parts:
     """Build the collaborators for one worker process."""
+    if store.shared:  # replicas may be starting beside it: share Trello's budget from now
+        trello.share_budget_through(store.budget.claim)
     board = settings.incident_board_id
     incident_board = IncidentBoard(trello, store, board, settings.incident_list) if board else None
     units = units_of(settings.watched_boards, together=incident_board is not None)

@@ -7,7 +7,9 @@ own on the store:
 - `incidents`, `cursors`, `handled`, `template_cards` (`worker.store.records`);
 - `claims` (the comments posted) and `links` (the incident cards made for labelled cards),
   each key done once (`worker.store.claims`);
-- `replicas` and their leases (`worker.store.replicas`).
+- `replicas` and their leases (`worker.store.replicas`);
+- `budget`: Trello's request budget, claimed by replicas a request at a time
+  (`worker.store.budget`).
 
 The tables are in `worker.store.tables`. Each method is one short transaction.
 """
@@ -31,6 +33,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 from worker.errors import AlreadyRunning, ConfigError, DatabaseUnavailable
 from worker.store import schema
 from worker.store.base import Replica, aware
+from worker.store.budget import Budget
 from worker.store.claims import Claims
 from worker.store.outbox import Outbox
 from worker.store.records import (
@@ -78,6 +81,7 @@ class Store:
         self.replicas = Replicas(self)
         self.identity = Identity(self)
         self.outbox = Outbox(self)
+        self.budget = Budget(self)
 
     @classmethod
     def connect(

@@ -16,13 +16,26 @@
 - `outbox`: each message to a channel of people (`/tell`): its text, its state (`pending`,
   `sent`, `failed`), how many tries and when the next is due; one row per message and channel,
   keyed by both, so a message is queued once however often it is asked for.
+- `budget`: Trello's request budget shared by replicas: per second of the database's clock,
+  how many requests they have claimed together.
 - `identity`: the database's own id (made once, at random), which the claims on the boards'
   template cards carry, so that workers sharing it are told apart from another database's.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 metadata = MetaData()
 
@@ -97,6 +110,13 @@ leases = Table(
     Column("holder", String(128), nullable=False, index=True),
     Column("since", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+budget = Table(
+    "budget",
+    metadata,
+    Column("slot", BigInteger, primary_key=True, autoincrement=False),
+    Column("used", Integer, nullable=False),
 )
 
 identity = Table(

@@ -113,6 +113,12 @@ class Trello:
         if self.session.limiter is not None:
             self.session.limiter.share(processes)
 
+    def share_budget_through(self, claim: Callable[[], float]) -> None:
+        """Each request is claimed from a budget shared with other processes before it goes
+        (see `RateLimiter.share_through`), from the very first."""
+        if self.session.limiter is not None:
+            self.session.limiter.share_through(claim)
+
     def _call(
         self,
         path: str,

@@ -127,14 +127,21 @@ class RateLimiter:
         self._sleep = sleep
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
+        self._claim: Callable[[], float] | None = None
 
     def share(self, processes: int) -> None:
         """Keep to an even part of the budget: `processes` processes use the same token."""
         with self._lock:
             self.limit = max(1, self.budget // max(1, processes))
 
+    def share_through(self, claim: Callable[[], float]) -> None:
+        """Also claim each request from a budget shared with other processes before it goes:
+        `claim()` answers 0 when it may go, else how long to wait before asking again."""
+        self._claim = claim
+
     def acquire(self) -> float:
-        """Block until a request may start; return how long it waited."""
+        """Block until a request may start (in this process's window, then in the shared
+        budget, when there is one); return how long it waited."""
         waited = 0.0
         while True:
             with self._lock:
@@ -142,10 +149,15 @@ class RateLimiter:
                 delay = limiter_delay(self._sent, now, self.limit, self.window)
                 if delay <= 0:
                     self._sent.append(now)
-                    return waited
+                    break
             logger.debug("rate limiter: waiting %.2f s", delay)
             self._sleep(delay)
             waited += delay
+        while self._claim is not None and (delay := self._claim()) > 0:
+            logger.debug("rate limiter: the shared budget is spent; waiting %.2f s", delay)
+            self._sleep(delay)
+            waited += delay
+        return waited
 
 
 class _RetryableResponse(Exception):
