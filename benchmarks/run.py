@@ -4,11 +4,11 @@ Every number comes from a real run: the sandbox served over HTTP with 100 ms add
 request, the real `python -m worker` process, and people acting through py-trello. Requests are
 counted from the sandbox's request log (the worker is the member `incident-worker`).
 
-    python benchmarks/run.py            # all six measurements (about 7 minutes)
-    python benchmarks/run.py --only 6   # one of them (1-6)
+    python benchmarks/run.py            # all nine measurements
+    python benchmarks/run.py --only 7   # one of them (1-9)
 
-The sixth runs three worker processes on a PostgreSQL database (`POSTGRES_TEST_URL`, as for
-the tests); without a server it is reported as not measured.
+The sixth and the eighth run three worker processes on a PostgreSQL database
+(`POSTGRES_TEST_URL`, as for the tests); without a server they are reported as not measured.
 
 It prints one table (measure | ours | target | met?) and writes it, with the machine and the
 raw samples, to `benchmarks/results/benchmark.json`.
@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import re
+import signal
 import socket
 import statistics
 import sys
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,8 @@ TEMPLATE = ROOT / "config" / "incident-template.md"
 LATENCY = 0.1
 WORKER = "incident-worker"
 DECLARED = "Incident declared"
+#: How the worker's template cards are named (then the template's version).
+TEMPLATE_CARD = "Incident template v"
 PEOPLE = ("alice", "bob", "carol", "dave")
 #: Nothing but declaring happens during a measurement: no reminders, no reconcile pass.
 QUIET = {
@@ -605,7 +609,7 @@ def measure_burst(report: Report) -> None:
     pace = statistics.median(gaps)  # one request at a time: latency sets the pace
     refused = sum(1 for e in ours if e.status == 429)
     busiest = most_in_window([e.time for e in ours], 10.0)
-    allowed = len(ours) / 10 + 10
+    allowed = 1.2 * len(ours) / 10
     report.rows += [
         Row(
             4,
@@ -627,7 +631,7 @@ def measure_burst(report: Report) -> None:
             4,
             f"burst: all {BURST} set up",
             round(done, 1),
-            f"<= {allowed:.1f} s ({len(ours)} req / 10 + 10)",
+            f"<= {allowed:.1f} s (1.2 x {len(ours)} req / 10 per s)",
             done <= allowed,
             "s",
             why_missed=(
@@ -666,6 +670,33 @@ SCALE_CYCLES = 3
 SCALE_REACTIONS = 10
 
 
+def template_cards_made(scene: Stage) -> int:
+    """How many boards have their (archived) template card by now."""
+    state = scene.sandbox.state
+    with state.lock:
+        return sum(
+            1
+            for board in scene.board_ids
+            if any(c.closed and c.name.startswith(TEMPLATE_CARD) for c in state.board_cards(board))
+        )
+
+
+def every_template_card(scene: Stage) -> bool:
+    return template_cards_made(scene) == len(scene.board_ids)
+
+
+def setup_requests(log: Sequence[LoggedRequest], boards: int) -> tuple[int, float]:
+    """The worker's requests in `log`, and per board beyond the first template card (the items
+    and checklists of the one card built whole are left out)."""
+    ours = [e for e in log if is_request(e)]
+    built = sum(
+        1
+        for e in ours
+        if e.method == "POST" and (e.path.endswith("/checkItems") or e.path.endswith("/checklists"))
+    )
+    return len(ours), (len(ours) - built) / boards
+
+
 def measure_scale(report: Report) -> None:
     """A cold start on many new boards, a label waiting on the last; then idle cycles."""
     for boards in SCALE_BOARDS:
@@ -688,12 +719,13 @@ def measure_scale(report: Report) -> None:
                 "every board's feed read",
                 300,
             )
+            watched, beyond = setup_requests(scene.sandbox.request_log[mark:], boards)
+            wait_for(partial(every_template_card, scene), "every template card", 900)
+            carded_after = time.monotonic() - start
             log = scene.sandbox.request_log[mark:]
-            cold = [e for e in log if is_request(e)]
-            items = [e for e in cold if e.method == "POST" and e.path.endswith("/checkItems")]
-            built = sum(1 for e in cold if e.method == "POST" and e.path.endswith("/checklists"))
-            beyond = (len(cold) - len(items) - built) / boards
+            carded, carded_beyond = setup_requests(log, boards)
             refused = sum(1 for e in log if by_worker(e) and e.status == 429)
+            busiest = most_in_window([e.time for e in log if is_request(e)], 10.0)
             scene.wait_for_cycles(1, timeout=120)
             per_board, counted = idle_requests(scene, SCALE_CYCLES)
             routes = sum(1 for e in scene.sandbox.request_log[mark:] if by_worker(e) and e.batched)
@@ -712,14 +744,11 @@ def measure_scale(report: Report) -> None:
             ),
             Row(
                 7,
-                f"cold start, {boards} new boards: requests per board beyond the first card",
-                round(beyond, 1),
+                f"cold start, {boards} new boards: requests per board until every board is "
+                "watched, beyond the first card",
+                round(beyond, 2),
                 "<= 2",
                 beyond <= 2,
-                why_missed=(
-                    "each board's set-up reads (board, lists, labels, members, newest action) "
-                    "and its template card's copy, claim and archiving are requests of their own"
-                ),
             ),
             Row(
                 7,
@@ -728,9 +757,35 @@ def measure_scale(report: Report) -> None:
                 "<= 30 s",
                 took <= 30,
                 "s",
-                why_missed=f"{len(cold)} requests at Trello's 10 a second come first",
+            ),
+            Row(
+                7,
+                f"  cold start, {boards} new boards: requests per board until every board has "
+                "its template card",
+                round(carded_beyond, 2),
+                "(<= 2)",
+                carded_beyond <= 2,
+                why_missed=(
+                    "a copy and its archiving are two writes a board (Trello makes no card "
+                    "archived), and the feeds are read meanwhile"
+                ),
+            ),
+            Row(
+                7,
+                f"  cold start, {boards} boards: every template card made after",
+                round(carded_after, 1),
+                "",
+                True,
+                "s",
             ),
             Row(7, f"  cold start, {boards} boards: 429s", refused, "0", refused == 0),
+            Row(
+                7,
+                f"  cold start, {boards} boards: most requests in any 10 s",
+                busiest,
+                "<= 100",
+                busiest <= 100,
+            ),
             Row(
                 7,
                 f"reaction p95, polling every 5 s, {boards} boards",
@@ -744,20 +799,151 @@ def measure_scale(report: Report) -> None:
                 7,
                 f"  peak resident memory, {boards} boards, 1 incident",
                 round(peak, 1),
-                "< 120 MB (target with 500 incidents)",
+                "< 120 MB",
                 peak < 120,
                 "MB",
             ),
         ]
         report.details[f"scale_{boards}"] = {
-            "cold_requests": len(cold),
-            "cold_kinds": kinds(cold),
+            "requests_until_watched": watched,
+            "requests_until_every_template_card": carded,
+            "cold_kinds": kinds([e for e in log if is_request(e)]),
             "declared_after_s": took,
+            "template_cards_after_s": carded_after,
             "idle_requests_per_board_per_cycle": per_board,
             "batched_routes_since_start": routes,
             "peak_rss_mb": peak,
             "reaction_s": reaction,
         }
+
+
+# -- 8. replicas starting together on new boards -------------------------------------------------
+
+COLD_REPLICA_BOARDS = 60
+
+
+def measure_replicas_starting(report: Report) -> None:
+    """Three worker processes started at the same moment on one PostgreSQL database and 60
+    new boards: whether any request of theirs goes over Trello's limit before they have seen
+    each other."""
+    from tests import postgres
+
+    reason = postgres.unreachable()
+    if reason is not None:
+        print(f"8 not measured: {reason}", file=sys.stderr)
+        report.rows.append(Row(8, "replicas starting: not measured (no PostgreSQL)", 0, "", False))
+        return
+    boards = COLD_REPLICA_BOARDS
+    with (
+        postgres.fresh_database() as url,
+        slow_stage(
+            boards=boards,
+            settings={"INCIDENT_DATABASE_URL": url, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)},
+        ) as scene,
+    ):
+        migrated = scene.run("migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        mark = len(scene.sandbox.request_log)
+        start = time.monotonic()
+        replicas = [scene.start_replica(f"r{n}", wait=False) for n in range(1, REPLICAS + 1)]
+        wait_for(partial(every_template_card, scene), "every template card", 900)
+        took = time.monotonic() - start
+        for replica in replicas:
+            wait_for(lambda r=replica: "ready: watching" in r.log(), f"{replica.name}", 120)
+        log = scene.sandbox.request_log[mark:]
+    ours = [e for e in log if is_request(e)]
+    refused = sum(1 for e in ours if e.status == 429)
+    busiest = most_in_window([e.time for e in ours], 10.0)
+    report.rows += [
+        Row(
+            8,
+            f"{REPLICAS} replicas starting together on {boards} new boards: 429s",
+            refused,
+            "0",
+            refused == 0,
+        ),
+        Row(
+            8,
+            f"{REPLICAS} replicas starting together on {boards} new boards: most requests "
+            "in any 10 s",
+            busiest,
+            "<= 100",
+            busiest <= 100,
+        ),
+        Row(
+            8,
+            f"  {REPLICAS} replicas, {boards} new boards: every template card made after",
+            round(took, 1),
+            "",
+            True,
+            "s",
+        ),
+    ]
+    report.details["replicas_starting"] = {
+        "requests": len(ours),
+        "kinds": kinds(ours),
+        "template_cards_after_s": took,
+    }
+
+
+# -- 9. memory: many boards, many open incidents ---------------------------------------------------
+
+MEMORY_BOARDS = 200
+MEMORY_INCIDENTS = 500
+#: What the incidents are declared under before the measured worker starts: no latency, and
+#: a rate limit (the sandbox's and the preparing worker's) that holds nothing back.
+UNLIMITED = 100_000
+
+
+def measure_many_incidents(report: Report) -> None:
+    """200 boards and 500 open incidents, declared by a first worker on a fast sandbox; then
+    a second worker, on Trello's latency and limits, starts on them and runs a reconcile pass
+    over them all: its peak resident memory."""
+    boards, incidents = MEMORY_BOARDS, MEMORY_INCIDENTS
+    with stage(
+        boards=boards, settings={**QUIET, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)}
+    ) as scene:
+        scene.sandbox.set_rate_limit(UNLIMITED, UNLIMITED, 10.0)
+        preparing = scene.start_replica(
+            "preparing", settings={"INCIDENT_RATE_LIMIT": str(UNLIMITED)}
+        )
+        cards: list[str] = []
+        for n, board in enumerate(scene.board_ids):
+            count = incidents // boards + (1 if n < incidents % boards else 0)
+            made = make_cards(scene, count, board, "Many") if count else []
+            label_cards(scene, made, board, threads=min(4, count or 1))
+            cards += made
+        wait_declared(scene, cards, 900)
+        preparing.process.send_signal(signal.SIGTERM)
+        preparing.process.wait(60)
+        scene.sandbox.set_rate_limit(100, 300, 10.0)
+        scene.sandbox.faults.configure(latency=(LATENCY, LATENCY))
+        mark = len(scene.sandbox.request_log)
+        scene.start_worker(wait=True)
+        wait_for(
+            lambda: (
+                sum(1 for e in scene.sandbox.request_log[mark:] if is_card_listing(e)) >= boards
+            ),
+            "a reconcile pass over every board",
+            600,
+        )
+        scene.wait_for_cycles(2, timeout=300)
+        assert scene.process is not None
+        peak = vm_hwm_mb(scene.process.pid)
+        log = scene.sandbox.request_log[mark:]
+        refused = sum(1 for e in log if is_request(e) and e.status == 429)
+    report.rows += [
+        Row(
+            9,
+            f"peak resident memory, {boards} boards and {incidents} open incidents",
+            round(peak, 1),
+            "< 120 MB",
+            peak < 120,
+            "MB",
+        ),
+        Row(9, f"  {boards} boards, {incidents} incidents: 429s", refused, "0", refused == 0),
+    ]
+    report.details["many_incidents"] = {"peak_rss_mb": peak}
 
 
 # -- 6. replicas sharing boards ----------------------------------------------------------------
@@ -890,6 +1076,8 @@ MEASURES: dict[int, Callable[[Report], None]] = {
     5: lambda report: measure_idle_and_memory(report, idle=False, memory=True),
     6: measure_replicas,
     7: measure_scale,
+    8: measure_replicas_starting,
+    9: measure_many_incidents,
 }
 
 
@@ -907,6 +1095,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_burst(report)
         measure_replicas(report)
         measure_scale(report)
+        measure_replicas_starting(report)
+        measure_many_incidents(report)
     else:
         MEASURES[args.only](report)
     report.rows.sort(key=lambda row: row.number)

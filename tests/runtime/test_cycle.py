@@ -375,3 +375,24 @@ def test_a_cold_start_watches_every_board_before_making_their_template_cards(
                 assert template_cards() == made  # nothing made twice
         finally:
             alice.close()
+
+
+def test_a_board_without_actions_is_read_from_its_beginning_whatever_the_workers_clock(
+    tmp_path: Path,
+) -> None:
+    """Its feed starts from its beginning, by Trello's dates: a worker whose clock runs a month
+    ahead of Trello's still sees the first label put there."""
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
+        alice = Person(sb, server.url, "alice")
+        ahead = StepClock(datetime.now(UTC) + timedelta(days=30))
+        try:
+            with in_process_worker(load_settings(values, env_file=None), clock=ahead) as worker:
+                worker.cycle(reconcile=False)
+                assert worker.store.cursors.get(sb.board_ids[0]) == ("", "")
+                card = create_labelled(alice, sb.board_ids[0], "Checkout is down")
+                worker.cycle(reconcile=False)
+                assert "Incident declared" in worker_comments(sb, card)[0]
+        finally:
+            alice.close()

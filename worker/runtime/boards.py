@@ -225,8 +225,8 @@ class Boards:
             latest = self.trello.latest_action(board.id)
             recent = [latest] if latest is not None else []
         newest = tj.action_ref(recent[0]) if recent else None
-        if newest is None:
-            self.store.cursors.set(board.id, "", self.clock().isoformat())
+        if newest is None:  # no action yet: its feed is read from its beginning, by Trello's
+            self.store.cursors.set(board.id, "", "")  # clock (this one's may differ)
             return
         start = tj.when(newest.date) - FEED_MARGIN
         within = [

@@ -126,7 +126,7 @@ class Feed:
         would act on it without knowing (and say "by nobody").
         """
         cursor = self.store.cursors.get(board.id)
-        if cursor is None or card.last_activity is None:
+        if cursor is None or not cursor[1] or card.last_activity is None:
             return False
         return card.last_activity > tj.when(cursor[1])
 
@@ -147,13 +147,14 @@ class Feed:
 
 def _since(cursor: tuple[str, str] | None) -> str | None:
     """Where a board's feed is read from: Trello's action ids are not ordered within a second,
-    so from the newest handled action's date less a margin (what was handled is skipped)."""
-    return (tj.when(cursor[1]) - FEED_MARGIN).isoformat() if cursor else None
+    so from the newest handled action's date less a margin (what was handled is skipped); a
+    board that had no action when it was taken up, from its beginning."""
+    return (tj.when(cursor[1]) - FEED_MARGIN).isoformat() if cursor and cursor[1] else None
 
 
 def _later(ref: tj.ActionRef, cursor: tuple[str, str] | None) -> bool:
     """Whether `ref` is past the cursor (the actions come oldest first, so the last one read
     is the newest; within the margin it may be the cursor itself, or older)."""
-    if cursor is None:
+    if cursor is None or not cursor[1]:
         return True
     return ref.id != cursor[0] and tj.when(ref.date) >= tj.when(cursor[1])
