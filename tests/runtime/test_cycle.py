@@ -396,3 +396,32 @@ def test_a_board_without_actions_is_read_from_its_beginning_whatever_the_workers
                 assert "Incident declared" in worker_comments(sb, card)[0]
         finally:
             alice.close()
+
+
+def test_a_burst_of_labels_is_declared_a_few_cards_at_once_each_once(tmp_path: Path) -> None:
+    """Eight cards labelled in one poll: their declarations keep several requests in flight
+    together (each card's in order), and each card is declared once."""
+    sb = Sandbox.seeded()
+    with sb.serve() as server:
+        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(load_settings(values, env_file=None)) as worker:
+                worker.cycle(reconcile=True)
+                cards = [alice.create_card(sb.board_ids[0], f"Down {n}").id for n in range(8)]
+                for card in cards:
+                    alice.label(card, "Incident")
+                sb.faults.configure(latency=(0.05, 0.05))  # requests long enough to overlap
+                sb.clear_request_log()
+                worker.cycle(reconcile=False)
+                assert sb.most_in_flight >= 2
+                for card in cards:
+                    said = worker_comments(sb, card)
+                    assert sum("Incident declared" in text for text in said) == 1, said
+                    found = worker.store.incidents.get(card)
+                    assert found is not None and len(found.checklists) == 1
+                with sb.state.lock:
+                    closed = [c for c in sb.state.records.board_cards(sb.board_ids[0]) if c.closed]
+                assert len(closed) == 1  # one template card, however many declared at once
+        finally:
+            alice.close()

@@ -431,22 +431,31 @@ def named(raw: Mapping[str, Any], name_field: str = "name") -> Named:
 
 @dataclass(frozen=True)
 class ActionRef:
-    """Where an action stands in its board's feed: its id and date, as Trello wrote them."""
+    """Where an action stands in its board's feed: its id and date, as Trello wrote them, and
+    the card it is on ("" for an action on the board itself)."""
 
     id: str
     date: str
     board_id: str
+    card_id: str = ""
 
 
 def action_ref(raw: Mapping[str, Any]) -> ActionRef | None:
-    """The action's id, date and board; None when it has no id or date (it is skipped)."""
+    """The action's id, date, board and card; None when it has no id or date (it is skipped)."""
     action_id, date = raw.get("id"), raw.get("date")
     if not isinstance(action_id, str) or not isinstance(date, str):
         return None
     data = raw.get("data")
     board = data.get("board") if isinstance(data, dict) else None
     board_id = board.get("id") if isinstance(board, dict) else None
-    return ActionRef(action_id, date, board_id if isinstance(board_id, str) else "")
+    card = data.get("card") if isinstance(data, dict) else None
+    card_id = card.get("id") if isinstance(card, dict) else None
+    return ActionRef(
+        action_id,
+        date,
+        board_id if isinstance(board_id, str) else "",
+        card_id if isinstance(card_id, str) else "",
+    )
 
 
 def id_of(raw: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ cursor checked) when its turn first comes, and read afresh whenever it is taken 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -64,6 +65,7 @@ class Boards:
         self._ahead: dict[str, TakeUp | TrelloError] = {}
         #: boards taken up whose template card is to be made (a dict: ordered, no repeats)
         self._unmade: dict[str, None] = {}
+        self._making = threading.Lock()
 
     def learn_names(self) -> None:
         """Every watched board's name, ten boards a request (a wrong board id stops the worker
@@ -152,7 +154,12 @@ class Boards:
 
     def template_card(self, board_id: str) -> TemplateCard:
         """The board's template card, made now when it is missing or stale, carrying this
-        worker's claim from the start (so no stamp is written for it)."""
+        worker's claim from the start (so no stamp is written for it). One at a time: two
+        cards of one board declared at once wait for the same card."""
+        with self._making:
+            return self._template_card(board_id)
+
+    def _template_card(self, board_id: str) -> TemplateCard:
         before = self.store.template_cards.get(board_id)
         at = self.clock()
         description = self.keeper.claimed(board_id, self.template_cards.description())

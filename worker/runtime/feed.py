@@ -2,11 +2,12 @@
 
 The feed is read from the stored cursor (one request a board, see `Trello.board_actions`):
 from the newest handled action's date less `FEED_MARGIN`, since Trello's ids are not ordered
-within a second. Each action not handled yet is handled and marked handled, in order, and the
-cursor moves past what was read, once a poll. A failure stops the board's feed there: the
-next cycle starts again from the cursor, and every action is safe to handle again (see
-`worker.runtime.executor`). An action both delivered by a
-webhook and read from the feed is handled once (the store's `handled` table).
+within a second. Each action not handled yet is handled and marked handled, each card's in
+order and a few cards at once (`in_steps`), and the cursor moves past what was handled with no
+gap before it, once a poll. A failure stops that card's actions there: the next cycle starts
+again from the cursor, and every action is safe to handle again (see
+`worker.runtime.executor`). An action both delivered by a webhook and read from the feed is
+handled once (the store's `handled` table).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from itertools import takewhile
 from typing import Any
 
 from worker.core import trello_json as tj
@@ -26,6 +29,11 @@ from worker.store.database import Store
 from worker.trello.client import Trello
 
 logger = logging.getLogger(__name__)
+
+#: How many cards' actions one poll handles at the same time (each card's in order): a burst
+#: of labels keeps a few requests in flight, inside the rate limiter, so its pace is Trello's
+#: limit rather than one round trip after another.
+CARDS_AT_ONCE = 4
 
 
 class Feed:
@@ -65,29 +73,77 @@ class Feed:
             logger.debug("the boards' feeds were not read in batches (%s)", exc)
 
     def poll(self, board: tj.Board, policy: Policy) -> None:
-        """Handle the board's actions since the cursor, oldest first."""
+        """Handle the board's actions since the cursor, oldest first; several cards' at once
+        (`in_steps`), each card's in order."""
         cursor = self.store.cursors.get(board.id)
         since = _since(cursor)
-        newest: tj.ActionRef | None = None
         ahead = self._read_ahead.pop(board.id, None)
         if isinstance(ahead, TrelloError):
             raise ahead
+        read = ahead if ahead is not None else self.trello.board_actions(board.id, since=since)
+        actions: list[tuple[tj.ActionRef, tj.Json]] = []
+        for raw in read:
+            ref = tj.action_ref(raw)
+            if ref is None:
+                logger.warning("board %s: skipping an action without an id or date", board.name)
+                continue
+            actions.append((ref, raw))
+        done = [False] * len(actions)
         try:
-            read = ahead if ahead is not None else self.trello.board_actions(board.id, since=since)
-            for raw in read:
-                if self.stop.is_set():
-                    return
-                ref = tj.action_ref(raw)
-                if ref is None:
-                    logger.warning("board %s: skipping an action without an id or date", board.name)
-                    continue
-                self._once(board, ref.id, raw, policy)
-                newest = ref
+            if not self._handle(board, actions, done, policy):
+                return
         finally:  # the cursor moves past what was handled, once a poll, even when one failed
+            through = len(list(takewhile(bool, done)))  # every action up to it handled
+            newest = actions[through - 1][0] if through else None
             if newest is not None and _later(newest, cursor):
                 self.store.cursors.set(board.id, newest.id, newest.date)
         self.handler.look_at_arrivals(board, policy)
         self.last_poll[board.id] = self.clock()
+
+    def _handle(
+        self,
+        board: tj.Board,
+        actions: Sequence[tuple[tj.ActionRef, tj.Json]],
+        done: list[bool],
+        policy: Policy,
+    ) -> bool:
+        """Each action handled once, `done` marked as they are; False when stopped. Cards'
+        actions are handled a few cards at once, except where a card's incident may be on
+        another card (an incident board): there, one after another."""
+        if self.handler.runs_elsewhere(board.id):
+            steps = [[list(range(len(actions)))]]
+        else:
+            steps = in_steps([ref.card_id for ref, _ in actions])
+        for step in steps:
+            if self.stop.is_set():
+                return False
+            if len(step) == 1:
+                self._in_order(board, actions, step[0], done, policy)
+                continue
+            with ThreadPoolExecutor(min(CARDS_AT_ONCE, len(step))) as pool:
+                running = [
+                    pool.submit(self._in_order, board, actions, group, done, policy)
+                    for group in step
+                ]
+            failed = [exc for exc in (f.exception() for f in running) if exc is not None]
+            if failed:
+                raise failed[0]
+        return not self.stop.is_set()
+
+    def _in_order(
+        self,
+        board: tj.Board,
+        actions: Sequence[tuple[tj.ActionRef, tj.Json]],
+        group: Sequence[int],
+        done: list[bool],
+        policy: Policy,
+    ) -> None:
+        for index in group:
+            if self.stop.is_set():
+                return
+            ref, raw = actions[index]
+            self._once(board, ref.id, raw, policy)
+            done[index] = True
 
     def started(self, board: tj.Board) -> None:
         """The board's feed was started from now: it counts as read through."""
@@ -143,6 +199,26 @@ class Feed:
         )
         boards = {board_id: when.isoformat() if when else None for board_id, when in polled.items()}
         return ok, {"ok": ok, "last_poll": boards}
+
+
+def in_steps(cards: Sequence[str]) -> list[list[list[int]]]:
+    """The order a poll's actions are handled in (pure): `cards[i]` is the card action `i` is
+    on ("" for the board itself). A step is a list of groups that may run at the same time,
+    one group a card, each the card's actions in order; an action on the board is a step of
+    its own, between the cards' actions before and after it."""
+    steps: list[list[list[int]]] = []
+    run: dict[str, list[int]] = {}
+    for index, card in enumerate(cards):
+        if card:
+            run.setdefault(card, []).append(index)
+            continue
+        if run:
+            steps.append(list(run.values()))
+            run = {}
+        steps.append([[index]])
+    if run:
+        steps.append(list(run.values()))
+    return steps
 
 
 def _since(cursor: tuple[str, str] | None) -> str | None:

@@ -222,10 +222,14 @@ class SandboxApp:
         self.request_log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
         self._routed = threading.local()  # the routes of this thread's batch, to be logged
+        self._in_flight = 0
+        #: the most `/1/` requests being answered at the same moment since the log was cleared
+        self.most_in_flight = 0
 
     def clear_request_log(self) -> None:
         with self._log_lock:
             self.request_log.clear()
+            self.most_in_flight = self._in_flight
 
     def logged(self) -> list[LoggedRequest]:
         with self._log_lock:
@@ -247,10 +251,18 @@ class SandboxApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
+        counted = request.path.startswith("/1/")
+        if counted:
+            with self._log_lock:
+                self._in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self._in_flight)
         try:
             response = self._respond(request, environ)
         finally:
             request.close()  # uploaded files are spooled to temporary files
+            if counted:
+                with self._log_lock:
+                    self._in_flight -= 1
         return response(environ, start_response)
 
     def _respond(self, request: Request, environ: WSGIEnvironment) -> Response:

@@ -243,6 +243,11 @@ class Sandbox:
     def clear_request_log(self) -> None:
         self.app.clear_request_log()
 
+    @property
+    def most_in_flight(self) -> int:
+        """The most `/1/` requests answered at the same moment since the log was cleared."""
+        return self.app.most_in_flight
+
     # -- webhook deliveries -----------------------------------------------------------------
 
     @property
