@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.factories import (
     StepClock,
     in_process_worker,
     sandbox_values,
+    utcnow,
     worker_comments,
 )
 from worker.demo import Person
@@ -39,6 +41,23 @@ def running(tmp_path: Path) -> Iterator[tuple[Worker, StepClock, Person, Sandbox
         try:
             with in_process_worker(load_settings(values, env_file=None), clock=clock) as worker:
                 yield worker, clock, alice, sb
+        finally:
+            alice.close()
+
+
+@contextmanager
+def boards_served(
+    tmp_path: Path, sb: Sandbox, clock: Callable[[], datetime] = utcnow
+) -> Iterator[tuple[Worker, Person]]:
+    """An in-process worker watching every board of `sb` (served), and alice acting there."""
+    with sb.serve() as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(load_settings(values, env_file=None), clock=clock) as worker:
+                yield worker, alice
         finally:
             alice.close()
 
@@ -341,40 +360,32 @@ def test_a_cold_start_watches_every_board_before_making_their_template_cards(
     from worker.runtime.boards import TEMPLATE_CARDS_PER_CYCLE
 
     sb = Sandbox.seeded(boards=12)
-    with sb.serve() as server:
-        values = sandbox_values(
-            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
-        )
-        alice = Person(sb, server.url, "alice")
-        try:
-            waiting = create_labelled(alice, sb.board_ids[-1], "Checkout is down")
 
-            def template_cards() -> dict[str, list[str]]:
-                with sb.state.lock:
-                    return {
-                        b: [c.desc for c in sb.state.records.board_cards(b) if c.closed]
-                        for b in sb.board_ids
-                    }
+    def template_cards() -> dict[str, list[str]]:
+        with sb.state.lock:
+            return {
+                b: [c.desc for c in sb.state.records.board_cards(b) if c.closed]
+                for b in sb.board_ids
+            }
 
-            with in_process_worker(load_settings(values, env_file=None)) as worker:
-                worker.cycle(reconcile=True)
-                assert all(worker.store.cursors.get(b) is not None for b in sb.board_ids)
-                assert "Incident declared" in worker_comments(sb, waiting)[0]
-                made = template_cards()
-                assert len([b for b, cards in made.items() if cards]) == 1 + 10
-                assert TEMPLATE_CARDS_PER_CYCLE == 10 and made[sb.board_ids[-1]]
-                ours = [e for e in sb.request_log if e.member_username == "incident-worker"]
-                first_write = next(i for i, e in enumerate(ours) if e.method != "GET")
-                read_before = {e.path.split("/")[3] for e in ours[:first_write] if e.batched}
-                assert read_before >= set(sb.board_ids)  # every board read before any card
-                worker.cycle(reconcile=False)
-                made = template_cards()
-                assert all(len(cards) == 1 for cards in made.values())
-                assert all("Kept by incident-worker" in cards[0] for cards in made.values())
-                worker.cycle(reconcile=False)
-                assert template_cards() == made  # nothing made twice
-        finally:
-            alice.close()
+    with boards_served(tmp_path, sb) as (worker, alice):
+        waiting = create_labelled(alice, sb.board_ids[-1], "Checkout is down")
+        worker.cycle(reconcile=True)
+        assert all(worker.store.cursors.get(b) is not None for b in sb.board_ids)
+        assert "Incident declared" in worker_comments(sb, waiting)[0]
+        made = template_cards()
+        assert len([b for b, cards in made.items() if cards]) == 1 + 10
+        assert TEMPLATE_CARDS_PER_CYCLE == 10 and made[sb.board_ids[-1]]
+        ours = [e for e in sb.request_log if e.member_username == "incident-worker"]
+        first_write = next(i for i, e in enumerate(ours) if e.method != "GET")
+        read_before = {e.path.split("/")[3] for e in ours[:first_write] if e.batched}
+        assert read_before >= set(sb.board_ids)  # every board read before any card
+        worker.cycle(reconcile=False)
+        made = template_cards()
+        assert all(len(cards) == 1 for cards in made.values())
+        assert all("Kept by incident-worker" in cards[0] for cards in made.values())
+        worker.cycle(reconcile=False)
+        assert template_cards() == made  # nothing made twice
 
 
 def test_a_board_without_actions_is_read_from_its_beginning_whatever_the_workers_clock(
@@ -383,45 +394,33 @@ def test_a_board_without_actions_is_read_from_its_beginning_whatever_the_workers
     """Its feed starts from its beginning, by Trello's dates: a worker whose clock runs a month
     ahead of Trello's still sees the first label put there."""
     sb = Sandbox.seeded()
-    with sb.serve() as server:
-        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
-        alice = Person(sb, server.url, "alice")
-        ahead = StepClock(datetime.now(UTC) + timedelta(days=30))
-        try:
-            with in_process_worker(load_settings(values, env_file=None), clock=ahead) as worker:
-                worker.cycle(reconcile=False)
-                assert worker.store.cursors.get(sb.board_ids[0]) == ("", "")
-                card = create_labelled(alice, sb.board_ids[0], "Checkout is down")
-                worker.cycle(reconcile=False)
-                assert "Incident declared" in worker_comments(sb, card)[0]
-        finally:
-            alice.close()
+    ahead = StepClock(datetime.now(UTC) + timedelta(days=30))
+    with boards_served(tmp_path, sb, ahead) as (worker, alice):
+        worker.cycle(reconcile=False)
+        assert worker.store.cursors.get(sb.board_ids[0]) == ("", "")
+        card = create_labelled(alice, sb.board_ids[0], "Checkout is down")
+        worker.cycle(reconcile=False)
+        assert "Incident declared" in worker_comments(sb, card)[0]
 
 
 def test_a_burst_of_labels_is_declared_a_few_cards_at_once_each_once(tmp_path: Path) -> None:
     """Eight cards labelled in one poll: their declarations keep several requests in flight
     together (each card's in order), and each card is declared once."""
     sb = Sandbox.seeded()
-    with sb.serve() as server:
-        values = sandbox_values(sb, server, f"sqlite:///{tmp_path}/w.sqlite3")
-        alice = Person(sb, server.url, "alice")
-        try:
-            with in_process_worker(load_settings(values, env_file=None)) as worker:
-                worker.cycle(reconcile=True)
-                cards = [alice.create_card(sb.board_ids[0], f"Down {n}").id for n in range(8)]
-                for card in cards:
-                    alice.label(card, "Incident")
-                sb.faults.configure(latency=(0.05, 0.05))  # requests long enough to overlap
-                sb.clear_request_log()
-                worker.cycle(reconcile=False)
-                assert sb.most_in_flight >= 2
-                for card in cards:
-                    said = worker_comments(sb, card)
-                    assert sum("Incident declared" in text for text in said) == 1, said
-                    found = worker.store.incidents.get(card)
-                    assert found is not None and len(found.checklists) == 1
-                with sb.state.lock:
-                    closed = [c for c in sb.state.records.board_cards(sb.board_ids[0]) if c.closed]
-                assert len(closed) == 1  # one template card, however many declared at once
-        finally:
-            alice.close()
+    with boards_served(tmp_path, sb) as (worker, alice):
+        worker.cycle(reconcile=True)
+        cards = [alice.create_card(sb.board_ids[0], f"Down {n}").id for n in range(8)]
+        for card in cards:
+            alice.label(card, "Incident")
+        sb.faults.configure(latency=(0.05, 0.05))  # requests long enough to overlap
+        sb.clear_request_log()
+        worker.cycle(reconcile=False)
+        assert sb.most_in_flight >= 2
+        for card in cards:
+            said = worker_comments(sb, card)
+            assert sum("Incident declared" in text for text in said) == 1, said
+            found = worker.store.incidents.get(card)
+            assert found is not None and len(found.checklists) == 1
+        with sb.state.lock:
+            closed = [c for c in sb.state.records.board_cards(sb.board_ids[0]) if c.closed]
+        assert len(closed) == 1  # one template card, however many declared at once
