@@ -1,8 +1,10 @@
 """`incident-worker webhook register|list|delete`: the Trello webhooks that call this worker.
 
 `register` makes one webhook per watched board calling INCIDENT_WEBHOOK_CALLBACK_URL and keeps
-any that exists already, so it is safe to run again. Trello checks the URL with a HEAD request
-before it creates a webhook, so the worker must be running (`run --webhook`) and reachable.
+any that exists already, so it is safe to run again; the boards are read ten to a request, and
+a board that cannot be read is named and the others go on. Trello checks the URL with a HEAD
+request before it creates a webhook, so the worker must be running (`run --webhook`) and
+reachable.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ def run_register(settings: Settings, out: TextIO) -> int:
     problems = 0
     try:
         hooks = trello.webhooks()
+        boards = trello.boards(settings.watched_boards)
         for board_id in settings.watched_boards:
-            board = trello.board(board_id)
+            board = boards[board_id]
+            if isinstance(board, Exception):
+                problems += 1
+                print(f"Board {board_id}: not registered ({board}).", file=out)
+                continue
             name = board.get("name", board_id)
             kept = existing_for(hooks, callback, board["id"])
             if kept is not None:
