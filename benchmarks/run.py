@@ -606,7 +606,7 @@ def measure_burst(report: Report) -> None:
     ours = [e for e in log if is_request(e)]
     times = sorted(e.time for e in ours)
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
-    pace = statistics.median(gaps)  # one request at a time: latency sets the pace
+    pace = statistics.median(gaps)  # several in flight: shorter than one round trip
     refused = sum(1 for e in ours if e.status == 429)
     busiest = most_in_window([e.time for e in ours], 10.0)
     allowed = 1.2 * len(ours) / 10
@@ -635,13 +635,13 @@ def measure_burst(report: Report) -> None:
             done <= allowed,
             "s",
             why_missed=(
-                f"one request at a time every {pace * 1000:.0f} ms: the pace is latency, "
+                f"a request every {pace * 1000:.0f} ms (median): the pace is latency, "
                 "not the rate limit"
             ),
         ),
         Row(
             4,
-            "  burst: worker pace, one request at a time",
+            "  burst: median gap between worker requests (several in flight)",
             round(pace * 1000),
             "(at most 100 per 10 s)",
             True,
@@ -657,7 +657,6 @@ def measure_burst(report: Report) -> None:
         "first_set_up_s": finished[0],
         "median_set_up_s": statistics.median(finished),
         "median_gap_between_worker_requests_s": pace,
-        "most_possible_in_10s_one_at_a_time": int(10 / pace),
         "people_429s": sum(1 for e in log if not by_worker(e) and e.status == 429),
     }
 
@@ -697,6 +696,26 @@ def setup_requests(log: Sequence[LoggedRequest], boards: int) -> tuple[int, floa
     return len(ours), (len(ours) - built) / boards
 
 
+def template_card_writes(scene: Stage, log: Sequence[LoggedRequest]) -> int:
+    """The worker's writes in `log` that made or changed a template card (its creation, then
+    its archiving or claim; the first card's checklists and items are not on its own path)."""
+    state = scene.sandbox.state
+    with state.lock:
+        ids = {
+            c.id
+            for board in scene.board_ids
+            for c in state.board_cards(board)
+            if c.closed and c.name.startswith(TEMPLATE_CARD)
+        }
+    return sum(
+        1
+        for e in log
+        if is_request(e)
+        and e.method != "GET"
+        and (e.path == "/1/cards" or e.path.removeprefix("/1/cards/") in ids)
+    )
+
+
 def measure_scale(report: Report) -> None:
     """A cold start on many new boards, a label waiting on the last; then idle cycles."""
     for boards in SCALE_BOARDS:
@@ -723,7 +742,8 @@ def measure_scale(report: Report) -> None:
             wait_for(partial(every_template_card, scene), "every template card", 900)
             carded_after = time.monotonic() - start
             log = scene.sandbox.request_log[mark:]
-            carded, carded_beyond = setup_requests(log, boards)
+            carded, _ = setup_requests(log, boards)
+            card_writes = template_card_writes(scene, log) / boards
             refused = sum(1 for e in log if by_worker(e) and e.status == 429)
             busiest = most_in_window([e.time for e in log if is_request(e)], 10.0)
             scene.wait_for_cycles(1, timeout=120)
@@ -760,15 +780,11 @@ def measure_scale(report: Report) -> None:
             ),
             Row(
                 7,
-                f"  cold start, {boards} new boards: requests per board until every board has "
-                "its template card",
-                round(carded_beyond, 2),
-                "(<= 2)",
-                carded_beyond <= 2,
-                why_missed=(
-                    "a copy and its archiving are two writes a board (Trello makes no card "
-                    "archived), and the feeds are read meanwhile"
-                ),
+                f"  cold start, {boards} new boards: writes per board for its template card",
+                round(card_writes, 2),
+                "<= 2 (a copy, its archiving)",
+                card_writes <= 2,
+                why_missed=kinds([e for e in log if is_request(e) and e.method != "GET"]),
             ),
             Row(
                 7,
