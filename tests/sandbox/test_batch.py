@@ -123,6 +123,8 @@ def test_a_whole_board_in_one_request_labels_past_fifty_included(
 def test_taking_boards_up_reads_one_route_a_board_in_batches(served_gateway: Served) -> None:
     trello, sb, _ = served_gateway
     board = sb.board_ids[3]
+    kept = trello.create_card(str(trello.lists(board)[0]["id"]), "Kept", desc="Kept by us")
+    trello.archive_card(str(kept["id"]))
     trello.create_card(str(trello.lists(board)[0]["id"]), "Newest")
     sb.clear_request_log()
     found = trello.take_up_reads([*sb.board_ids, MISSING])
@@ -133,6 +135,7 @@ def test_taking_boards_up_reads_one_route_a_board_in_batches(served_gateway: Ser
     assert not isinstance(taken, Exception)
     raw, lists, labels, members = taken.whole
     assert raw["id"] == board and len(lists) == 3 and labels and members
-    assert taken.archived == [] and [a["type"] for a in taken.recent or ()] == ["createCard"]
+    assert taken.archived == [{"id": kept["id"], "desc": "Kept by us"}]  # what the keeper reads
+    assert [a["type"] for a in taken.recent or ()] == ["createCard", "updateCard", "createCard"]
     quiet = found[sb.board_ids[0]]
     assert not isinstance(quiet, Exception) and quiet.recent == []

@@ -29,8 +29,9 @@ def board_members(ctx: Context, board_id: str) -> Any:
 
 def get_board(ctx: Context, board_id: str) -> Any:
     """The board; with `lists=open|closed|all`, `labels=all` (`labels_limit`, 50 by default,
-    as Trello), `members=all`, `cards=open|closed|all|visible` and `actions=<filter>`
-    (`actions_limit`, 50 by default, 1000 at most), those nested in it, as Trello nests them."""
+    as Trello), `members=all`, `cards=open|closed|all|visible` (`card_fields`) and
+    `actions=<filter>` (`actions_limit`, 50 by default, 1000 at most), those nested in it, as
+    Trello nests them."""
     p = ctx.params
     with ctx.records.lock:
         board = ctx.records.board(board_id)
@@ -59,7 +60,7 @@ def get_board(ctx: Context, board_id: str) -> Any:
         cards = p.text("cards") or "none"
         if cards != "none":
             body["cards"] = [
-                render.card(card, ctx.records)
+                render.pick_fields(render.card(card, ctx.records), p.text("card_fields"))
                 for card in ctx.records.board_cards(board.id)
                 if wanted(card.closed, cards)
             ]

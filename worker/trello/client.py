@@ -67,7 +67,13 @@ MAX_LABELS = 1000
 WHOLE_BOARD = {"lists": "open", "labels": "all", "labels_limit": str(MAX_LABELS), "members": "all"}
 #: Taking a board up: the whole board, and nested in it too its archived cards (for the keeper)
 #: and its newest actions (where its feed starts), all in one route.
-TAKE_UP = {**WHOLE_BOARD, "cards": "closed", "actions": "all", "actions_limit": str(RECENT_ACTIONS)}
+TAKE_UP = {
+    **WHOLE_BOARD,
+    "cards": "closed",
+    "card_fields": "desc",  # the keeper reads the claims there; a batched route takes no comma
+    "actions": "all",
+    "actions_limit": str(RECENT_ACTIONS),
+}
 #: The card fields the worker reads; asking for fewer keeps responses small.
 CARD_FIELDS = (
     "name,desc,closed,idBoard,idList,idLabels,labels,idMembers,due,dueComplete,shortLink,"
