@@ -404,8 +404,10 @@ def measure_memory(report: Report, scene: Stage, resolve: str) -> None:
 
 
 def reconcile_pass_cost(scene: Stage, passes: int = 2) -> tuple[float, list[LoggedRequest]]:
-    """Restart the worker reconciling every 2 s; requests per pass (after the one at start)."""
+    """Restart the worker reconciling every 2 s; requests per pass (after the one at start).
+    The worker is started again as it was before, after."""
     scene.stop_worker()
+    before = scene.env.get("INCIDENT_RECONCILE_SECONDS")
     scene.env["INCIDENT_RECONCILE_SECONDS"] = "2"
     mark = len(scene.sandbox.request_log)
     scene.start_worker()
@@ -417,6 +419,11 @@ def reconcile_pass_cost(scene: Stage, passes: int = 2) -> tuple[float, list[Logg
     wait_for(lambda: len(listings()) >= passes + 2, f"{passes + 2} reconcile passes", 60)
     scene.stop_worker()
     log, starts = scene.sandbox.request_log, listings()
+    if before is None:
+        del scene.env["INCIDENT_RECONCILE_SECONDS"]
+    else:
+        scene.env["INCIDENT_RECONCILE_SECONDS"] = before
+    scene.start_worker()
     counted: list[LoggedRequest] = []
     for start in starts[1 : passes + 1]:  # the first is the pass at start
         end = next(i for i in range(start + 1, len(log)) if is_feed_read(log[i]))
