@@ -202,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _command(
         commands, "demo", help="play an incident on a built-in sandbox and show what happened"
     )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="afterwards, keep the sandbox and the worker running (until Ctrl-C) to look around",
+    )
     demo.set_defaults(handler=_demo)
 
     check = _command(
@@ -465,7 +470,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from worker.demo import play
 
-    play(out=sys.stdout)
+    play(out=sys.stdout, keep=args.keep)
     return 0
 
 

@@ -28,6 +28,7 @@ from worker.mailbox import LocalInbox
 from worker.report.draft import PICTURE_NAME, REPORT_NAME
 from worker.runtime.worker import READY
 from worker.sandbox import Sandbox, SandboxServer, render
+from worker.sandbox.server import wait_for_signal
 from worker.trello.client import Json
 from worker.trello.session import Credentials, TrelloSession
 
@@ -326,8 +327,9 @@ class Stage:
             person.close()
 
 
-def play(out: TextIO) -> None:
-    """One whole incident, start to finish, on a fresh sandbox."""
+def play(out: TextIO, *, keep: bool = False) -> None:
+    """One whole incident, start to finish, on a fresh sandbox; with `keep`, the sandbox and
+    a worker then run on until Ctrl-C or SIGTERM, for a look around its board page."""
 
     def say(text: str) -> None:
         print(text, file=out, flush=True)
@@ -339,6 +341,7 @@ def play(out: TextIO) -> None:
         board = scene.board_ids[0]
         alice, bob, carol, dave = (scene.person(n) for n in ("alice", "bob", "carol", "dave"))
         say(f"Sandbox serving Trello's API at {scene.server.url}; starting the worker.")
+        say(f"Watch the board as it happens, and act on it as its people: {scene.server.page_url}")
         scene.start_worker()
 
         card = alice.create_card(board, "Checkout is down")
@@ -408,3 +411,9 @@ def play(out: TextIO) -> None:
         draft = scene.attachment_bytes(files[REPORT_NAME]).decode()
         say(f"\nThe attached {REPORT_NAME}, written from the card's history:\n")
         say(draft)
+        if keep:
+            scene.start_worker()
+            say(f"\nThe board stays open at {scene.server.page_url} with the worker running:")
+            say("act on it as alice, bob, carol or dave. Press Ctrl-C to stop.")
+            wait_for_signal()
+            scene.stop_worker()

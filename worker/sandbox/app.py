@@ -206,6 +206,7 @@ class SandboxApp:
         routes: Iterable[tuple[str, str, Handler]],
         admin: Callable[[Request, str], Response],
         clock: Callable[[], datetime],
+        pages: Callable[[Request], Response] | None = None,
     ):
         self.state = state
         self.faults = faults
@@ -213,6 +214,7 @@ class SandboxApp:
         self.api_key = api_key
         self.admin = admin
         self.clock = clock
+        self.pages = pages
         self.url_map = Map(
             [
                 Rule("/1" + path, methods=[method], endpoint=handler)
@@ -269,6 +271,8 @@ class SandboxApp:
         base_url = request.host_url.rstrip("/") + "/1"
         if request.path.startswith("/_sandbox/"):
             return self.admin(request, base_url)
+        if self.pages is not None and not request.path.startswith("/1/"):
+            return self.pages(request)  # each form acts through the API, logged there
         decision = self.faults.decide(self._credentials(request)[1])
         if decision.delay:
             time.sleep(decision.delay)

@@ -28,7 +28,8 @@ from werkzeug.wrappers import Request, Response
 from worker.sandbox.app import LoggedRequest, SandboxApp, json_response, text_response
 from worker.sandbox.deliveries import DeliveryWorker, LoggedDelivery
 from worker.sandbox.faults import Faults, RateLimit
-from worker.sandbox.model import utc_now
+from worker.sandbox.model import Member, utc_now
+from worker.sandbox.page import BoardPages
 from worker.sandbox.routes import ROUTES
 from worker.sandbox.state import SandboxState
 
@@ -93,6 +94,8 @@ class SandboxServer:
         self.host = host
         self.port = self._server.port
         self.url = f"http://{host}:{self.port}/1"
+        #: the boards as web pages (`worker.sandbox.page`)
+        self.page_url = f"http://{host}:{self.port}/"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -157,6 +160,7 @@ class Sandbox:
         self._serving_lock = threading.Lock()
         self.members: dict[str, SeededMember] = {}
         self.board_ids: list[str] = []
+        self.pages = BoardPages(self.state, self._api, lambda: self.api_key, self._people)
         self.app = SandboxApp(
             self.state,
             self.faults,
@@ -165,10 +169,21 @@ class Sandbox:
             ROUTES,
             self._admin,
             self.state.records.clock,
+            self.pages,
         )
 
     def __repr__(self) -> str:
         return f"Sandbox(boards={self.board_ids!r})"
+
+    def _api(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """The API, for the board pages' forms (the app is made after them)."""
+        return self.app(environ, start_response)
+
+    def _people(self) -> list[Member]:
+        """The people a board page may act as: the seeded members but the worker's bot."""
+        records = self.state.records
+        with records.lock:
+            return [records.members[m.id] for k, m in self.members.items() if k != "worker"]
 
     @classmethod
     def seeded(
@@ -329,11 +344,8 @@ class Sandbox:
 ADMIN_NOTICE = "for tests only: faults, the request log, and the settings with every token"
 
 
-def serve_forever(
-    host: str = "127.0.0.1", port: int = 8765, *, boards: int = 1, out: TextIO = sys.stdout
-) -> None:
-    """Seed a sandbox, serve it, print its settings, and block until Ctrl-C or SIGTERM."""
-    sandbox = Sandbox.seeded(boards=boards)
+def wait_for_signal() -> None:
+    """Block until Ctrl-C or SIGTERM (the handlers before are put back after)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -341,20 +353,29 @@ def serve_forever(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with sandbox.serve(host, port) as server:
-            print(f"Trello sandbox listening on {server.url}", file=out)
-            print("Settings for incident-worker (e.g. in .env):", file=out)
-            for line in sandbox.settings_lines(server.url):
-                print(line, file=out)
-            print(f"Its /_sandbox/ endpoints are {ADMIN_NOTICE}.", file=out)
-            if host not in ("127.0.0.1", "localhost", "::1"):
-                print(
-                    f"Listening on {host}, not only this machine: anyone who reaches the port "
-                    "can act as any of its people and read every token.",
-                    file=out,
-                )
-            print("Press Ctrl-C to stop.", file=out, flush=True)
-            stop.wait()
+        stop.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def serve_forever(
+    host: str = "127.0.0.1", port: int = 8765, *, boards: int = 1, out: TextIO = sys.stdout
+) -> None:
+    """Seed a sandbox, serve it, print its settings, and block until Ctrl-C or SIGTERM."""
+    sandbox = Sandbox.seeded(boards=boards)
+    with sandbox.serve(host, port) as server:
+        print(f"Trello sandbox listening on {server.url}", file=out)
+        print(f"Its boards, to look at and act on as its people: {server.page_url}", file=out)
+        print("Settings for incident-worker (e.g. in .env):", file=out)
+        for line in sandbox.settings_lines(server.url):
+            print(line, file=out)
+        print(f"Its /_sandbox/ endpoints are {ADMIN_NOTICE}.", file=out)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"Listening on {host}, not only this machine: anyone who reaches the port "
+                "can act as any of its people and read every token.",
+                file=out,
+            )
+        print("Press Ctrl-C to stop.", file=out, flush=True)
+        wait_for_signal()
