@@ -6,9 +6,11 @@ with `CI` set they fail instead, since CI installs them (`.ci/run`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.postgres import skip_unless_ci
@@ -54,6 +56,16 @@ def chromium(width: int = 1400, height: int = 900) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def shot(driver: Any, name: str, tmp_path: Path) -> None:
+    """A screenshot of the page, kept with the test's files (and in PAGE_SCREENSHOTS, when
+    that names a folder: how the README's pictures are taken)."""
+    driver.save_screenshot(str(tmp_path / f"{name}.png"))
+    folder = os.environ.get("PAGE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
 
 def console_errors(driver: Any) -> list[str]:

@@ -1,12 +1,11 @@
 """The overview pages as people use them: the real worker process serving them, a real
 headless Chromium reading them, the sandbox underneath; and `insights` and `replay` run as
-commands. Screenshots go to `OVERVIEW_SCREENSHOTS` when it names a folder."""
+commands. Screenshots go to `PAGE_SCREENSHOTS` when it names a folder."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import chromium, console_errors
+from tests.browser import chromium, console_errors, shot
 from tests.e2e.conftest import StageFactory
 from tests.e2e.harness import Stage
 from worker.demo import wait_for
@@ -29,15 +28,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def shot(driver: Any, name: str, tmp_path: Path) -> None:
-    """A screenshot of the page, kept with the test's files (and in OVERVIEW_SCREENSHOTS)."""
-    driver.save_screenshot(str(tmp_path / f"{name}.png"))
-    folder = os.environ.get("OVERVIEW_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
 
 
 def images_loaded(driver: Any) -> list[tuple[str, int]]:

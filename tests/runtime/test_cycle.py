@@ -392,8 +392,9 @@ def test_a_board_without_actions_is_read_from_its_beginning_whatever_the_workers
     tmp_path: Path,
 ) -> None:
     """Its feed starts from its beginning, by Trello's dates: a worker whose clock runs a month
-    ahead of Trello's still sees the first label put there."""
-    sb = Sandbox.seeded()
+    ahead of Trello's still sees the first label put there. (Two boards, taken up together:
+    their template cards are made after their feeds start.)"""
+    sb = Sandbox.seeded(boards=2)
     ahead = StepClock(datetime.now(UTC) + timedelta(days=30))
     with boards_served(tmp_path, sb, ahead) as (worker, alice):
         worker.cycle(reconcile=False)

@@ -114,8 +114,9 @@ class Boards:
         First, and every few minutes, the keeper checks that no other worker (with a database
         of its own) keeps the board, and stamps this worker's claim on its template card;
         `BoardKeptElsewhere` when another does. A board whose template card is missing or of
-        an older version waits for it (`make_template_cards`): it is watched meanwhile, and an
-        incident declared there has its card made first. A board new to the database starts
+        an older version gets it now when it is read on its own; one of many read together
+        waits for it (`unmade`, made a few a cycle after the feeds): it is watched meanwhile,
+        and an incident declared there has its card made first. A board new to the database starts
         its feed from now (making its template card may take thousands of actions, none worth
         reading back). Every board read afresh is one to compare with its cards in this cycle
         (`take_fresh`), so a label put on while the worker was starting, or away, is found
@@ -137,7 +138,10 @@ class Boards:
         if board is None:
             board = self._load(board_id, ahead.whole if ahead else None)
             if not self.template_cards.current(board.id, archived):
-                self._unmade[board.id] = None
+                if ahead is None:  # a board read on its own (one board): its card now
+                    self.template_card(board.id, board)
+                else:  # one of many: a few a cycle, after their feeds (`unmade`)
+                    self._unmade[board.id] = None
             if self.store.cursors.get(board.id) is None:
                 self._start_cursor(board, ahead.recent if ahead else None)
                 started = True
@@ -152,18 +156,18 @@ class Boards:
         """The boards held whose template card is still to be made, in the order taken up."""
         return [b for b in self._unmade if b in self._read and self.leases.holds(b)]
 
-    def template_card(self, board_id: str) -> TemplateCard:
+    def template_card(self, board_id: str, read: tj.Board | None = None) -> TemplateCard:
         """The board's template card, made now when it is missing or stale, carrying this
         worker's claim from the start (so no stamp is written for it). One at a time: two
-        cards of one board declared at once wait for the same card."""
+        cards of one board declared at once wait for the same card. `read`: the board, when
+        it is being taken up."""
         with self._making:
-            return self._template_card(board_id)
+            return self._template_card(board_id, read or self._read.get(board_id))
 
-    def _template_card(self, board_id: str) -> TemplateCard:
+    def _template_card(self, board_id: str, board: tj.Board | None) -> TemplateCard:
         before = self.store.template_cards.get(board_id)
         at = self.clock()
         description = self.keeper.claimed(board_id, self.template_cards.description())
-        board = self._read.get(board_id)
         first_list = next(iter(board.lists), None) if board is not None else None
         made = self.template_cards.get(board_id, first_list, description)
         if before is None or made.card_id != before.card_id:
