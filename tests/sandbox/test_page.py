@@ -209,3 +209,16 @@ def test_no_page_shows_a_token_and_each_change_moves_the_version(
         for member in sb.members.values():
             assert not [html for html in shown if member.token in html]
         assert sb.api_key not in "".join(shown)
+
+
+def test_an_archived_card_is_off_the_board_but_still_has_its_page(
+    served: tuple[Sandbox, SandboxServer],
+) -> None:
+    sb, server = served
+    with requests.Session() as http:
+        card = made_card(sb, server, http)
+        board = f"{page(server)}/b/{sb.board_ids[0]}"
+        assert f'data-card="{card}"' in http.get(board, timeout=5).text
+        act(http, server, "archive", "alice", card=card)
+        assert f'data-card="{card}"' not in http.get(board, timeout=5).text
+        assert "archived" in http.get(f"{page(server)}/c/{card}", timeout=5).text

@@ -159,7 +159,11 @@ class BoardPages:
                 ListView(
                     lst.id,
                     lst.name,
-                    [self._tile(card, labels) for card in records.list_cards(lst.id)],
+                    [
+                        self._tile(card, labels)
+                        for card in records.list_cards(lst.id)
+                        if not card.closed  # archived: off the board, as Trello shows it
+                    ],
                 )
                 for lst in records.board_lists(board.id)
                 if not lst.closed
