@@ -156,6 +156,7 @@ class Stage:
                 env["INCIDENT_DATABASE_URL"] = f"sqlite:///{folder / 'worker.sqlite3'}"
                 env.update(settings)
                 env.setdefault("PYTHONUNBUFFERED", "1")
+                env.setdefault("PYTHONFAULTHANDLER", "1")  # a hung worker shows its threads
                 # the worker process runs this very code, installed or not
                 here = str(Path(__file__).resolve().parent.parent)
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
@@ -224,7 +225,21 @@ class Stage:
         if self.process is None:
             raise RuntimeError("the worker is not running")
         self.process.send_signal(how)
-        code = self.process.wait(timeout)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:  # say where it hangs: every thread's stack, then
+            self.process.send_signal(signal.SIGABRT)  # (PYTHONFAULTHANDLER) the log's end
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+            tail = "\n".join(read_log(self.log_path).splitlines()[-80:])
+            raise RuntimeError(
+                f"the worker did not stop within {timeout:.0f} s of {how.name}; its log ends:\n"
+                f"{tail}"
+            ) from None
         self.process = None
         return code
 

@@ -222,3 +222,28 @@ def test_an_archived_card_is_off_the_board_but_still_has_its_page(
         act(http, server, "archive", "alice", card=card)
         assert f'data-card="{card}"' not in http.get(board, timeout=5).text
         assert "archived" in http.get(f"{page(server)}/c/{card}", timeout=5).text
+
+
+@pytest.mark.parametrize(
+    ("due", "complete", "shown"),
+    [
+        ("2020-03-10T14:00:00.000Z", "false", 'class="due overdue">due Tue 10 Mar 14:00 UTC'),
+        ("2020-03-10T14:00:00.000Z", "true", 'class="due complete">due Tue 10 Mar 14:00 UTC'),
+        ("2099-03-10T14:00:00.000Z", "false", 'class="due ">due Tue 10 Mar 14:00 UTC'),
+    ],
+)
+def test_a_due_date_is_shown_with_its_state(
+    served: tuple[Sandbox, SandboxServer], due: str, complete: str, shown: str
+) -> None:
+    sb, server = served
+    with requests.Session() as http:
+        card = made_card(sb, server, http)
+        call(
+            http,
+            "PUT",
+            f"{server.url}/cards/{card}",
+            headers=oauth(sb, "carol"),
+            data={"due": due, "dueComplete": complete},
+        )
+        assert shown in http.get(f"{page(server)}/b/{sb.board_ids[0]}", timeout=5).text
+        assert shown in http.get(f"{page(server)}/c/{card}", timeout=5).text
