@@ -17,7 +17,8 @@ feed), `boards`/`cards`/`checklists`/`webhooks` (the writes, each handed the sto
 (Trello's JSON), `faults` (fault injection, rate limits), `deliveries` (the webhook HEAD check
 and delivery thread), `app` (the WSGI app), `routes` (the list of `/1/` routes), with their
 handlers in `board_routes`, `card_routes`, `webhook_routes` and what those share in
-`replies`, and `server` (`Sandbox`, `serve_forever`).
+`replies`, `server` (`Sandbox`, `serve_forever`), and `page` with `markdown` and
+`templates/` (the boards as web pages at `/`, acting through the API as a person).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ oauth_token="..."`, or form fields `key`/`token` of a POST or PUT, or the token 
 `/1/tokens/{token}/...` path, as py-trello's `create_hook` sends them; 401 `invalid key` /
 `invalid token`), the per-token and per-key rate limit (429 with Trello's JSON body), and then
 the route, from the list `SandboxApp` is handed (`routes.ROUTES`). `/_sandbox/*` admin routes
-skip all of that and are never logged. Every `/1/` request lands in the request log.
+skip all of that and are never logged; so do the board pages (every other path, see
+`worker.sandbox.page`), whose forms each make one `/1/` request of their own. Every `/1/`
+request lands in the request log.
 
 A dropped connection is made by shutting the socket down and raising `DropConnection` (a
 `ConnectionError`, which Werkzeug's server treats as "client went away"), so the client sees a
