@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -19,7 +21,7 @@ from tests.factories import (
 )
 from worker.demo import Person
 from worker.runtime.worker import Worker
-from worker.sandbox import Sandbox
+from worker.sandbox import Sandbox, SandboxServer
 from worker.sandbox.model import iso
 from worker.settings import load_settings
 from worker.template import Moment
@@ -425,3 +427,46 @@ def test_a_burst_of_labels_is_declared_a_few_cards_at_once_each_once(tmp_path: P
         with sb.state.lock:
             closed = [c for c in sb.state.records.board_cards(sb.board_ids[0]) if c.closed]
         assert len(closed) == 1  # one template card, however many declared at once
+
+
+class WithoutNesting:
+    """A Trello stand-in that knows no `/batch` and refuses a board's nested archived cards
+    or actions (400), in front of the sandbox."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path, query = environ["PATH_INFO"], parse_qs(environ.get("QUERY_STRING", ""))
+        if path == "/1/batch":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Cannot GET /1/batch"]
+        if (
+            path.count("/") == 3
+            and path.startswith("/1/boards/")
+            and {"cards", "actions"} & set(query)
+        ):
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"invalid value for cards"]
+        return self.app(environ, start_response)
+
+
+def test_boards_whose_nested_reads_are_refused_are_taken_up_one_read_at_a_time(
+    tmp_path: Path,
+) -> None:
+    sb = Sandbox.seeded(boards=3)
+    with SandboxServer(WithoutNesting(sb.app), "127.0.0.1", 0) as server:
+        values = sandbox_values(
+            sb, server, f"sqlite:///{tmp_path}/w.sqlite3", TRELLO_BOARD_ID=",".join(sb.board_ids)
+        )
+        alice = Person(sb, server.url, "alice")
+        try:
+            with in_process_worker(load_settings(values, env_file=None)) as worker:
+                worker.cycle(reconcile=True)
+                assert all(worker.store.cursors.get(b) is not None for b in sb.board_ids)
+                assert not worker.failing_boards()
+                card = create_labelled(alice, sb.board_ids[2], "Checkout is down")
+                worker.cycle(reconcile=False)
+                assert "Incident declared" in worker_comments(sb, card)[0]
+        finally:
+            alice.close()

@@ -17,7 +17,7 @@ from datetime import datetime
 from worker.core import trello_json as tj
 from worker.core.model import name_key
 from worker.core.trello_json import FEED_MARGIN
-from worker.errors import BoardKeptElsewhere, DatabaseUnavailable, TrelloError
+from worker.errors import BoardKeptElsewhere, DatabaseUnavailable, TrelloError, TrelloUnavailable
 from worker.runtime.keeper import Keeper
 from worker.runtime.leases import Leases
 from worker.runtime.template_cards import TemplateCards
@@ -125,8 +125,11 @@ class Boards:
         bring only what was just marked as read.
         """
         ahead = self._ahead.pop(board_id, None)
-        if isinstance(ahead, Exception):
+        if isinstance(ahead, TrelloUnavailable):
             raise ahead
+        if isinstance(ahead, TrelloError):  # perhaps only the nested read: read it plainly
+            logger.debug("board %s: read on its own (%s)", board_id, ahead)
+            ahead = None
         archived = ahead.archived if ahead else None
         try:
             self.keeper.check(board_id, self.name(board_id), archived)
