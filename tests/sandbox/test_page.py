@@ -247,3 +247,26 @@ def test_a_due_date_is_shown_with_its_state(
         )
         assert shown in http.get(f"{page(server)}/b/{sb.board_ids[0]}", timeout=5).text
         assert shown in http.get(f"{page(server)}/c/{card}", timeout=5).text
+
+
+def test_a_form_posted_from_another_site_is_refused(served: tuple[Sandbox, SandboxServer]) -> None:
+    sb, server = served
+    with requests.Session() as http:
+        card = made_card(sb, server, http)
+        sb.clear_request_log()
+        answer = http.post(
+            f"{page(server)}/act/comment",
+            data={"as": "alice", "card": card, "text": "hello"},
+            headers={"Origin": "https://elsewhere.example"},
+            timeout=5,
+        )
+        assert answer.status_code == 403 and sb.request_log == []
+        same = http.post(
+            f"{page(server)}/act/comment",
+            data={"as": "alice", "card": card, "text": "hello"},
+            headers={"Origin": page(server)},
+            timeout=5,
+        )
+        assert same.status_code == 200 and [e.path for e in sb.request_log] == [
+            f"/1/cards/{card}/actions/comments"
+        ]

@@ -240,6 +240,13 @@ class BoardPages:
     def _act(self, request: Request, kind: str) -> Response:
         """One form: the API call it stands for, as the person picked; then back to the page
         it came from, saying what went wrong if the API refused."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
+            return Response(  # a page of another site posting here: not the sandbox's forms
+                "403 Forbidden: the sandbox's forms act only from its own pages.",
+                status=403,
+                mimetype="text/plain",
+            )
         person = self._person(request)
         form = request.form
         back = form.get("back", "/")
