@@ -8,7 +8,8 @@ action is recorded, rate-limited, faulted and logged exactly as if their client 
 so a worker watching the board sees what Trello would record. A page reloads itself when the
 board changes (a small script asks `/version`, the number of actions recorded, every second,
 and leaves a page alone while something is being typed into it); without the script every
-page and form still works. No page shows a token.
+page and form still works. No page shows a token, and a form posted from another site's
+page (its `Origin` another) is refused.
 """
 
 from __future__ import annotations
