@@ -28,7 +28,7 @@ from worker.mailbox import LocalInbox
 from worker.report.draft import PICTURE_NAME, REPORT_NAME
 from worker.runtime.worker import READY
 from worker.sandbox import Sandbox, SandboxServer, render
-from worker.sandbox.server import wait_for_signal
+from worker.sandbox.server import until_signalled
 from worker.trello.client import Json
 from worker.trello.session import Credentials, TrelloSession
 
@@ -427,8 +427,9 @@ def play(out: TextIO, *, keep: bool = False) -> None:
         say(f"\nThe attached {REPORT_NAME}, written from the card's history:\n")
         say(draft)
         if keep:
-            scene.start_worker()
-            say(f"\nThe board stays open at {scene.server.page_url} with the worker running:")
-            say("act on it as alice, bob, carol or dave. Press Ctrl-C to stop.")
-            wait_for_signal()
+            with until_signalled() as stop:
+                scene.start_worker()
+                say(f"\nThe board stays open at {scene.server.page_url} with the worker running:")
+                say("act on it as alice, bob, carol or dave. Press Ctrl-C to stop.")
+                stop.wait()
             scene.stop_worker()

@@ -16,7 +16,8 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import FrameType, TracebackType
@@ -344,8 +345,11 @@ class Sandbox:
 ADMIN_NOTICE = "for tests only: faults, the request log, and the settings with every token"
 
 
-def wait_for_signal() -> None:
-    """Block until Ctrl-C or SIGTERM (the handlers before are put back after)."""
+@contextmanager
+def until_signalled() -> Iterator[threading.Event]:
+    """An event that Ctrl-C or SIGTERM sets, caught from the start of the block (so nothing
+    said inside it can be answered by a signal too early) to its end, when the handlers
+    before are put back."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -353,7 +357,7 @@ def wait_for_signal() -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stop.wait()
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -364,7 +368,7 @@ def serve_forever(
 ) -> None:
     """Seed a sandbox, serve it, print its settings, and block until Ctrl-C or SIGTERM."""
     sandbox = Sandbox.seeded(boards=boards)
-    with sandbox.serve(host, port) as server:
+    with until_signalled() as stop, sandbox.serve(host, port) as server:
         print(f"Trello sandbox listening on {server.url}", file=out)
         print(f"Its boards, to look at and act on as its people: {server.page_url}", file=out)
         print("Settings for incident-worker (e.g. in .env):", file=out)
@@ -378,4 +382,4 @@ def serve_forever(
                 file=out,
             )
         print("Press Ctrl-C to stop.", file=out, flush=True)
-        wait_for_signal()
+        stop.wait()
