@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: The log line that says the worker has started and made its first pass over its boards.
 READY = "ready: watching"
+#: How often (seconds) the main thread wakes while it waits for a signal.
+SIGNAL_LOOK = 0.5
 
 
 def utcnow() -> datetime:
@@ -204,6 +206,7 @@ class Worker:
         self.reconciled_at: float | None = None
         self._wrote: set[str] = set()  # boards written to since their feed was read
         self._cycle_lock = threading.Lock()
+        self._signalled = ""  # the signal that asked the worker to stop, once one did
 
     def start(self) -> None:
         """Who am I, and can I see every board (a wrong board id stops the worker here)."""
@@ -389,21 +392,33 @@ class Worker:
                 if not failing:
                     logger.warning("cannot start yet: %s (will keep trying)", exc)
                 failing = True
-            if self.stop.wait(self.settings.poll_seconds):
+            if self._stop_waited(self.settings.poll_seconds):
                 return False
+
+    def _stop_waited(self, seconds: float) -> bool:
+        """Wait up to `seconds` (waking every `SIGNAL_LOOK`) for the stop flag, or a signal
+        noted by `run_forever`'s handler (which is then made the stop flag); whether told to
+        stop."""
+        deadline = self.monotonic() + seconds
+        while not self._signalled:
+            left = deadline - self.monotonic()
+            if left <= 0 or self.stop.wait(min(SIGNAL_LOOK, left)):
+                return self.stop.is_set()
+        self.stop.set()
+        return True
 
     def run_forever(self) -> None:
         """Cycles every INCIDENT_POLL_SECONDS until SIGTERM/SIGINT; the current step finishes.
 
-        The scheduler runs the cycles in its thread; this thread only waits for a signal, and
-        the signal handler only sets the stop flag, so stopping never races the scheduler.
+        The scheduler runs the cycles in its thread; this thread only waits for a signal. The
+        handler only notes it (one assignment: no lock, no log line, no `Event.set`, which
+        takes a lock that this very thread may hold when the handler runs in it); this thread,
+        waking every `SIGNAL_LOOK` seconds, then sets the stop flag, so stopping never races
+        the scheduler.
         """
 
         def stop(signum: int, _frame: FrameType | None) -> None:
-            if not self.stop.is_set():
-                name = signal.Signals(signum).name
-                logger.info("%s received: stopping after the current step", name)
-            self.stop.set()
+            self._signalled = self._signalled or signal.Signals(signum).name
 
         previous = {which: signal.signal(which, stop) for which in (signal.SIGTERM, signal.SIGINT)}
         inbox = Inbox(self.deliver, idle=self.deliveries_done)
@@ -417,6 +432,8 @@ class Worker:
                 receiver.start()
             if self.start_patiently():
                 self._schedule()
+            else:
+                self._stopping()
         finally:
             if receiver is not None:
                 receiver.stop()
@@ -427,6 +444,10 @@ class Worker:
             for which, handler in previous.items():
                 signal.signal(which, handler)
             logger.info("stopped")
+
+    def _stopping(self) -> None:
+        if self._signalled:
+            logger.info("%s received: stopping after the current step", self._signalled)
 
     def _schedule(self) -> None:
         scheduler = BackgroundScheduler(
@@ -446,7 +467,8 @@ class Worker:
         scheduler.start()
         try:
             self.cycle()  # the first pass at once, reconcile included
-            if self.stop.is_set():
+            if self._stop_waited(0):
+                self._stopping()
                 return
             self._ready()
             scheduler.add_job(
@@ -455,6 +477,8 @@ class Worker:
             if self.settings.webhook:
                 interval = self.settings.poll_seconds
                 scheduler.add_job(self.remind_all, "interval", seconds=interval, id="remind")
-            self.stop.wait()
+            while not self._stop_waited(SIGNAL_LOOK):
+                pass
+            self._stopping()
         finally:
             scheduler.shutdown(wait=True)  # the cycle in flight, if any, finishes first

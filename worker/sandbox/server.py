@@ -16,6 +16,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -345,19 +346,31 @@ class Sandbox:
 ADMIN_NOTICE = "for tests only: faults, the request log, and the settings with every token"
 
 
+class Signalled:
+    """Ctrl-C or SIGTERM, noted by the handler (one assignment: a handler that took a lock
+    could wait forever on one its own thread holds) and waited for by polling."""
+
+    def __init__(self) -> None:
+        self.name = ""
+
+    def caught(self, signum: int, frame: FrameType | None) -> None:
+        self.name = self.name or signal.Signals(signum).name
+
+    def wait(self) -> None:
+        while not self.name:
+            time.sleep(0.2)
+
+
 @contextmanager
-def until_signalled() -> Iterator[threading.Event]:
-    """An event that Ctrl-C or SIGTERM sets, caught from the start of the block (so nothing
-    said inside it can be answered by a signal too early) to its end, when the handlers
-    before are put back."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+def until_signalled() -> Iterator[Signalled]:
+    """Ctrl-C and SIGTERM caught from the start of the block (so nothing said inside it can be
+    answered by a signal too early) to its end, when the handlers before are put back."""
+    signalled = Signalled()
+    previous = {
+        sig: signal.signal(sig, signalled.caught) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        yield stop
+        yield signalled
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
