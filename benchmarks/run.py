@@ -849,23 +849,10 @@ def measure_replicas_starting(report: Report) -> None:
     """Three worker processes started at the same moment on one PostgreSQL database and 60
     new boards: whether any request of theirs goes over Trello's limit before they have seen
     each other."""
-    from tests import postgres
-
-    reason = postgres.unreachable()
-    if reason is not None:
-        print(f"8 not measured: {reason}", file=sys.stderr)
-        report.rows.append(Row(8, "replicas starting: not measured (no PostgreSQL)", 0, "", False))
+    if postgres_missing(report, 8, "replicas starting"):
         return
     boards = COLD_REPLICA_BOARDS
-    with (
-        postgres.fresh_database() as url,
-        slow_stage(
-            boards=boards,
-            settings={"INCIDENT_DATABASE_URL": url, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)},
-        ) as scene,
-    ):
-        migrated = scene.run("migrate")
-        assert migrated.returncode == 0, migrated.stderr
+    with replica_stage(boards) as scene:
         mark = len(scene.sandbox.request_log)
         start = time.monotonic()
         replicas = [scene.start_replica(f"r{n}", wait=False) for n in range(1, REPLICAS + 1)]
@@ -969,6 +956,37 @@ def measure_many_incidents(report: Report) -> None:
     report.details["many_incidents"] = {"peak_rss_mb": peak}
 
 
+def postgres_missing(report: Report, number: int, what: str) -> bool:
+    """Whether no PostgreSQL server answers (`POSTGRES_TEST_URL`, as for the tests); then the
+    measurement's row says it was not measured."""
+    from tests import postgres  # the test suite's server and fresh databases
+
+    reason = postgres.unreachable()
+    if reason is None:
+        return False
+    print(f"{number} not measured: {reason}", file=sys.stderr)
+    report.rows.append(Row(number, f"{what}: not measured (no PostgreSQL)", 0, "", False))
+    return True
+
+
+@contextmanager
+def replica_stage(boards: int) -> Iterator[Stage]:
+    """A slow stage of `boards` boards on a fresh PostgreSQL database, migrated, polling every
+    `POLL_SECONDS`: where replicas are started."""
+    from tests import postgres
+
+    with (
+        postgres.fresh_database() as url,
+        slow_stage(
+            boards=boards,
+            settings={"INCIDENT_DATABASE_URL": url, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)},
+        ) as scene,
+    ):
+        migrated = scene.run("migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        yield scene
+
+
 # -- 6. replicas sharing boards ----------------------------------------------------------------
 
 REPLICAS = 3
@@ -978,22 +996,9 @@ REPLICA_BOARDS = 15
 def measure_replicas(report: Report) -> None:
     """Three worker processes on one PostgreSQL database, fifteen boards: what they cost
     Trello when idle, and how fast a label is answered on any board."""
-    from tests import postgres  # the test suite's server and fresh databases
-
-    reason = postgres.unreachable()
-    if reason is not None:
-        print(f"6 not measured: {reason}", file=sys.stderr)
-        report.rows.append(Row(6, "replicas: not measured (no PostgreSQL)", 0, "", False))
+    if postgres_missing(report, 6, "replicas"):
         return
-    with (
-        postgres.fresh_database() as url,
-        slow_stage(
-            boards=REPLICA_BOARDS,
-            settings={"INCIDENT_DATABASE_URL": url, "INCIDENT_POLL_SECONDS": str(POLL_SECONDS)},
-        ) as scene,
-    ):
-        migrated = scene.run("migrate")
-        assert migrated.returncode == 0, migrated.stderr
+    with replica_stage(REPLICA_BOARDS) as scene:
         began = time.monotonic()
         mark = len(scene.sandbox.request_log)
         replicas = [scene.start_replica(f"r{n}", wait=False) for n in range(1, REPLICAS + 1)]
@@ -1001,7 +1006,7 @@ def measure_replicas(report: Report) -> None:
             wait_for(lambda r=replica: "ready: watching" in r.log(), f"{replica.name}", 120)
 
         def shared_out() -> bool:
-            store = Store.open(url)
+            store = Store.open(scene.env["INCIDENT_DATABASE_URL"])
             try:
                 held = [lease for lease in store.replicas.leases() if lease.live]
             finally:
